@@ -1,0 +1,26 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { SSMClient } from '@aws-sdk/client-ssm';
+
+/** The AWS clients a step may use; logic receives them so tests can mock or redirect them. */
+export interface Clients {
+  ec2: EC2Client;
+  ssm: SSMClient;
+  ecr: ECRClient;
+}
+
+let clients: Clients | undefined;
+
+/**
+ * One client per service per process, created on first use. They honour the standard SDK
+ * configuration, AWS_ENDPOINT_URL included, which is how the emulator is reached.
+ */
+export function defaultClients(): Clients {
+  clients ??= { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}) };
+  return clients;
+}
+
+/** For the CLI and tests, which change the endpoint between runs in one process. */
+export function resetDefaultClients(): void {
+  clients = undefined;
+}

@@ -1,0 +1,136 @@
+/**
+ * Every error a step throws on purpose. The `name` is a literal (minifiers rename classes) and
+ * is what the state machine's Retry and Catch match on: keep these strings and the ASL in step.
+ */
+export abstract class PipelineError extends Error {
+  abstract override readonly name: string;
+}
+
+/** The pipeline configuration is missing or malformed. Never retried. */
+export class ConfigInvalid extends PipelineError {
+  override readonly name = 'ConfigInvalid';
+}
+
+/** A build request (event, console input, API body, CLI flag) is malformed. Never retried. */
+export class RequestInvalid extends PipelineError {
+  override readonly name = 'RequestInvalid';
+}
+
+/** The requested image (tag or digest) does not exist in ECR. */
+export class ImageNotFound extends PipelineError {
+  override readonly name = 'ImageNotFound';
+}
+
+/** No base AMI could be resolved (the configured parameter or AMI is missing). */
+export class BaseAmiNotFound extends PipelineError {
+  override readonly name = 'BaseAmiNotFound';
+}
+
+/** The AMI name this build would use already belongs to an image of another build. */
+export class AmiNameInUse extends PipelineError {
+  override readonly name = 'AmiNameInUse';
+}
+
+/** SendCommand refused the builder: its SSM agent has not registered yet. Retried with backoff. */
+export class AgentNotRegistered extends PipelineError {
+  override readonly name = 'AgentNotRegistered';
+}
+
+/** The builder vanished or is in a state a build cannot continue from. */
+export class BuilderLost extends PipelineError {
+  override readonly name = 'BuilderLost';
+}
+
+/** The builder did not reach `stopped` within the allowed number of checks. */
+export class BuilderStopTimedOut extends PipelineError {
+  override readonly name = 'BuilderStopTimedOut';
+}
+
+/** The update command ended in a failure status; the message holds the tail of its output. */
+export class UpdateCommandFailed extends PipelineError {
+  override readonly name = 'UpdateCommandFailed';
+}
+
+/** The update command did not finish within the allowed number of checks. */
+export class UpdateTimedOut extends PipelineError {
+  override readonly name = 'UpdateTimedOut';
+}
+
+/** CreateImage ended in `failed` (or the image disappeared). */
+export class AmiCreationFailed extends PipelineError {
+  override readonly name = 'AmiCreationFailed';
+}
+
+/** The AMI did not become available within the allowed number of checks. */
+export class AmiTimedOut extends PipelineError {
+  override readonly name = 'AmiTimedOut';
+}
+
+/** `latest` does not (yet) hold the new AMI id after PutParameter: validation is asynchronous. */
+export class LatestNotConfirmed extends PipelineError {
+  override readonly name = 'LatestNotConfirmed';
+}
+
+/** AWS throttled a call past the SDK's own retries. Retried by the state machine. */
+export class AwsThrottled extends PipelineError {
+  override readonly name = 'AwsThrottled';
+}
+
+/** AWS answered 5xx or the connection failed past the SDK's own retries. Retried. */
+export class AwsUnavailable extends PipelineError {
+  override readonly name = 'AwsUnavailable';
+}
+
+/** AWS refused a call for lack of permission. Never retried: a deployment problem. */
+export class AwsAccessDenied extends PipelineError {
+  override readonly name = 'AwsAccessDenied';
+}
+
+/** Errors the state machine retries on every Task, besides the Lambda service's own. */
+export const TRANSIENT_ERRORS = ['AwsThrottled', 'AwsUnavailable', 'TimeoutError'] as const;
+
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'TooManyUpdates',
+]);
+const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'UnrecognizedClientException', 'AuthFailure']);
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED']);
+
+interface SdkLikeError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+}
+
+/**
+ * Maps an AWS SDK error that escaped a step to a named pipeline error, so the state machine can
+ * tell transient faults (retry) from permanent ones (roll back). Pipeline errors pass through.
+ */
+export function classifyError(error: unknown): Error {
+  if (error instanceof PipelineError) return error;
+  if (!(error instanceof Error)) return new AwsUnavailable(String(error));
+  const e = error as Error & SdkLikeError;
+  const status = e.$metadata?.httpStatusCode;
+  const where = `${e.name}: ${e.message}`;
+  if (THROTTLING.has(e.name) || status === 429) return withCause(new AwsThrottled(where), error);
+  if (ACCESS_DENIED.has(e.name) || status === 403) return withCause(new AwsAccessDenied(where), error);
+  if (e.$fault === 'server' || (status !== undefined && status >= 500)) return withCause(new AwsUnavailable(where), error);
+  // Middy's early timeout and the SDK's socket timeout are both named TimeoutError: retried as is.
+  if (e.name === 'TimeoutError') return error;
+  if ((e.code && NETWORK_CODES.has(e.code)) || NETWORK_CODES.has(e.name)) return withCause(new AwsUnavailable(where), error);
+  return error;
+}
+
+function withCause<T extends Error>(named: T, cause: unknown): T {
+  Object.defineProperty(named, 'cause', { value: cause, enumerable: false });
+  return named;
+}

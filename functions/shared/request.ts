@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentsForTag, repositoryFor, type PipelineConfig } from './config';
+import { RequestInvalid } from './errors';
+import type { RequestSource } from './state';
+import { describeZodError } from './validation';
+
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+// Docker's tag grammar: no shell metacharacters, no spaces, at most 128 characters.
+export const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+export const ECR_REGISTRY = /^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$/;
+const BRANCH = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
+const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
+export const MAX_INPUT_BYTES = 8192;
+
+const manualSchema = z
+  .object({
+    environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
+    image: z.string().max(300, 'at most 300 characters').optional(),
+    branch: z
+      .string()
+      .regex(BRANCH, 'a git branch name (letters, digits, . _ / -)')
+      .refine((b) => !b.includes('..') && !b.endsWith('/') && !b.endsWith('.lock'), 'a git branch name without .., a trailing / or .lock')
+      .optional(),
+    commit_sha: z.string().regex(COMMIT_SHA, '7 to 40 lowercase hex characters').optional(),
+    source: z.enum(['console', 'api', 'cli']).optional(),
+  })
+  .strict();
+
+export type ManualInput = z.infer<typeof manualSchema>;
+
+const ecrEventSchema = z.object({
+  source: z.literal('aws.ecr'),
+  'detail-type': z.literal('ECR Image Action'),
+  time: z.string().optional(),
+  detail: z.object({
+    'action-type': z.literal('PUSH', 'PUSH (other ECR actions start no build)'),
+    result: z.literal('SUCCESS', 'SUCCESS (failed pushes start no build)'),
+    'repository-name': z.string().regex(REPOSITORY_NAME, 'an ECR repository name'),
+    'image-digest': z.string().regex(DIGEST, 'sha256: followed by 64 lowercase hex characters'),
+    'image-tag': z.string({ error: 'a tag: untagged pushes (such as per-platform manifests) start no build' }).regex(TAG, 'a Docker tag (letters, digits, . _ -; at most 128)'),
+  }),
+});
+
+/** A request that passed validation but whose tag is not yet resolved to a digest. */
+export interface ParsedRequest {
+  environment: string;
+  repository: string;
+  /** Present when the caller named the registry; it must be the repository's own. */
+  registry: string | null;
+  tag: string | null;
+  digest: string | null;
+  branch: string;
+  commitSha: string;
+  source: RequestSource;
+  requestedAt: string | null;
+}
+
+export const UNKNOWN = 'unknown';
+
+function invalid(message: string): never {
+  throw new RequestInvalid(message);
+}
+
+function isEcrEvent(input: Record<string, unknown>): boolean {
+  return 'detail-type' in input || input.source === 'aws.ecr' || 'detail' in input;
+}
+
+/**
+ * Validates any of the three ways in against the configuration, with no AWS call, and says
+ * which field is wrong and what it must look like.
+ */
+export function parseRequest(input: unknown, config: PipelineConfig): ParsedRequest {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    invalid('input: must be a JSON object: an ECR push event or {"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}');
+  }
+  const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
+  if (size > MAX_INPUT_BYTES) invalid(`input: must be at most ${MAX_INPUT_BYTES} bytes of JSON (got ${size})`);
+  const record = input as Record<string, unknown>;
+  return isEcrEvent(record) ? parseEcrEvent(record, config) : parseManual(record, config);
+}
+
+function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig): ParsedRequest {
+  const result = ecrEventSchema.safeParse(input);
+  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const detail = result.data.detail;
+  const repository = detail['repository-name'];
+  const tag = detail['image-tag'];
+  if (!config.repositories.includes(repository)) {
+    invalid(`input.detail.repository-name: must be one of the configured repositories (${config.repositories.join(', ')}), got "${repository}"`);
+  }
+  const environments = environmentsForTag(config, repository, tag);
+  if (environments.length === 0) invalid(`input.detail.image-tag: "${tag}" matches no environment's tags in the config`);
+  if (environments.length > 1) invalid(`input.detail.image-tag: "${tag}" matches several environments (${environments.join(', ')}); make their tag patterns disjoint`);
+  return {
+    environment: environments[0],
+    repository,
+    registry: null,
+    tag,
+    digest: detail['image-digest'],
+    branch: UNKNOWN,
+    commitSha: UNKNOWN,
+    source: 'ecr-push',
+    requestedAt: result.data.time ?? null,
+  };
+}
+
+function parseManual(input: Record<string, unknown>, config: PipelineConfig): ParsedRequest {
+  const result = manualSchema.safeParse(input);
+  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const body = result.data;
+  const env = config.environments[body.environment];
+  if (!env) invalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`);
+  const expectedRepository = repositoryFor(config, body.environment);
+  const image = body.image ? parseImageReference(body.image) : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };
+  if (image.repository !== expectedRepository) {
+    invalid(`input.image: must be an image of repository "${expectedRepository}" (environment ${body.environment}), got "${image.repository}"`);
+  }
+  return {
+    environment: body.environment,
+    repository: image.repository,
+    registry: image.registry,
+    tag: image.tag,
+    digest: image.digest,
+    branch: body.branch ?? UNKNOWN,
+    commitSha: body.commit_sha ?? UNKNOWN,
+    source: body.source ?? 'console',
+    requestedAt: null,
+  };
+}
+
+const IMAGE_FORM = '<repository>:<tag> or <repository>@sha256:<64 hex>, optionally prefixed by <account>.dkr.ecr.<region>.amazonaws.com/';
+
+/** `repo:tag`, `repo@sha256:...`, each optionally behind an ECR registry host. */
+export function parseImageReference(image: string): { registry: string | null; repository: string; tag: string | null; digest: string | null } {
+  let rest = image;
+  let registry: string | null = null;
+  const slash = rest.indexOf('/');
+  if (slash > 0 && rest.slice(0, slash).includes('.')) {
+    registry = rest.slice(0, slash);
+    rest = rest.slice(slash + 1);
+    if (!ECR_REGISTRY.test(registry)) invalid(`input.image: the registry "${registry}" is not an ECR registry; must be ${IMAGE_FORM}`);
+  }
+  let repository: string;
+  let tag: string | null = null;
+  let digest: string | null = null;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    repository = rest.slice(0, at);
+    digest = rest.slice(at + 1);
+    if (!DIGEST.test(digest)) invalid(`input.image: the digest must be sha256: followed by 64 lowercase hex characters; must be ${IMAGE_FORM}`);
+  } else {
+    const colon = rest.lastIndexOf(':');
+    if (colon < 0) invalid(`input.image: must name a tag or a digest; must be ${IMAGE_FORM}`);
+    repository = rest.slice(0, colon);
+    tag = rest.slice(colon + 1);
+    if (!TAG.test(tag)) invalid(`input.image: the tag must be letters, digits, . _ - (at most 128, no spaces or shell characters); must be ${IMAGE_FORM}`);
+  }
+  if (!REPOSITORY_NAME.test(repository)) invalid(`input.image: "${repository}" is not an ECR repository name; must be ${IMAGE_FORM}`);
+  return { registry, repository, tag, digest };
+}

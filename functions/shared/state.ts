@@ -1,0 +1,109 @@
+/**
+ * The execution's state as it flows through the ASL: each Task receives the whole state and
+ * its result is stored under one key (its ResultPath). Types here mirror statemachine/*.asl.json.
+ */
+export type RequestSource = 'ecr-push' | 'console' | 'api' | 'cli';
+
+export interface ExecutionInfo {
+  name: string;
+  id: string;
+  startTime: string;
+}
+
+export interface BuildRequest {
+  environment: string;
+  repository: string;
+  /** `<registry>/<repository>@sha256:<64 hex>`: what the builder pulls and the metadata records. */
+  imageUri: string;
+  digest: string;
+  tag: string | null;
+  branch: string;
+  commitSha: string;
+  source: RequestSource;
+  requestedAt: string;
+}
+
+export type BuildMode = 'fresh' | 'incremental' | 'migration';
+
+export interface BaseAmi {
+  mode: BuildMode;
+  baseAmiId: string;
+  /** The AMI `latest` named when the build started; removed after a successful publish. */
+  previousAmiId: string | null;
+  buildNumber: number;
+  amiName: string;
+}
+
+export interface Builder {
+  instanceId: string;
+}
+
+export interface UpdateCommand {
+  commandId: string;
+  documentName: string;
+}
+
+export interface PollResult {
+  done: boolean;
+  attempt: number;
+  status: string;
+}
+
+export interface CreatedImage {
+  amiId: string;
+  name: string;
+}
+
+export interface Published {
+  amiId: string;
+  metadata: AmiMetadata;
+}
+
+export interface StepError {
+  Error: string;
+  Cause: string;
+}
+
+export interface BuildState {
+  input?: unknown;
+  execution: ExecutionInfo;
+  request?: BuildRequest;
+  base?: BaseAmi;
+  builder?: Builder;
+  update?: UpdateCommand;
+  updateStatus?: PollResult;
+  stop?: PollResult;
+  image?: CreatedImage;
+  imageStatus?: PollResult;
+  published?: Published;
+  cleanup?: unknown;
+  error?: StepError;
+}
+
+/** The contract consumers read from `metadata` and `history/{ami-id}`; keys may be added, never removed. */
+export interface AmiMetadata {
+  ami_id: string;
+  docker_image: string;
+  environment: string;
+  creation_date: string;
+  branch: string;
+  commit_sha: string;
+  region: string;
+  workflow_run_id: string;
+  workflow_run_number: string;
+  ami_name: string;
+  docker_digest: string;
+  docker_tag: string | null;
+  build_mode: BuildMode;
+  base_ami_id: string;
+  previous_ami_id: string | null;
+  source: RequestSource;
+  execution_id: string;
+}
+
+/** Reads a key a previous state must have set; a missing one is a wiring bug, named as such. */
+export function need<K extends keyof BuildState>(state: BuildState, key: K): NonNullable<BuildState[K]> {
+  const value = state[key];
+  if (value === undefined || value === null) throw new Error(`state.${String(key)} is missing: the state machine did not run the step that sets it`);
+  return value as NonNullable<BuildState[K]>;
+}

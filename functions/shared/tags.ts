@@ -1,0 +1,25 @@
+/** Tag keys the pipeline puts on what it creates; IAM conditions and clean-up rely on them. */
+export const TAG = {
+  managedBy: 'comfyui-ami:managed-by',
+  role: 'comfyui-ami:role',
+  environment: 'comfyui-ami:environment',
+  execution: 'comfyui-ami:execution',
+  dockerImage: 'comfyui-ami:docker-image',
+  digest: 'comfyui-ami:digest',
+  commit: 'comfyui-ami:commit',
+  buildNumber: 'comfyui-ami:build-number',
+  imageId: 'comfyui-ami:image-id',
+} as const;
+
+export const MANAGED_BY = 'comfyui-ami-pipeline';
+
+export type Tag = { Key: string; Value: string };
+
+export function toTags(record: Record<string, string>): Tag[] {
+  // EC2 tag values are at most 256 characters.
+  return Object.entries(record).map(([Key, Value]) => ({ Key, Value: Value.slice(0, 256) }));
+}
+
+export function tagValue(tags: { Key?: string; Value?: string }[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.Key === key)?.Value;
+}
