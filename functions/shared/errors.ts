@@ -134,3 +134,8 @@ function withCause<T extends Error>(named: T, cause: unknown): T {
   Object.defineProperty(named, 'cause', { value: cause, enumerable: false });
   return named;
 }
+
+/** No execution of the bake state machine has the requested id (name or ARN). */
+export class BuildNotFound extends PipelineError {
+  override readonly name = 'BuildNotFound';
+}

@@ -1,0 +1,107 @@
+#!/bin/bash
+# Puts a new image on a prepared host (the fresh install, or the previous AMI): pulls it by
+# digest and checks the digest, runs the smoke check, and only then switches
+# /etc/comfyui/image.env to it and removes every other image. The rest of the host's
+# configuration is left as it is.
+#
+# Parameters (environment): SSM_ImageUri, SSM_Gpu, SSM_ContainerPort.
+set -euo pipefail
+
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
+COMFYUI_STEP=update
+# shellcheck source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
+
+load_image_params
+
+check_host() {
+  command -v docker >/dev/null 2>&1 || die "docker is not installed on this host: run a fresh build"
+  command -v docker-credential-ecr-login >/dev/null 2>&1 \
+    || die "the Amazon ECR credential helper is not installed on this host: run a fresh build"
+  if [[ $GPU == true ]] && ! command -v nvidia-ctk >/dev/null 2>&1; then
+    die "the environment wants a GPU but this host has no NVIDIA container toolkit: run a fresh build"
+  fi
+  systemctl start docker.service
+}
+
+# Docker asks docker-credential-ecr-login for this registry's credentials (from the instance
+# profile), so no host needs the AWS CLI or a stored password.
+configure_ecr_login() {
+  local file="$DOCKER_CONFIG_DIR/config.json" want
+  want=$(printf '{\n  "credHelpers": {\n    "%s": "ecr-login"\n  }\n}' "$IMAGE_REGISTRY")
+  if [[ -f $file && "$(<"$file")" == "$want" ]]; then
+    return 0
+  fi
+  mkdir -p "$DOCKER_CONFIG_DIR"
+  chmod 0700 "$DOCKER_CONFIG_DIR"
+  printf '%s\n' "$want" | atomic_write "$file" 0600
+  log "docker uses the ECR credential helper for $IMAGE_REGISTRY"
+}
+
+pull_image() {
+  log "pulling $IMAGE_URI"
+  retry 3 "docker pull" docker pull --quiet "$IMAGE_URI" || die "docker pull $IMAGE_URI failed"
+  local digests expected="$IMAGE_REGISTRY/$IMAGE_REPOSITORY@$IMAGE_DIGEST"
+  digests=$(docker image inspect --format "$(go_template '[[range .RepoDigests]][[println .]][[end]]')" "$IMAGE_URI") \
+    || die "cannot inspect the pulled image $IMAGE_URI"
+  if ! grep -Fxq -- "$expected" <<<"$digests"; then
+    die "pulled image does not have digest $IMAGE_DIGEST (docker reports: $(printable "${digests//$'\n'/ }"))"
+  fi
+  log "pulled and verified $expected"
+}
+
+# Rewrites the three lines the pipeline owns and keeps every other line, via temp file + mv.
+switch_image() {
+  local line lines=()
+  if [[ -f $IMAGE_ENV_FILE ]]; then
+    while IFS= read -r line || [[ -n $line ]]; do
+      case $line in
+        COMFYUI_IMAGE=* | COMFYUI_PORT=* | COMFYUI_GPU=*) ;;
+        *) lines+=("$line") ;;
+      esac
+    done <"$IMAGE_ENV_FILE"
+  else
+    lines=(
+      "# Read by comfyui.service (systemd EnvironmentFile). Each AMI build rewrites"
+      "# COMFYUI_IMAGE, COMFYUI_PORT and COMFYUI_GPU and keeps the other lines."
+      "COMFYUI_VOLUMES=$HOST_DATA_DIR:/data"
+      "COMFYUI_ENV_FILE=$HOST_CONTAINER_ENV_FILE"
+    )
+  fi
+  {
+    printf '%s\n' "${lines[@]}"
+    printf 'COMFYUI_IMAGE=%s\nCOMFYUI_PORT=%s\nCOMFYUI_GPU=%s\n' "$IMAGE_URI" "$CONTAINER_PORT" "$GPU"
+  } | atomic_write "$IMAGE_ENV_FILE" 0644
+  log "comfyui.service now runs $IMAGE_URI"
+}
+
+# Layers shared with the current image stay, as Docker only deletes unreferenced layers.
+prune_images() {
+  local current ids id removed=0
+  current=$(local_image_id "$IMAGE_URI")
+  [[ -n $current ]] || die "cannot find the id of $IMAGE_URI"
+  docker container prune --force >/dev/null || warn "docker container prune failed"
+  ids=$(docker image ls --quiet --no-trunc) || die "docker image ls failed"
+  while read -r id; do
+    [[ -n $id && $id != "$current" ]] || continue
+    if docker image rm --force "$id" >/dev/null; then
+      removed=$((removed + 1))
+    else
+      warn "could not remove image $id"
+    fi
+  done <<<"$(sort -u <<<"$ids")"
+  docker image prune --force >/dev/null || warn "docker image prune failed"
+  log "removed $removed other image(s); kept $current"
+}
+
+hold_snap_refreshes
+check_host
+configure_ecr_login
+pull_image
+# The old container (on an incremental builder) must not compete with the smoke run.
+systemctl stop "$UNIT_NAME" >/dev/null 2>&1 || true
+bash "$SCRIPT_DIR/smoke-check.sh" || die "smoke check failed: image.env still names the previous image"
+switch_image
+prune_images
+log "update done"

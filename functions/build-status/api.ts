@@ -1,0 +1,33 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { PipelineConfig } from '../shared/config';
+import { executionArnFor } from '../shared/execution-name';
+import { errorResponse, jsonResponse } from '../start-build/http';
+import { describeBuild } from './build-status';
+
+export interface BuildStatusDeps {
+  sfn: SFNClient;
+  stateMachineArn: string;
+  config: PipelineConfig;
+}
+
+/** GET /builds/{id}: 200 with the build's status, 400 for a malformed id, 404 for an unknown one. */
+export async function statusFromApi(
+  event: APIGatewayProxyEventV2,
+  deps: () => BuildStatusDeps,
+  logger: Pick<Logger, 'error' | 'warn'>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  try {
+    const id = event.pathParameters?.id ?? '';
+    const { sfn, stateMachineArn, config } = deps();
+    // Only a name is accepted here: an ARN could name another state machine's execution.
+    const executionArn = executionArnFor(stateMachineArn, id.startsWith('arn:') ? '' : id);
+    return jsonResponse(200, await describeBuild(sfn, executionArn, config));
+  } catch (error) {
+    const response = errorResponse(error);
+    if ((response.statusCode ?? 500) >= 500) logger.error('GET /builds/{id} failed', { error: error as Error });
+    else logger.warn('GET /builds/{id} refused', { response: response.body });
+    return response;
+  }
+}

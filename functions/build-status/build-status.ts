@@ -1,0 +1,71 @@
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { PipelineConfig } from '../shared/config';
+import { BuildNotFound } from '../shared/errors';
+import { executionNameOf } from '../shared/execution-name';
+import { parseRequest } from '../shared/request';
+
+export interface BuildStatus {
+  executionName: string;
+  executionArn: string;
+  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE. */
+  status: string;
+  environment: string | null;
+  amiId?: string;
+  error?: string;
+  cause?: string;
+  startDate?: string;
+  stopDate?: string;
+  redriveCount?: number;
+}
+
+function parseObject(text: string | undefined): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The environment a build is for: stated by the input, or derived from a pushed tag. */
+function environmentOf(input: Record<string, unknown> | null, config: PipelineConfig): string | null {
+  if (!input) return null;
+  if (typeof input.environment === 'string') return input.environment;
+  try {
+    return parseRequest(input, config).environment;
+  } catch {
+    return null;
+  }
+}
+
+/** A Lambda error's cause is JSON with a stack trace; its message is what a caller needs. */
+export function readableCause(cause: string | undefined): string | undefined {
+  const parsed = parseObject(cause);
+  return typeof parsed?.errorMessage === 'string' ? parsed.errorMessage : cause;
+}
+
+/** One execution summed up: its status, environment, and the AMI or the failure. */
+export async function describeBuild(sfn: SFNClient, executionArn: string, config: PipelineConfig): Promise<BuildStatus> {
+  let out;
+  try {
+    out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') throw new BuildNotFound(`no build ${executionNameOf(executionArn)} (${executionArn})`);
+    throw error;
+  }
+  const output = parseObject(out.output);
+  const status: BuildStatus = {
+    executionName: out.name ?? executionNameOf(executionArn),
+    executionArn: out.executionArn ?? executionArn,
+    status: out.status ?? 'UNKNOWN',
+    environment: typeof output?.environment === 'string' ? output.environment : environmentOf(parseObject(out.input), config),
+  };
+  if (typeof output?.amiId === 'string') status.amiId = output.amiId;
+  if (out.error) status.error = out.error;
+  if (out.cause) status.cause = readableCause(out.cause);
+  if (out.startDate) status.startDate = out.startDate.toISOString();
+  if (out.stopDate) status.stopDate = out.stopDate.toISOString();
+  if (out.redriveCount) status.redriveCount = out.redriveCount;
+  return status;
+}

@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { checkImage } from './check-image';
+
+export const handler = stepHandler(checkImage);

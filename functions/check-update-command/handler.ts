@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { checkUpdateCommand } from './check-update-command';
+
+export const handler = stepHandler(checkUpdateCommand);

@@ -1,0 +1,63 @@
+import { CreateImageCommand } from '@aws-sdk/client-ec2';
+import type { StepContext } from '../shared/handler';
+import { findImages } from '../shared/ec2';
+import { AmiNameInUse } from '../shared/errors';
+import { stableAmiName } from '../shared/names';
+import { need, type BuildState, type CreatedImage } from '../shared/state';
+import { MANAGED_BY, TAG, tagValue, toTags } from '../shared/tags';
+
+/** The tags an AMI and its snapshots carry: how clean-up, IAM and people recognise them. */
+export function imageTags(state: BuildState, stableName: string): Record<string, string> {
+  const request = need(state, 'request');
+  const base = need(state, 'base');
+  return {
+    Name: stableName,
+    [TAG.managedBy]: MANAGED_BY,
+    [TAG.role]: 'ami',
+    [TAG.environment]: request.environment,
+    [TAG.execution]: state.execution.name,
+    [TAG.dockerImage]: request.imageUri,
+    [TAG.digest]: request.digest,
+    [TAG.commit]: request.commitSha,
+    [TAG.buildNumber]: String(base.buildNumber),
+  };
+}
+
+/**
+ * Images the stopped builder. An image this execution already started is reused, so a retry or
+ * a redrive never leaves a second AMI behind.
+ */
+export async function createImage(state: BuildState, { config, clients, logger }: StepContext): Promise<CreatedImage> {
+  const request = need(state, 'request');
+  const base = need(state, 'base');
+  const { instanceId } = need(state, 'builder');
+
+  const mine = await findImages(clients.ec2, [{ Name: `tag:${TAG.execution}`, Values: [state.execution.name] }]);
+  const reusable = mine.find((i) => i.State !== 'deregistered' && i.ImageId);
+  if (reusable?.ImageId) {
+    logger.info('image already created by this execution', { amiId: reusable.ImageId });
+    return { amiId: reusable.ImageId, name: reusable.Name ?? base.amiName };
+  }
+
+  const stableName = stableAmiName(config, request.environment);
+  try {
+    const out = await clients.ec2.send(
+      new CreateImageCommand({
+        InstanceId: instanceId,
+        Name: base.amiName,
+        Description: `ComfyUI ${request.environment} build ${base.buildNumber}: ${request.imageUri}`.slice(0, 255),
+        // The builder is already stopped: no reboot needed for a consistent file system.
+        NoReboot: true,
+        TagSpecifications: [{ ResourceType: 'image', Tags: toTags(imageTags(state, stableName)) }],
+      }),
+    );
+    if (!out.ImageId) throw new Error('CreateImage returned no image id');
+    logger.info('image creation started', { amiId: out.ImageId, name: base.amiName });
+    return { amiId: out.ImageId, name: base.amiName };
+  } catch (error) {
+    if ((error as Error).name !== 'InvalidAMIName.Duplicate') throw error;
+    const [owner] = await findImages(clients.ec2, [{ Name: 'name', Values: [base.amiName] }]);
+    if (owner?.ImageId && tagValue(owner.Tags, TAG.execution) === state.execution.name) return { amiId: owner.ImageId, name: base.amiName };
+    throw new AmiNameInUse(`AMI name ${base.amiName} is already used by ${owner?.ImageId ?? 'another image'}`);
+  }
+}

@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { launchBuilder } from './launch-builder';
+
+export const handler = stepHandler(launchBuilder);

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
+import type { StepContext } from '../shared/handler';
+import { describeImage, findBuilders } from '../shared/ec2';
+import { BaseAmiNotFound } from '../shared/errors';
+import { need, type Builder, type BuildState } from '../shared/state';
+import { MANAGED_BY, TAG, toTags } from '../shared/tags';
+
+/** RunInstances returns the same instance for the same token, for 24 hours. */
+export function launchClientToken(executionId: string): string {
+  return `comfyui-ami-${createHash('sha256').update(executionId).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * Starts the builder from the base AMI. Idempotent twice over: an instance already tagged with
+ * this execution is reused, and the ClientToken makes EC2 itself return the same instance.
+ */
+export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext): Promise<Builder> {
+  const request = need(state, 'request');
+  const base = need(state, 'base');
+  const execution = state.execution;
+
+  const existing = await findBuilders(clients.ec2, execution.name);
+  if (existing[0]?.InstanceId) {
+    logger.info('builder already launched for this execution', { instanceId: existing[0].InstanceId });
+    return { instanceId: existing[0].InstanceId };
+  }
+
+  const image = await describeImage(clients.ec2, base.baseAmiId);
+  if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${base.baseAmiId} is ${image?.State ?? 'not found'}, not available`);
+  const rootDevice = image.RootDeviceName ?? '/dev/sda1';
+  const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
+
+  const env = config.environments[request.environment];
+  const securityGroupIds = config.builder.securityGroupIds.length > 0
+    ? config.builder.securityGroupIds
+    : (process.env.BUILDER_SECURITY_GROUP_ID ? [process.env.BUILDER_SECURITY_GROUP_ID] : undefined);
+  const tags = toTags({
+    Name: `comfyui-ami-builder-${request.environment}`,
+    [TAG.managedBy]: MANAGED_BY,
+    [TAG.role]: 'builder',
+    [TAG.environment]: request.environment,
+    [TAG.execution]: execution.name,
+    [TAG.dockerImage]: request.imageUri,
+  });
+
+  const out = await clients.ec2.send(
+    new RunInstancesCommand({
+      ImageId: base.baseAmiId,
+      InstanceType: (env?.instanceType ?? config.builder.instanceType) as never,
+      MinCount: 1,
+      MaxCount: 1,
+      ClientToken: launchClientToken(execution.id || execution.name),
+      IamInstanceProfile: { Name: config.builder.instanceProfile },
+      SubnetId: config.builder.subnetId,
+      SecurityGroupIds: securityGroupIds,
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+      BlockDeviceMappings: [
+        {
+          DeviceName: rootDevice,
+          Ebs: { VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize), VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+        },
+      ],
+      // A builder that shuts itself down is gone, not parked: nothing keeps billing.
+      InstanceInitiatedShutdownBehavior: 'terminate',
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: tags },
+        { ResourceType: 'volume', Tags: tags },
+      ],
+    }),
+  );
+  const instanceId = out.Instances?.[0]?.InstanceId;
+  if (!instanceId) throw new Error('RunInstances returned no instance');
+  logger.info('builder launched', { instanceId, baseAmiId: base.baseAmiId });
+  return { instanceId };
+}

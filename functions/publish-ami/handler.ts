@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { publishAmi } from './publish-ami';
+
+export const handler = stepHandler(publishAmi);

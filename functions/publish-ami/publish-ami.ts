@@ -1,0 +1,68 @@
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import type { StepContext } from '../shared/handler';
+import { describeImage } from '../shared/ec2';
+import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
+import { parameterPaths } from '../shared/names';
+import { getParameterValue } from '../shared/parameters';
+import { need, type AmiMetadata, type BuildState, type Published } from '../shared/state';
+
+/** `2024-01-15T10:30:00Z`, the form of the user's documented metadata. */
+export function isoSeconds(date: string | Date): string {
+  return new Date(date).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function buildMetadata(state: BuildState, amiId: string, creationDate: string, region: string): AmiMetadata {
+  const request = need(state, 'request');
+  const base = need(state, 'base');
+  const image = need(state, 'image');
+  return {
+    ami_id: amiId,
+    docker_image: request.imageUri,
+    environment: request.environment,
+    creation_date: isoSeconds(creationDate),
+    branch: request.branch,
+    commit_sha: request.commitSha,
+    region,
+    workflow_run_id: state.execution.name,
+    workflow_run_number: String(base.buildNumber),
+    ami_name: image.name,
+    docker_digest: request.digest,
+    docker_tag: request.tag,
+    build_mode: base.mode,
+    base_ami_id: base.baseAmiId,
+    previous_ami_id: base.previousAmiId,
+    source: request.source,
+    execution_id: state.execution.id,
+  };
+}
+
+/**
+ * history, then metadata, then latest: a consumer reading `latest` always finds metadata for it.
+ * `aws:ec2:image` is validated asynchronously, so `latest` is read back; the state machine
+ * retries LatestNotConfirmed. Every write overwrites with the same value: safe to repeat.
+ */
+export async function publishAmi(state: BuildState, { config, clients, logger }: StepContext): Promise<Published> {
+  const request = need(state, 'request');
+  const { amiId } = need(state, 'image');
+  const paths = parameterPaths(config, request.environment);
+
+  const image = await describeImage(clients.ec2, amiId);
+  if (image?.State !== 'available') throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
+  const region = await clients.ssm.config.region();
+  const metadata = buildMetadata(state, amiId, image.CreationDate ?? new Date().toISOString(), region);
+  const json = JSON.stringify(metadata);
+
+  if ((await getParameterValue(clients.ssm, paths.latest)) !== amiId) {
+    const description = `ComfyUI ${request.environment} AMI`;
+    await clients.ssm.send(new PutParameterCommand({ Name: paths.history(amiId), Value: json, Type: 'String', Overwrite: true, Description: `${description} ${amiId} (audit)` }));
+    await clients.ssm.send(new PutParameterCommand({ Name: paths.metadata, Value: json, Type: 'String', Overwrite: true, Description: `Latest ${description} metadata` }));
+    await clients.ssm.send(
+      new PutParameterCommand({ Name: paths.latest, Value: amiId, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true, Description: `Latest ${description} id` }),
+    );
+  }
+
+  const stored = await getParameterValue(clients.ssm, paths.latest);
+  if (stored !== amiId) throw new LatestNotConfirmed(`${paths.latest} holds ${stored ?? 'nothing'}, not ${amiId}, after PutParameter`);
+  logger.info('AMI published', { amiId, latest: paths.latest });
+  return { amiId, metadata };
+}

@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { resolveBaseAmi } from './resolve-base-ami';
+
+export const handler = stepHandler(resolveBaseAmi);

@@ -1,0 +1,95 @@
+import type { Image } from '@aws-sdk/client-ec2';
+import type { StepContext } from '../shared/handler';
+import type { PipelineConfig } from '../shared/config';
+import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
+import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
+import { buildAmiName, parameterPaths, stableAmiName } from '../shared/names';
+import { getJsonParameter, getParameterValue } from '../shared/parameters';
+import { need, type BaseAmi, type BuildState } from '../shared/state';
+import { TAG, tagValue } from '../shared/tags';
+
+const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
+
+/**
+ * Incremental when `latest` names an available AMI; otherwise migration from the newest AMI of
+ * this environment in the account; otherwise fresh from the configured Ubuntu 22.04 image.
+ */
+export async function resolveBaseAmi(state: BuildState, { config, clients, logger }: StepContext): Promise<BaseAmi> {
+  const request = need(state, 'request');
+  const environment = request.environment;
+  const paths = parameterPaths(config, environment);
+  const ec2 = clients.ec2;
+
+  const latestId = await getParameterValue(clients.ssm, paths.latest);
+  const latest = latestId && AMI_ID.test(latestId) ? await describeImage(ec2, latestId) : null;
+
+  let mode: BaseAmi['mode'];
+  let baseAmiId: string;
+  let previousAmiId: string | null = null;
+  if (latest?.State === 'available') {
+    mode = 'incremental';
+    baseAmiId = latestId as string;
+    previousAmiId = latestId;
+  } else {
+    if (latestId) logger.warn('latest names no available AMI; looking for another base', { latestId, state: latest?.State ?? 'missing' });
+    const candidate = await newestEnvironmentImage(config, environment, clients.ec2);
+    if (candidate?.ImageId) {
+      mode = 'migration';
+      baseAmiId = candidate.ImageId;
+      // Only an image this pipeline made for this environment is ours to remove afterwards.
+      previousAmiId = isPipelineImage(candidate, environment) ? candidate.ImageId : null;
+    } else {
+      mode = 'fresh';
+      baseAmiId = await resolveFreshBase(config, clients, ec2);
+    }
+  }
+
+  const buildNumber = await nextBuildNumber(clients, paths.metadata, latest);
+  const amiName = buildAmiName(config, environment, buildNumber, request.digest);
+  await assertNameFree(ec2, amiName, state.execution.name);
+
+  logger.info('base AMI resolved', { environment, mode, baseAmiId, previousAmiId, buildNumber, amiName });
+  return { mode, baseAmiId, previousAmiId, buildNumber, amiName };
+}
+
+async function newestEnvironmentImage(config: PipelineConfig, environment: string, ec2: StepContext['clients']['ec2']): Promise<Image | null> {
+  const stable = stableAmiName(config, environment);
+  const [tagged, named, nameTagged] = await Promise.all([
+    findImages(ec2, [{ Name: `tag:${TAG.environment}`, Values: [environment] }]),
+    findImages(ec2, [{ Name: 'name', Values: [stable] }]),
+    findImages(ec2, [{ Name: 'tag:Name', Values: [stable] }]),
+  ]);
+  const available = [...tagged, ...named, ...nameTagged].filter((i) => i.State === 'available');
+  available.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
+  return available[0] ?? null;
+}
+
+async function resolveFreshBase(config: PipelineConfig, clients: StepContext['clients'], ec2: StepContext['clients']['ec2']): Promise<string> {
+  let amiId: string;
+  if ('amiId' in config.baseImage) {
+    amiId = config.baseImage.amiId;
+  } else {
+    const value = await getParameterValue(clients.ssm, config.baseImage.parameter);
+    if (!value || !AMI_ID.test(value)) throw new BaseAmiNotFound(`config.baseImage.parameter ${config.baseImage.parameter} holds no AMI id (got ${value ?? 'nothing'})`);
+    amiId = value;
+  }
+  const image = await describeImage(ec2, amiId);
+  if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${amiId} is ${image?.State ?? 'not found'}, not available`);
+  return amiId;
+}
+
+/** Counts up per environment from the published metadata (or the latest AMI's tag). */
+async function nextBuildNumber(clients: StepContext['clients'], metadataPath: string, latest: Image | null): Promise<number> {
+  const metadata = await getJsonParameter(clients.ssm, metadataPath);
+  const fromMetadata = Number.parseInt(String(metadata?.workflow_run_number ?? '0'), 10);
+  const fromTag = Number.parseInt(tagValue(latest?.Tags, TAG.buildNumber) ?? '0', 10);
+  return Math.max(Number.isFinite(fromMetadata) ? fromMetadata : 0, Number.isFinite(fromTag) ? fromTag : 0) + 1;
+}
+
+/** A clash found now costs nothing; found by CreateImage at the end of a bake, it costs the bake. */
+async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, executionName: string): Promise<void> {
+  const clash = (await findImages(ec2, [{ Name: 'name', Values: [amiName] }])).find((i) => i.State !== 'deregistered');
+  if (clash && tagValue(clash.Tags, TAG.execution) !== executionName) {
+    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
+  }
+}

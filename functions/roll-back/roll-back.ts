@@ -1,0 +1,46 @@
+import type { StepContext } from '../shared/handler';
+import { findBuilders, findImages, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { parameterPaths } from '../shared/names';
+import { getParameterValue, undoPublish } from '../shared/parameters';
+import type { BuildState } from '../shared/state';
+import { TAG } from '../shared/tags';
+
+export interface RollBackResult {
+  terminated: string[];
+  removedImages: RemovedImage[];
+  keptImages: string[];
+  parameters: string[];
+}
+
+/**
+ * Leaves the account as it was before the build: builders terminated, an AMI this execution made
+ * but did not publish removed with its snapshots, parameters it wrote put back. Resources are
+ * found by the execution's tag as well as by state, so a step that crashed after creating
+ * something still has it cleaned. The previous AMI is never touched.
+ */
+export async function rollBack(state: BuildState, { config, clients, logger }: StepContext): Promise<RollBackResult> {
+  const executionName = state.execution.name;
+  const builders = (await findBuilders(clients.ec2, executionName)).map((i) => i.InstanceId ?? '');
+  const terminated = await terminateInstances(clients.ec2, [...builders, state.builder?.instanceId ?? ''].filter(Boolean));
+
+  const images = await findImages(clients.ec2, [{ Name: `tag:${TAG.execution}`, Values: [executionName] }]);
+  const amiIds = [...new Set([...images.map((i) => i.ImageId ?? ''), state.image?.amiId ?? ''].filter(Boolean))];
+  const environment = state.request?.environment;
+  const paths = environment ? parameterPaths(config, environment) : null;
+  const latest = paths ? await getParameterValue(clients.ssm, paths.latest) : null;
+
+  const removedImages: RemovedImage[] = [];
+  const keptImages: string[] = [];
+  const parameters: string[] = [];
+  for (const amiId of amiIds) {
+    if (amiId === latest) {
+      // Published: consumers may already use it. Only the steps after publishing failed.
+      keptImages.push(amiId);
+      continue;
+    }
+    if (paths) parameters.push(...(await undoPublish(clients.ssm, paths, amiId)));
+    removedImages.push(await removeImage(clients.ec2, amiId));
+  }
+  logger.info('rolled back', { terminated, removedImages, keptImages, parameters, cause: state.error });
+  return { terminated, removedImages, keptImages, parameters };
+}

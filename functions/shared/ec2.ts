@@ -1,0 +1,122 @@
+import {
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  TerminateInstancesCommand,
+  type EC2Client,
+  type Filter,
+  type Image,
+  type Instance,
+} from '@aws-sdk/client-ec2';
+import { MANAGED_BY, TAG, tagValue } from './tags';
+
+function errorName(error: unknown): string {
+  return (error as { name?: string })?.name ?? '';
+}
+
+/** The image, or null when EC2 does not know it (any more). */
+export async function describeImage(ec2: EC2Client, amiId: string): Promise<Image | null> {
+  try {
+    const out = await ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
+    return out.Images?.[0] ?? null;
+  } catch (error) {
+    if (['InvalidAMIID.NotFound', 'InvalidAMIID.Malformed', 'InvalidAMIID.Unavailable'].includes(errorName(error))) return null;
+    throw error;
+  }
+}
+
+export async function findImages(ec2: EC2Client, filters: Filter[]): Promise<Image[]> {
+  const out = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: filters }));
+  return out.Images ?? [];
+}
+
+/** Builders of one execution that are not yet terminated. */
+export async function findBuilders(ec2: EC2Client, executionName: string): Promise<Instance[]> {
+  const out = await ec2.send(
+    new DescribeInstancesCommand({
+      Filters: [
+        { Name: `tag:${TAG.execution}`, Values: [executionName] },
+        { Name: `tag:${TAG.role}`, Values: ['builder'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+      ],
+    }),
+  );
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+export async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | null> {
+  try {
+    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    return out.Reservations?.[0]?.Instances?.[0] ?? null;
+  } catch (error) {
+    if (errorName(error) === 'InvalidInstanceID.NotFound') return null;
+    throw error;
+  }
+}
+
+/** Terminates instances; ones already gone count as done. */
+export async function terminateInstances(ec2: EC2Client, instanceIds: string[]): Promise<string[]> {
+  const ids = [...new Set(instanceIds)];
+  const terminated: string[] = [];
+  for (const id of ids) {
+    try {
+      await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+      terminated.push(id);
+    } catch (error) {
+      if (errorName(error) !== 'InvalidInstanceID.NotFound') throw error;
+    }
+  }
+  return terminated;
+}
+
+export function isPipelineImage(image: Image, environment: string): boolean {
+  return tagValue(image.Tags, TAG.managedBy) === MANAGED_BY && tagValue(image.Tags, TAG.environment) === environment;
+}
+
+export interface RemovedImage {
+  amiId: string;
+  deregistered: boolean;
+  deletedSnapshots: string[];
+  keptSnapshots: string[];
+}
+
+/**
+ * Deregisters an image and deletes its snapshots. Safe to repeat: when the image is already
+ * gone, the snapshots the pipeline tagged with its id are still found and deleted. A snapshot
+ * another image uses (InvalidSnapshot.InUse) is kept.
+ */
+export async function removeImage(ec2: EC2Client, amiId: string): Promise<RemovedImage> {
+  const image = await describeImage(ec2, amiId);
+  const fromImage = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
+  const tagged = await ec2.send(
+    new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.imageId}`, Values: [amiId] }] }),
+  );
+  const snapshotIds = [...new Set([...fromImage, ...(tagged.Snapshots ?? []).map((s) => s.SnapshotId ?? '')])].filter(Boolean);
+
+  let deregistered = false;
+  if (image && image.State !== 'deregistered') {
+    try {
+      await ec2.send(new DeregisterImageCommand({ ImageId: amiId, DeleteAssociatedSnapshots: true }));
+      deregistered = true;
+    } catch (error) {
+      if (!['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'].includes(errorName(error))) throw error;
+    }
+  }
+
+  const deletedSnapshots: string[] = [];
+  const keptSnapshots: string[] = [];
+  for (const snapshotId of snapshotIds) {
+    try {
+      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      deletedSnapshots.push(snapshotId);
+    } catch (error) {
+      const name = errorName(error);
+      if (name === 'InvalidSnapshot.NotFound') deletedSnapshots.push(snapshotId);
+      else if (name === 'InvalidSnapshot.InUse') keptSnapshots.push(snapshotId);
+      else throw error;
+    }
+  }
+  return { amiId, deregistered, deletedSnapshots, keptSnapshots };
+}

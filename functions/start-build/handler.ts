@@ -1,0 +1,45 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import middy from '@middy/core';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { defaultClients } from '../shared/clients';
+import { loadConfig } from '../shared/config';
+import { classifyError, ConfigInvalid } from '../shared/errors';
+import { isStateMachineArn } from '../shared/execution-name';
+import { logger } from '../shared/handler';
+import { startFromApi } from './api';
+import { isHttpEvent } from './http';
+import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
+
+const sfn = new SFNClient({});
+
+export const STATE_MACHINE_ARN_VAR = 'STATE_MACHINE_ARN';
+
+export function stateMachineArnFromEnv(): string {
+  const arn = process.env[STATE_MACHINE_ARN_VAR];
+  if (!arn || !isStateMachineArn(arn)) throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
+  return arn;
+}
+
+function defaultDeps(): StartBuildDeps {
+  return { config: loadConfig(), clients: defaultClients(), logger, sfn, stateMachineArn: stateMachineArnFromEnv() };
+}
+
+/**
+ * POST /builds answers with an HTTP response; an ECR push event (EventBridge) or a direct
+ * invocation with a console-style input starts the build or throws a named error, so Lambda's
+ * async retries cover transient failures.
+ */
+export async function dispatch(event: unknown, deps: () => StartBuildDeps, log: Logger = logger) {
+  if (isHttpEvent(event)) return startFromApi(event, deps, log);
+  try {
+    const started: StartedBuild = await startBuild(event, deps());
+    return started;
+  } catch (error) {
+    const named = classifyError(error);
+    log.error('build not started', { errorName: named.name, error: named });
+    throw named;
+  }
+}
+
+export const handler = middy((event: unknown) => dispatch(event, defaultDeps)).use(injectLambdaContext(logger));

@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { stopBuilder } from './stop-builder';
+
+export const handler = stepHandler(stopBuilder);

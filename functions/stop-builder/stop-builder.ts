@@ -1,0 +1,19 @@
+import { StopInstancesCommand } from '@aws-sdk/client-ec2';
+import type { StepContext } from '../shared/handler';
+import { describeInstance } from '../shared/ec2';
+import { BuilderLost, BuilderStopTimedOut } from '../shared/errors';
+import { need, type BuildState, type PollResult } from '../shared/state';
+
+/** Asks the builder to stop (repeating the request is harmless) and reports whether it has. */
+export async function stopBuilder(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+  const { instanceId } = need(state, 'builder');
+  const attempt = (state.stop?.attempt ?? 0) + 1;
+  const instance = await describeInstance(clients.ec2, instanceId);
+  const status = instance?.State?.Name ?? 'missing';
+
+  if (status === 'stopped') return { done: true, attempt, status };
+  if (['shutting-down', 'terminated', 'missing'].includes(status)) throw new BuilderLost(`builder ${instanceId} is ${status}; no image can be made`);
+  if (status !== 'stopping') await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+  if (attempt >= config.polling.stopMaxAttempts) throw new BuilderStopTimedOut(`builder ${instanceId} still ${status} after ${attempt} checks`);
+  return { done: false, attempt, status };
+}

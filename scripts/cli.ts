@@ -1,0 +1,40 @@
+type Command = { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  run: { summary: 'run a build in this process (against AWS or a local emulator)', load: () => import('./commands/run') },
+};
+
+export const USAGE = `Usage: comfyui-ami <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(9)}${c.summary}`)
+  .join('\n')}
+
+Run "comfyui-ami <command> --help" for a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`comfyui-ami: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return (await command.load()).main(rest);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}

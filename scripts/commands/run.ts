@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CONFIG_ENV_VAR, readConfigFile, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
+import { resetDefaultClients } from '../../functions/shared/clients';
+import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
+import { parseRequest } from '../../functions/shared/request';
+import { runStateMachine, type RunEvent, type RunResult } from '../lib/local-runner';
+
+export const DEFAULT_CONFIG = join(__dirname, '..', '..', 'config', 'pipeline.json');
+
+export const RUN_USAGE = `Usage: comfyui-ami run (--env <name> [--image <repo>:<tag>|<repo>@sha256:<hex>] [--branch <b>] [--commit-sha <sha>] | --input <file>)
+                       [--config <file>] [--fast] [--wait-seconds <n>] [--name <execution>] [--json]
+
+Runs the state machine in this process with the real step handlers and SDK clients, against the
+AWS that the standard SDK configuration names (AWS_REGION, credentials, AWS_ENDPOINT_URL).
+
+  --env           environment to build (one of the config's environments)
+  --image         image to bake; default: the environment's defaultTag in its repository
+  --input         raw state machine input: an ECR push event or a console/API body (JSON file)
+  --config        pipeline config file (default: config/pipeline.json)
+  --fast          no waiting in Wait states and retries (for an emulator, where nothing takes time)
+  --wait-seconds  seconds for every Wait state and retry interval (default: as the ASL says)
+  --name          execution name (default: <env>-<timestamp>)
+  --json          make the last line of stdout a JSON summary
+Exit status: 0 built, 1 build failed, 2 bad input or configuration.`;
+
+export interface BuildSummary {
+  status: RunResult['status'];
+  environment: string;
+  amiId: string | null;
+  previousAmiId: string | null;
+  mode: string | null;
+  executionName: string;
+  error: string | null;
+  cause: string | null;
+  steps: RunResult['steps'];
+}
+
+export interface LocalBuildOptions {
+  input: unknown;
+  config: PipelineConfig;
+  executionName?: string;
+  waitMs?: number;
+  retryMs?: number;
+  print?: (line: string) => void;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function describeEvent(event: RunEvent): string {
+  const at = `[${seconds(event.elapsedMs).padStart(7)}]`;
+  if (event.kind === 'step-succeeded') {
+    const status = (event.output as { status?: string; done?: boolean } | null)?.status;
+    const detail = status ? `: ${status}` : '';
+    return `${at} ✓ ${event.name} (${seconds(event.durationMs)})${detail}`;
+  }
+  if (event.kind === 'step-retried') return `${at} ↻ ${event.name}: retry ${event.attempt}`;
+  return `${at} ✗ ${event.name}: ${event.error}: ${event.cause.split('\n')[0]}`;
+}
+
+/** Validates, runs one build in-process and summarises it. Shared by `run` and the demo. */
+export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSummary> {
+  const parsed = parseRequest(options.input, options.config);
+  process.env[CONFIG_ENV_VAR] = JSON.stringify(options.config);
+  resetConfigCache();
+  resetDefaultClients();
+  const executionName = options.executionName ?? `${parsed.environment}-${new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14)}`;
+  const print = options.print ?? ((line: string) => console.log(line));
+  const result = await runStateMachine(options.input, {
+    executionName,
+    waitMs: options.waitMs,
+    retryMs: options.retryMs,
+    onEvent: (event) => print(describeEvent(event)),
+  });
+  const out = result.output ?? {};
+  return {
+    status: result.status,
+    environment: parsed.environment,
+    amiId: (out.amiId as string | undefined) ?? null,
+    previousAmiId: (out.previousAmiId as string | undefined) ?? null,
+    mode: (out.mode as string | undefined) ?? null,
+    executionName,
+    error: result.error,
+    cause: result.cause,
+    steps: result.steps,
+  };
+}
+
+function readInput(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--input: cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--input: ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function inputFromFlags(values: { env?: string; image?: string; branch?: string; 'commit-sha'?: string; input?: string }): unknown {
+  if (values.input !== undefined) {
+    if (values.env || values.image || values.branch || values['commit-sha']) throw new UsageError('--input cannot be combined with --env, --image, --branch or --commit-sha');
+    return readInput(values.input);
+  }
+  if (!values.env) throw new UsageError('--env is required (or --input <file>)');
+  return {
+    environment: values.env,
+    ...(values.image ? { image: values.image } : {}),
+    ...(values.branch ? { branch: values.branch } : {}),
+    ...(values['commit-sha'] ? { commit_sha: values['commit-sha'] } : {}),
+    source: 'cli',
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let json = false;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        env: { type: 'string' },
+        image: { type: 'string' },
+        branch: { type: 'string' },
+        'commit-sha': { type: 'string' },
+        input: { type: 'string' },
+        config: { type: 'string' },
+        fast: { type: 'boolean' },
+        'wait-seconds': { type: 'string' },
+        name: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    if (values.help) {
+      console.log(RUN_USAGE);
+      return 0;
+    }
+    json = values.json ?? false;
+    let waitMs: number | undefined;
+    if (values['wait-seconds'] !== undefined) {
+      const n = Number(values['wait-seconds']);
+      if (!Number.isFinite(n) || n < 0 || n > 3600) throw new UsageError('--wait-seconds must be a number of seconds from 0 to 3600');
+      waitMs = n * 1000;
+    }
+    if (values.fast) waitMs = 0;
+    if (values.name !== undefined && !/^[A-Za-z0-9_-]{1,80}$/.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
+    const config = readConfigFile(values.config ?? DEFAULT_CONFIG);
+    const input = inputFromFlags(values);
+    process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+    const summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
+    if (summary.status === 'SUCCEEDED') {
+      console.log(`Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`);
+    } else {
+      console.log(`Build failed: ${summary.error}: ${summary.cause}`);
+      console.log(`Nothing was published; the previous AMI and parameters are as they were. Rerun with the same flags once the cause is fixed.`);
+    }
+    if (json) console.log(JSON.stringify(summary));
+    if (summary.status === 'SUCCEEDED') return 0;
+    return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
+  } catch (error) {
+    const e = error as Error;
+    const bad = e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (!bad) throw error;
+    console.error(`comfyui-ami run: ${e.message}`);
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`\n${RUN_USAGE}`);
+    if (json) console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));
+    return 2;
+  }
+}
