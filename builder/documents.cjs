@@ -70,7 +70,7 @@ function imageUriPattern(repositories, region) {
 // Text that SSM or CloudFormation would read as a parameter or dynamic reference, or that
 // the Serverless Framework would read as a variable, must not reach the document.
 const FORBIDDEN = [
-  { test: (line) => line.includes('{{') || line.includes('}}'), why: 'double braces (SSM parameter syntax)' },
+  { test: (line) => line.includes('{{'), why: 'a double opening brace (SSM parameter syntax)' },
   { test: (line) => /\$\{[a-z][a-zA-Z0-9]*[:(]/.test(line), why: 'a lowercase ${name:...} expansion (Serverless variable syntax)' },
   { test: (line) => line === HEREDOC_END, why: `the heredoc terminator ${HEREDOC_END}` },
 ];

@@ -4,8 +4,9 @@
 #
 # Two rules keep this text safe to embed in an SSM document that Serverless packages:
 # no double opening brace anywhere (SSM and CloudFormation would read it as a parameter
-# or dynamic reference) and no lowercase ${name:...} expansion (Serverless would read it
-# as a variable). builder/documents.cjs refuses script text that breaks either rule.
+# or dynamic reference), and no expansion of a lowercase variable followed by a colon or
+# a parenthesis (Serverless would read it as a variable). builder/documents.cjs refuses
+# script text that breaks either rule.
 
 set -o errtrace
 
@@ -84,8 +85,11 @@ trap '_comfyui_on_exit $?' EXIT
 printable() {
   local quoted
   quoted=${1@Q}
-  if ((${#quoted} > 200)); then quoted="${quoted:0:200}..."; fi
-  printf '%s' "$quoted"
+  if ((${#quoted} > 200)); then
+    printf '%.200s...' "$quoted"
+  else
+    printf '%s' "$quoted"
+  fi
 }
 
 # Docker Go templates need double braces, which must not appear in this text (see above):

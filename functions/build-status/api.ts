@@ -2,7 +2,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { PipelineConfig } from '../shared/config';
-import { executionArnFor } from '../shared/execution-name';
+import { RequestInvalid } from '../shared/errors';
+import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
 import { errorResponse, jsonResponse } from '../start-build/http';
 import { describeBuild } from './build-status';
 
@@ -21,8 +22,9 @@ export async function statusFromApi(
   try {
     const id = event.pathParameters?.id ?? '';
     const { sfn, stateMachineArn, config } = deps();
-    // Only a name is accepted here: an ARN could name another state machine's execution.
-    const executionArn = executionArnFor(stateMachineArn, id.startsWith('arn:') ? '' : id);
+    // Only a name: an ARN could name another state machine's execution.
+    if (!EXECUTION_NAME.test(id)) throw new RequestInvalid(`id: must be a build's execution name (letters, digits, - and _, at most 80), got "${id.slice(0, 100)}"`);
+    const executionArn = executionArnFor(stateMachineArn, id);
     return jsonResponse(200, await describeBuild(sfn, executionArn, config));
   } catch (error) {
     const response = errorResponse(error);

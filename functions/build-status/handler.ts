@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../shared/config';
 import { logger } from '../shared/handler';
-import { stateMachineArnFromEnv } from '../start-build/handler';
+import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { statusFromApi, type BuildStatusDeps } from './api';
 
 const sfn = new SFNClient({});

@@ -1,5 +1,5 @@
 import { ENVIRONMENT_NAME } from './config';
-import { RequestInvalid } from './errors';
+import { ConfigInvalid, RequestInvalid } from './errors';
 import { DIGEST } from './request';
 
 /** What Step Functions accepts as an execution name (and what the API takes as a build id). */
@@ -42,4 +42,13 @@ export function executionArnFor(stateMachineArn: string | undefined, idOrArn: st
 
 export function executionNameOf(executionArn: string): string {
   return executionArn.slice(executionArn.lastIndexOf(':') + 1);
+}
+
+export const STATE_MACHINE_ARN_VAR = 'STATE_MACHINE_ARN';
+
+/** The bake state machine of the Lambdas behind the API and the ECR rule (set by serverless.yml). */
+export function stateMachineArnFromEnv(): string {
+  const arn = process.env[STATE_MACHINE_ARN_VAR];
+  if (!arn || !isStateMachineArn(arn)) throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
+  return arn;
 }

@@ -4,22 +4,14 @@ import middy from '@middy/core';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
 import { loadConfig } from '../shared/config';
-import { classifyError, ConfigInvalid } from '../shared/errors';
-import { isStateMachineArn } from '../shared/execution-name';
+import { classifyError } from '../shared/errors';
+import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { logger } from '../shared/handler';
 import { startFromApi } from './api';
 import { isHttpEvent } from './http';
 import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
 
 const sfn = new SFNClient({});
-
-export const STATE_MACHINE_ARN_VAR = 'STATE_MACHINE_ARN';
-
-export function stateMachineArnFromEnv(): string {
-  const arn = process.env[STATE_MACHINE_ARN_VAR];
-  if (!arn || !isStateMachineArn(arn)) throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
-  return arn;
-}
 
 function defaultDeps(): StartBuildDeps {
   return { config: loadConfig(), clients: defaultClients(), logger, sfn, stateMachineArn: stateMachineArnFromEnv() };

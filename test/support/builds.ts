@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import { readConfigFile, type PipelineConfig } from '../../functions/shared/config';
+import { runLocalBuild, type BuildSummary } from '../../scripts/commands/run';
+import type { LambdaHandler } from '../../scripts/lib/handlers';
+import { runStateMachine, type RunResult } from '../../scripts/lib/local-runner';
+import { CONFIG_ENV_VAR, resetConfigCache } from '../../functions/shared/config';
+
+export const DEMO_CONFIG_PATH = join(__dirname, '..', '..', 'config', 'demo.json');
+
+export function demoConfig(overrides: Partial<PipelineConfig> = {}): PipelineConfig {
+  return { ...readConfigFile(DEMO_CONFIG_PATH), ...overrides };
+}
+
+export function pushEvent(repository: string, tag: string, digest: string): Record<string, unknown> {
+  return {
+    version: '0',
+    id: `evt-${digest.slice(7, 19)}`,
+    'detail-type': 'ECR Image Action',
+    source: 'aws.ecr',
+    account: '123456789012',
+    time: '2026-11-27T12:00:00Z',
+    region: 'us-east-1',
+    resources: [],
+    detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': tag },
+  };
+}
+
+/** A build with no waiting and silent output. */
+export function build(input: unknown, config: PipelineConfig, executionName: string): Promise<BuildSummary> {
+  return runLocalBuild({ input, config, executionName, waitMs: 0, retryMs: 0, print: () => undefined });
+}
+
+/** Runs the real ASL with some steps' handlers replaced (to inject faults or crashes). */
+export function buildWith(input: unknown, config: PipelineConfig, executionName: string, handlers: Record<string, LambdaHandler>): Promise<RunResult> {
+  process.env[CONFIG_ENV_VAR] = JSON.stringify(config);
+  resetConfigCache();
+  return runStateMachine(input, { executionName, waitMs: 0, retryMs: 0, handlers });
+}
