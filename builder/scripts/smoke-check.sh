@@ -20,7 +20,7 @@ SMOKE_INTERVAL="${COMFYUI_SMOKE_INTERVAL:-5}"
 SMOKE_MIN_UPTIME="${COMFYUI_SMOKE_MIN_UPTIME:-60}"
 
 remove_smoke_container() {
-  docker rm -f "$SMOKE_CONTAINER_NAME" >/dev/null 2>&1 || true
+  docker rm --force "$SMOKE_CONTAINER_NAME" >/dev/null 2>&1 || true
 }
 
 show_logs_and_die() {

@@ -1,0 +1,45 @@
+import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CLI,
+  failure,
+  onePositional,
+  parseCommandLine,
+  resolveExecutionArn,
+  STACK_OPTIONS,
+  STACK_USAGE,
+  usageFailure,
+  UsageError,
+} from '../lib/stack';
+
+export const USAGE = `usage: ${CLI} redrive <execution-name|execution-arn> [stack]
+
+Resumes a failed, aborted or timed-out build from the step that failed, with the same input and
+ARN (Step Functions RedriveExecution, within 14 days); the steps that succeeded are not rerun.
+
+${STACK_USAGE}`;
+
+export async function main(argv: string[]): Promise<number> {
+  let executionArn: string;
+  try {
+    const { values, positionals } = parseCommandLine(argv, STACK_OPTIONS);
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    executionArn = await resolveExecutionArn(onePositional(positionals, '<execution-name|execution-arn>'), values);
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
+    return failure(error);
+  }
+  try {
+    const out = await new SFNClient({}).send(new RedriveExecutionCommand({ executionArn }));
+    console.log(executionArn);
+    console.error(`redriven at ${out.redriveDate?.toISOString() ?? 'now'}; follow it: ${CLI} watch ${executionArn}`);
+    return 0;
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'ExecutionNotRedrivable') return failure(error, `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`);
+    if (name === 'ExecutionDoesNotExist') return failure(error, 'check the name or ARN');
+    return failure(error);
+  }
+}

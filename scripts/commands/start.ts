@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { startBuild } from '../../functions/start-build/start-build';
+import { parseRequest } from '../../functions/shared/request';
+import {
+  CLI,
+  failure,
+  loadCliConfig,
+  parseCommandLine,
+  resolveStateMachineArn,
+  STACK_OPTIONS,
+  STACK_USAGE,
+  usageFailure,
+  UsageError,
+} from '../lib/stack';
+
+export const USAGE = `usage: ${CLI} start --env <environment> [--image <repo:tag|repo@sha256:...>] [--branch <name>] [--commit-sha <sha>] [stack]
+       ${CLI} start --input <file.json> [stack]
+
+Starts a bake of one environment's AMI and prints the execution ARN. The image defaults to the
+environment's default tag; it is resolved to a digest first, and a build of the same environment
+and digest that already exists is reported instead of started twice.
+
+  --env <environment>        an environment of the pipeline config
+  --image <reference>        repo:tag or repo@sha256:<64 hex>, optionally behind the ECR registry host
+  --branch <name>            git branch recorded in the AMI metadata
+  --commit-sha <sha>         git commit recorded in the AMI metadata
+  --input <file>             a whole input instead: a console sample (events/console-*.json) or an ECR push event
+${STACK_USAGE}`;
+
+const OPTIONS = {
+  ...STACK_OPTIONS,
+  env: { type: 'string' },
+  image: { type: 'string' },
+  branch: { type: 'string' },
+  'commit-sha': { type: 'string' },
+  input: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
+
+function readInputFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--input: cannot read ${file}: ${(error as Error).message}`);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--input: ${file} is not JSON: ${(error as Error).message}`);
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError(`--input: ${file} must hold a JSON object`);
+  return input as Record<string, unknown>;
+}
+
+function isEcrEvent(input: Record<string, unknown>): boolean {
+  return 'detail' in input || 'detail-type' in input || input.source === 'aws.ecr';
+}
+
+/** The input the execution starts with, from either --input or the flags. */
+export function buildInput(values: Values): Record<string, unknown> {
+  const flagged = (['env', 'image', 'branch', 'commit-sha'] as const).filter((f) => values[f] !== undefined);
+  if (values.input !== undefined) {
+    if (flagged.length > 0) throw new UsageError(`--input cannot be combined with ${flagged.map((f) => `--${f}`).join(', ')}`);
+    const input = readInputFile(values.input);
+    return isEcrEvent(input) || 'source' in input ? input : { ...input, source: 'cli' };
+  }
+  if (values.env === undefined) throw new UsageError('--env is required (or --input <file>)');
+  return {
+    environment: values.env,
+    ...(values.image !== undefined && { image: values.image }),
+    ...(values.branch !== undefined && { branch: values.branch }),
+    ...(values['commit-sha'] !== undefined && { commit_sha: values['commit-sha'] }),
+    source: 'cli',
+  };
+}
+
+/** Field names in validation messages, as flags. */
+function asFlags(message: string): string {
+  return message
+    .replace(/\binput\.environment\b/g, '--env')
+    .replace(/\binput\.image\b/g, '--image')
+    .replace(/\binput\.branch\b/g, '--branch')
+    .replace(/\binput\.commit_sha\b/g, '--commit-sha');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let input: Record<string, unknown>;
+  let stateMachineArn: string;
+  let fromFlags: boolean;
+  let config;
+  try {
+    const { values, positionals } = parseCommandLine(argv, OPTIONS);
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}`);
+    fromFlags = values.input === undefined;
+    input = buildInput(values);
+    config = loadCliConfig(values.config);
+    try {
+      parseRequest(input, config);
+    } catch (error) {
+      if ((error as Error).name !== 'RequestInvalid') throw error;
+      throw new UsageError(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`);
+    }
+    stateMachineArn = await resolveStateMachineArn(values);
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
+    return failure(error);
+  }
+
+  try {
+    const started = await startBuild(input, {
+      sfn: new SFNClient({}),
+      stateMachineArn,
+      config,
+      clients: { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}) },
+      logger: new Logger({ serviceName: 'comfyui-ami-cli', logLevel: 'SILENT' }),
+    });
+    console.log(started.executionArn);
+    console.error(
+      started.alreadyStarted
+        ? `already started: a build of ${started.imageUri} for ${started.environment} exists (${started.executionName}); nothing new started`
+        : `started ${started.executionName}: ${started.environment} from ${started.imageUri}`,
+    );
+    console.error(`follow it: ${CLI} watch ${started.executionArn}`);
+    return 0;
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'ImageNotFound') return failure(error, `push the image first, or name another with --image (aws ecr describe-images --repository-name ...)`);
+    return failure(error, `${CLI} start --help`);
+  }
+}

@@ -1,0 +1,229 @@
+import { createHost, expectCallsInOrder, GOOD_URI, type Host, OLD_URI, paramsEnv, REGISTRY } from './harness';
+
+// The image file of a host made from the previous AMI, with a line an operator added.
+const PREVIOUS_IMAGE_ENV = [
+  '# Read by comfyui.service (systemd EnvironmentFile).',
+  'COMFYUI_VOLUMES=/srv/models:/models:ro',
+  'COMFYUI_ENV_FILE=/etc/comfyui/comfyui.env',
+  `COMFYUI_IMAGE=${OLD_URI}`,
+  'COMFYUI_PORT=8188',
+  'COMFYUI_GPU=true',
+  '',
+].join('\n');
+
+describe('update.sh', () => {
+  let host: Host;
+  beforeEach(() => {
+    host = createHost();
+    host.write('etc/comfyui/image.env', PREVIOUS_IMAGE_ENV);
+  });
+  afterEach(() => host.cleanup());
+
+  const run = (env: Record<string, string> = {}) =>
+    host.run('update.sh', { ...paramsEnv(), STUB_DOCKER_IMAGES: 'sha256:old sha256:current sha256:other', ...env });
+
+  it('pulls by digest, verifies it, smoke-checks, then switches the image file and removes the other images', () => {
+    const result = run();
+
+    expect(result.status).toBe(0);
+    expectCallsInOrder(result.calls, [
+      /^snap refresh --hold=6h$/,
+      /^systemctl start docker\.service$/,
+      new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
+      /^docker image inspect --format \{\{range \.RepoDigests\}\}\{\{println \.\}\}\{\{end\}\} /,
+      /^systemctl stop comfyui\.service$/,
+      new RegExp(`^docker run --detach --name comfyui-ami-smoke --pull never .*${GOOD_URI}$`),
+      /^docker inspect --format .* comfyui-ami-smoke$/,
+      /^docker rm --force comfyui-ami-smoke$/,
+      /^docker container prune --force$/,
+      /^docker image rm --force sha256:old$/,
+      /^docker image rm --force sha256:other$/,
+      /^docker image prune --force$/,
+    ]);
+    expect(result.calls).not.toContain('docker image rm --force sha256:current');
+    expect(host.read('etc/comfyui/image.env')).toBe(
+      [
+        '# Read by comfyui.service (systemd EnvironmentFile).',
+        'COMFYUI_VOLUMES=/srv/models:/models:ro',
+        'COMFYUI_ENV_FILE=/etc/comfyui/comfyui.env',
+        `COMFYUI_IMAGE=${GOOD_URI}`,
+        'COMFYUI_PORT=8188',
+        'COMFYUI_GPU=true',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('configures the ECR credential helper for the registry of the image', () => {
+    expect(run().status).toBe(0);
+
+    expect(JSON.parse(host.read('root/.docker/config.json'))).toEqual({ credHelpers: { [REGISTRY]: 'ecr-login' } });
+  });
+
+  it('writes the image file with defaults on a fresh host', () => {
+    host.cleanup();
+    host = createHost();
+
+    expect(run({ SSM_ContainerPort: '3000', SSM_Gpu: 'false' }).status).toBe(0);
+
+    expect(host.read('etc/comfyui/image.env')).toContain(
+      ['COMFYUI_VOLUMES=/var/lib/comfyui:/data', 'COMFYUI_ENV_FILE=/etc/comfyui/comfyui.env', `COMFYUI_IMAGE=${GOOD_URI}`, 'COMFYUI_PORT=3000', 'COMFYUI_GPU=false', ''].join('\n'),
+    );
+  });
+
+  it('is safe to run twice', () => {
+    expect(run().status).toBe(0);
+    const after = host.read('etc/comfyui/image.env');
+    const config = host.read('root/.docker/config.json');
+
+    const second = run({ STUB_DOCKER_IMAGES: 'sha256:current' });
+
+    expect(second.status).toBe(0);
+    expect(host.read('etc/comfyui/image.env')).toBe(after);
+    expect(host.read('root/.docker/config.json')).toBe(config);
+    expect(second.calls.some((c) => c.startsWith('docker image rm'))).toBe(false);
+  });
+
+  it('leaves the image file alone when the pull fails', () => {
+    const result = run({ STUB_FAIL: 'docker:pull' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.calls.filter((c) => c.startsWith('docker pull'))).toHaveLength(3);
+    expect(result.lastErrorLine).toBe(`ERROR [update]: docker pull ${GOOD_URI} failed`);
+    expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
+    expect(result.calls.some((c) => c.startsWith('docker run') || c.startsWith('docker image rm'))).toBe(false);
+  });
+
+  it('retries a transient pull failure', () => {
+    const result = run({ STUB_FAIL_ONCE: 'docker:pull' });
+
+    expect(result.status).toBe(0);
+    expect(result.calls.filter((c) => c.startsWith('docker pull'))).toHaveLength(2);
+  });
+
+  it('refuses a pulled image whose digest does not match', () => {
+    const result = run({ STUB_DOCKER_REPO_DIGESTS: OLD_URI });
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: pulled image does not have digest sha256:0123/);
+    expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
+  });
+
+  it('leaves the image file alone when the smoke check fails', () => {
+    const result = run({ STUB_DOCKER_STATES: 'running none 0,exited none 1' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('ERROR [smoke-check]: the image exited during the smoke check (status exited, exit code 1)');
+    expect(result.lastErrorLine).toBe('ERROR [update]: smoke check failed: image.env still names the previous image');
+    expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
+    expect(result.calls.some((c) => c.startsWith('docker image rm'))).toBe(false);
+  });
+
+  it('refuses a GPU environment on a host built without the NVIDIA toolkit', () => {
+    host.cleanup();
+    host = createHost({ without: ['nvidia-ctk'] });
+    host.write('etc/comfyui/image.env', PREVIOUS_IMAGE_ENV);
+
+    const result = run();
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toBe('ERROR [update]: the environment wants a GPU but this host has no NVIDIA container toolkit: run a fresh build');
+    expect(result.calls.some((c) => c.startsWith('docker pull'))).toBe(false);
+  });
+
+  it('refuses to run on a host without the ECR credential helper', () => {
+    host.cleanup();
+    host = createHost({ without: ['docker-credential-ecr-login'] });
+
+    const result = run();
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toContain('the Amazon ECR credential helper is not installed');
+  });
+});
+
+describe('smoke-check.sh', () => {
+  let host: Host;
+  beforeEach(() => {
+    host = createHost();
+  });
+  afterEach(() => host.cleanup());
+
+  const HEALTHCHECK = '{"Test":["CMD-SHELL","curl -f http://localhost:8188/"],"Interval":5000000000}';
+
+  it('waits for the image HEALTHCHECK to report healthy', () => {
+    const result = host.run('smoke-check.sh', {
+      ...paramsEnv(),
+      STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
+      STUB_DOCKER_STATES: 'running starting 0,running starting 0,running healthy 0',
+    });
+
+    expect(result.status).toBe(0);
+    expect(result.calls.filter((c) => c.startsWith('docker inspect'))).toHaveLength(3);
+    expect(result.stdout).toContain('smoke check passed: container healthy');
+    expect(result.calls[result.calls.length - 1]).toBe('docker rm --force comfyui-ami-smoke');
+  });
+
+  it('fails when the HEALTHCHECK reports unhealthy, showing the container output', () => {
+    const result = host.run('smoke-check.sh', {
+      ...paramsEnv(),
+      STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
+      STUB_DOCKER_STATES: 'running starting 0,running unhealthy 0',
+    });
+
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('stub container output');
+    expect(result.lastErrorLine).toBe("ERROR [smoke-check]: the image's HEALTHCHECK reports unhealthy");
+    expect(result.calls[result.calls.length - 1]).toBe('docker rm --force comfyui-ami-smoke');
+  });
+
+  it('fails when the container is not healthy within the timeout', () => {
+    const result = host.run('smoke-check.sh', {
+      ...paramsEnv(),
+      STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
+      STUB_DOCKER_STATES: 'running starting 0',
+      COMFYUI_SMOKE_TIMEOUT: '4',
+    });
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toBe('ERROR [smoke-check]: the image was not healthy within 4s (status running, health starting)');
+  });
+
+  it('without a HEALTHCHECK, passes only when the container is still running after the wait', () => {
+    const passing = host.run('smoke-check.sh', { ...paramsEnv(), COMFYUI_SMOKE_MIN_UPTIME: '5' });
+    expect(passing.status).toBe(0);
+    expect(passing.calls.filter((c) => c.startsWith('docker inspect'))).toHaveLength(6);
+
+    const failing = host.run('smoke-check.sh', {
+      ...paramsEnv(),
+      COMFYUI_SMOKE_MIN_UPTIME: '5',
+      STUB_DOCKER_STATES: 'running none 0,running none 0,running none 0,exited none 137',
+    });
+    expect(failing.status).not.toBe(0);
+    expect(failing.lastErrorLine).toBe('ERROR [smoke-check]: the image exited during the smoke check (status exited, exit code 137)');
+  });
+
+  it('does not ask for GPUs on a builder without one, even for a GPU environment', () => {
+    const result = host.run('smoke-check.sh', paramsEnv(undefined, 'true'));
+
+    expect(result.status).toBe(0);
+    expect(result.calls.find((c) => c.startsWith('docker run'))).not.toContain('--gpus');
+    expect(result.stdout).toContain('smoke run without GPUs (no usable GPU on this builder)');
+  });
+
+  it('uses the GPUs when the builder has one and the environment wants them', () => {
+    const gpu = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'true'), STUB_GPU: '1' });
+    expect(gpu.calls.find((c) => c.startsWith('docker run'))).toContain('--gpus all');
+
+    const cpu = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'false'), STUB_GPU: '1' });
+    expect(cpu.calls.find((c) => c.startsWith('docker run'))).not.toContain('--gpus');
+  });
+
+  it('fails when the image is not present locally', () => {
+    const result = host.run('smoke-check.sh', { ...paramsEnv(), STUB_DOCKER_NO_IMAGE: '1' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toBe(`ERROR [smoke-check]: image ${GOOD_URI} is not present locally (pull it first)`);
+    expect(result.calls.some((c) => c.startsWith('docker run'))).toBe(false);
+  });
+});

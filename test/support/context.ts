@@ -1,0 +1,41 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { StepContext } from '../../functions/shared/handler';
+import type { BuildState } from '../../functions/shared/state';
+import { demoConfig } from './builds';
+
+/** A step context with fresh clients (for aws-sdk-client-mock) and the demo config. */
+export function stepContext(overrides: Partial<StepContext['config']> = {}): StepContext {
+  return {
+    config: demoConfig(overrides),
+    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ecr: new ECRClient({ region: 'us-east-1' }) },
+    logger: new Logger({ logLevel: 'SILENT' }),
+  };
+}
+
+export const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+/** The state as it stands after Create the AMI, for steps further down. */
+export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState {
+  return {
+    execution: { name: 'dev-exec-1', id: 'arn:aws:states:us-east-1:123456789012:execution:bake-ami:dev-exec-1', startTime: '2026-11-27T12:00:00Z' },
+    request: {
+      environment: 'dev',
+      repository: 'comfyui',
+      imageUri: `123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui@${DIGEST}`,
+      digest: DIGEST,
+      tag: 'dev-latest',
+      branch: 'main',
+      commitSha: 'abc1234',
+      source: 'console',
+      requestedAt: '2026-11-27T12:00:00Z',
+    },
+    base: { mode: 'incremental', baseAmiId: 'ami-00000000000000001', previousAmiId: 'ami-00000000000000001', buildNumber: 7, amiName: 'comfyui-multitenant-dev-0007-abababababab' },
+    builder: { instanceId: 'i-0123456789abcdef0' },
+    update: { commandId: 'cmd-1', documentName: 'ComfyUIAmi-Update' },
+    image: { amiId: 'ami-00000000000000002', name: 'comfyui-multitenant-dev-0007-abababababab' },
+    ...overrides,
+  };
+}

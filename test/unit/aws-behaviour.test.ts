@@ -1,0 +1,195 @@
+/**
+ * AWS behaviour the moto server does not reproduce, asserted against mocked clients that answer
+ * as the AWS documentation says (test/README.md lists each gap).
+ */
+import 'aws-sdk-client-mock-jest';
+import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { GetCommandInvocationCommand, GetParameterCommand, ListCommandsCommand, PutParameterCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { checkImage } from '../../functions/check-image/check-image';
+import { checkUpdateCommand } from '../../functions/check-update-command/check-update-command';
+import { createImage } from '../../functions/create-image/create-image';
+import { launchBuilder, launchClientToken } from '../../functions/launch-builder/launch-builder';
+import { publishAmi } from '../../functions/publish-ami/publish-ami';
+import { resolveBaseAmi } from '../../functions/resolve-base-ami/resolve-base-ami';
+import { sendUpdateCommand } from '../../functions/send-update-command/send-update-command';
+import { removeImage } from '../../functions/shared/ec2';
+import { stateAfterImage, stepContext } from '../support/context';
+
+const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
+
+function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+beforeEach(() => {
+  ec2.reset();
+  ssm.reset();
+});
+
+describe('AMI names are unique per account and region (moto accepts duplicates)', () => {
+  it('refuses a build whose AMI name another build already holds, before launching anything', async () => {
+    // Prepare
+    ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] }).resolves({
+      Images: [{ ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: [{ Key: 'comfyui-ami:execution', Value: 'someone-else' }] }],
+    });
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] }).resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', State: 'available' }] });
+    const ctx = stepContext({ baseImage: { amiId: 'ami-0123456789abcdef0' } });
+    const { base: _base, ...state } = stateAfterImage();
+
+    // Act / Assess
+    await expect(resolveBaseAmi(state, ctx)).rejects.toMatchObject({ name: 'AmiNameInUse' });
+    expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
+  });
+
+  it('reuses its own image when CreateImage says the name is taken by this execution', async () => {
+    ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
+      Images: [{ ImageId: 'ami-0bbb0bbb0bbb0bbb0', State: 'pending', Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-exec-1' }] }],
+    });
+    ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate', 'AMI name x is already in use by AMI ami-0bbb0bbb0bbb0bbb0'));
+    await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).resolves.toMatchObject({ amiId: 'ami-0bbb0bbb0bbb0bbb0' });
+  });
+
+  it('fails with AmiNameInUse when the duplicate belongs to another execution', async () => {
+    ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
+      Images: [{ ImageId: 'ami-0ccc0ccc0ccc0ccc0', State: 'available', Tags: [{ Key: 'comfyui-ami:execution', Value: 'other' }] }],
+    });
+    ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate'));
+    await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).rejects.toMatchObject({ name: 'AmiNameInUse' });
+  });
+});
+
+describe('new AMIs are pending for minutes (moto makes them available at once)', () => {
+  it('keeps polling while pending and tags nothing yet', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending' }] });
+    await expect(checkImage(stateAfterImage(), stepContext())).resolves.toEqual({ done: false, attempt: 1, status: 'pending' });
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('fails the build when the image ends failed, with the reason', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'failed', StateReason: { Message: 'snapshot error' } }] });
+    await expect(checkImage(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'AmiCreationFailed', message: expect.stringContaining('snapshot error') });
+  });
+
+  it('gives up after the configured number of checks', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending' }] });
+    const ctx = stepContext();
+    const state = stateAfterImage({ imageStatus: { done: false, attempt: ctx.config.polling.imageMaxAttempts - 1, status: 'pending' } });
+    await expect(checkImage(state, ctx)).rejects.toMatchObject({ name: 'AmiTimedOut' });
+  });
+
+  it('tags the snapshots with the image id once available, so clean-up finds them later', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }] }] });
+    ec2.on(CreateTagsCommand).resolves({});
+    await checkImage(stateAfterImage(), stepContext());
+    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: ['snap-1'],
+      Tags: expect.arrayContaining([{ Key: 'comfyui-ami:image-id', Value: 'ami-00000000000000002' }, { Key: 'comfyui-ami:managed-by', Value: 'comfyui-ami-pipeline' }]),
+    });
+  });
+});
+
+describe('RunInstances honours ClientToken (moto ignores it)', () => {
+  it('sends a token derived from the execution, the same on every retry', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 200 } }] }] });
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0' }] });
+    const state = stateAfterImage({ builder: undefined });
+    await launchBuilder(state, stepContext());
+    await launchBuilder(state, stepContext());
+    const calls = ec2.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
+    expect(calls[0].ClientToken).toBe(launchClientToken(state.execution.id));
+    expect(calls[1].ClientToken).toBe(calls[0].ClientToken);
+    expect(calls[0].ClientToken!.length).toBeLessThanOrEqual(64);
+    // IMDSv2 only, encrypted root at least as large as the base's, no key pair, terminate on shutdown.
+    expect(calls[0]).toMatchObject({
+      MetadataOptions: { HttpTokens: 'required' },
+      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeSize: 200 } }],
+      InstanceInitiatedShutdownBehavior: 'terminate',
+    });
+    expect(calls[0].KeyName).toBeUndefined();
+  });
+});
+
+describe('aws:ec2:image parameters are validated asynchronously (moto stores any value at once)', () => {
+  it('fails with LatestNotConfirmed when latest does not read back the new id', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z' }] });
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-00000000000000001' } });
+    ssm.on(PutParameterCommand).resolves({ Version: 2 });
+    await expect(publishAmi(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'LatestNotConfirmed' });
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/comfyui/ami/dev/latest', DataType: 'aws:ec2:image' });
+  });
+
+  it('writes history, then metadata, then latest', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z' }] });
+    ssm.on(GetParameterCommand).resolvesOnce({ Parameter: { Value: 'ami-00000000000000001' } }).resolves({ Parameter: { Value: 'ami-00000000000000002' } });
+    ssm.on(PutParameterCommand).resolves({ Version: 2 });
+    await publishAmi(stateAfterImage(), stepContext());
+    expect(ssm.commandCalls(PutParameterCommand).map((c) => c.args[0].input.Name)).toEqual([
+      '/comfyui/ami/dev/history/ami-00000000000000002',
+      '/comfyui/ami/dev/metadata',
+      '/comfyui/ami/dev/latest',
+    ]);
+  });
+});
+
+describe('SSM Run Command really runs (moto reports Success for everything)', () => {
+  it('retries as AgentNotRegistered while SSM does not know the new instance', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' } }] }] });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [] });
+    ssm.on(SendCommandCommand).rejects(awsError('InvalidInstanceId'));
+    await expect(sendUpdateCommand(stateAfterImage({ update: undefined }), stepContext())).rejects.toMatchObject({ name: 'AgentNotRegistered' });
+  });
+
+  it('passes the image as a document parameter, never inside shell text', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' } }] }] });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [] });
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-9' } });
+    const state = stateAfterImage({ update: undefined });
+    await sendUpdateCommand(state, stepContext());
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: 'ComfyUIAmi-Update',
+      Parameters: { ImageUri: [state.request!.imageUri], Gpu: ['true'], ContainerPort: ['8188'] },
+    });
+  });
+
+  it('keeps polling while the invocation does not exist yet', async () => {
+    ssm.on(GetCommandInvocationCommand).rejects(awsError('InvocationDoesNotExist'));
+    await expect(checkUpdateCommand(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: false, status: 'Pending' });
+  });
+
+  it('fails the build with the tail of stderr when the command failed', async () => {
+    const stderr = `${'noise\n'.repeat(1000)}docker: pull access denied for comfyui`;
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StandardErrorContent: stderr });
+    const failure = checkUpdateCommand(stateAfterImage(), stepContext());
+    await expect(failure).rejects.toMatchObject({ name: 'UpdateCommandFailed', message: expect.stringContaining('pull access denied') });
+    const message = String(await failure.catch((e: Error) => e.message));
+    expect(message.length).toBeLessThan(2600);
+  });
+
+  it('gives up after the configured number of checks', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    const ctx = stepContext();
+    const state = stateAfterImage({ updateStatus: { done: false, attempt: ctx.config.polling.commandMaxAttempts, status: 'InProgress' } });
+    await expect(checkUpdateCommand(state, ctx)).rejects.toMatchObject({ name: 'UpdateTimedOut' });
+  });
+});
+
+describe('a snapshot shared by another AMI is never deleted', () => {
+  it('keeps it and deletes the rest', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-a' } }, { Ebs: { SnapshotId: 'snap-b' } }] }] });
+    ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: [] });
+    ec2.on(DeregisterImageCommand).resolves({});
+    ec2.on(DeleteSnapshotCommand, { SnapshotId: 'snap-a' }).rejects(awsError('InvalidSnapshot.InUse'));
+    ec2.on(DeleteSnapshotCommand, { SnapshotId: 'snap-b' }).resolves({});
+    await expect(removeImage(new EC2Client({}), 'ami-00000000000000001')).resolves.toEqual({
+      amiId: 'ami-00000000000000001',
+      deregistered: true,
+      deletedSnapshots: ['snap-b'],
+      keptSnapshots: ['snap-a'],
+    });
+  });
+});

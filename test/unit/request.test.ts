@@ -1,0 +1,73 @@
+import { parseConfig, environmentsForTag } from '../../functions/shared/config';
+import { classifyError } from '../../functions/shared/errors';
+import { parseImageReference, parseRequest } from '../../functions/shared/request';
+import { demoConfig, pushEvent } from '../support/builds';
+
+const config = demoConfig();
+const DIGEST = `sha256:${'0f'.repeat(32)}`;
+
+describe('parseRequest', () => {
+  it('maps an ECR push to the environment whose tag pattern matches', () => {
+    expect(parseRequest(pushEvent('comfyui', 'dev-latest', DIGEST), config)).toMatchObject({ environment: 'dev', repository: 'comfyui', tag: 'dev-latest', digest: DIGEST, source: 'ecr-push' });
+  });
+
+  it('accepts a console body with only the environment and uses its default tag', () => {
+    expect(parseRequest({ environment: 'prod' }, config)).toMatchObject({ environment: 'prod', tag: 'prod-latest', digest: null, branch: 'unknown', commitSha: 'unknown', source: 'console' });
+  });
+
+  it('accepts a fully qualified digest reference', () => {
+    const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui@${DIGEST}`;
+    expect(parseRequest({ environment: 'dev', image, source: 'api' }, config)).toMatchObject({ registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com', digest: DIGEST, tag: null, source: 'api' });
+  });
+
+  it.each([
+    [{ environment: 'qa' }, 'input.environment: must be one of the configured environments'],
+    [{ environment: 'dev', image: 'other:dev-latest' }, 'input.image: must be an image of repository "comfyui"'],
+    [{ environment: 'dev', image: 'comfyui:dev latest' }, 'input.image: the tag must be'],
+    [{ environment: 'dev', extra: 1 }, 'unknown field(s) "extra"'],
+    [{ environment: '../prod' }, 'input.environment'],
+    [pushEvent('comfyui', 'feature-x', DIGEST), 'input.detail.image-tag: "feature-x" matches no environment'],
+  ])('refuses %j naming the field', (input, message) => {
+    expect(() => parseRequest(input, config)).toThrow(expect.objectContaining({ name: 'RequestInvalid', message: expect.stringContaining(message) }));
+  });
+});
+
+describe('parseImageReference', () => {
+  it('splits registry, repository and tag', () => {
+    expect(parseImageReference('123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/comfyui:v1.2')).toEqual({ registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', repository: 'team/comfyui', tag: 'v1.2', digest: null });
+  });
+
+  it('refuses a registry that is not ECR', () => {
+    expect(() => parseImageReference('docker.io/library/comfyui:latest')).toThrow(/not an ECR registry/);
+  });
+});
+
+describe('configuration', () => {
+  it('names the bad field and the allowed form', () => {
+    expect(() => parseConfig({ repositories: ['comfyui'], environments: { Dev: { tags: ['x'], defaultTag: 'x' } } }, 'config.json')).toThrow(
+      expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining('config.environments.Dev') }),
+    );
+    expect(() => parseConfig({ repositories: ['comfyui'], parameterPrefix: '/aws/x', environments: { dev: { tags: ['x'], defaultTag: 'x' } } }, 'c')).toThrow(/config.parameterPrefix/);
+    expect(() => parseConfig({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'prod' } } }, 'c')).toThrow(/config.environments.dev.defaultTag/);
+  });
+
+  it('matches tag patterns with * only', () => {
+    expect(environmentsForTag(config, 'comfyui', 'dev-abc')).toEqual(['dev']);
+    expect(environmentsForTag(config, 'comfyui', 'prod-latest')).toEqual(['prod']);
+    expect(environmentsForTag(config, 'comfyui', 'prod-latestX')).toEqual([]);
+  });
+});
+
+describe('classifyError', () => {
+  const sdk = (name: string, status: number, fault: 'client' | 'server' = 'client') => Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: status } });
+  it.each([
+    [sdk('ThrottlingException', 400), 'AwsThrottled'],
+    [sdk('RequestLimitExceeded', 503, 'server'), 'AwsThrottled'],
+    [sdk('InternalError', 500, 'server'), 'AwsUnavailable'],
+    [sdk('UnauthorizedOperation', 403), 'AwsAccessDenied'],
+    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'AwsUnavailable'],
+    [sdk('InvalidParameterValue', 400), 'InvalidParameterValue'],
+  ])('names %s as %s', (error, name) => {
+    expect(classifyError(error).name).toBe(name);
+  });
+});
