@@ -55,11 +55,18 @@ install_nvidia_driver() {
   retry 3 "ubuntu-drivers install" ubuntu-drivers --gpgpu install "nvidia:$branch-server" \
     || die "ubuntu-drivers --gpgpu install nvidia:$branch-server failed"
   apt_install "nvidia-utils-$branch-server"
+  # Modules for the running kernel as well, so a GPU builder can load them before a reboot.
+  local kernel
+  kernel=$(uname -r)
+  apt_get install --no-install-recommends "linux-modules-nvidia-$branch-server-$kernel" \
+    || warn "no prebuilt NVIDIA $branch-server modules for the running kernel $kernel"
+  # dpkg-query exits 1 when a pattern matches no package, so read its output only.
+  local packages
   # shellcheck disable=SC2016 # ${Package} is a dpkg-query field, not a shell expansion
-  if ! dpkg-query -W -f='${Package} ${Status}\n' "linux-modules-nvidia-$branch-server-*" "nvidia-dkms-$branch-server" 2>/dev/null \
-    | grep -q ' install ok installed$'; then
+  packages=$(dpkg-query -W -f='${Package} ${Status}\n' "linux-modules-nvidia-$branch-server-*" "nvidia-dkms-$branch-server" 2>/dev/null || true)
+  if ! grep -q ' install ok installed$' <<<"$packages"; then
     warn "no NVIDIA kernel module package was installed; installing nvidia-dkms-$branch-server"
-    apt_install "linux-headers-$(uname -r)" "nvidia-dkms-$branch-server" "nvidia-headless-no-dkms-$branch-server"
+    apt_install "linux-headers-$kernel" "nvidia-dkms-$branch-server" "nvidia-headless-no-dkms-$branch-server"
   fi
   # Load the module now when this builder has a GPU, so the smoke check can use it.
   modprobe nvidia >/dev/null 2>&1 || log "nvidia module not loaded now (no GPU on this builder, or a reboot is needed)"

@@ -223,6 +223,9 @@ hold_snap_refreshes() {
     log "snap is not installed: no refreshes to hold"
     return 0
   fi
+  # On a first boot snapd may still be seeding, and refuses to change refreshes until done.
+  timeout "${COMFYUI_SNAP_SEED_TIMEOUT:-600}" snap wait system seed.loaded >/dev/null 2>&1 \
+    || warn "snapd has not finished seeding; holding refreshes anyway"
   local duration="${COMFYUI_SNAP_HOLD:-6h}"
   if retry 3 "snap refresh --hold" snap refresh --hold="$duration"; then
     log "snap refreshes held for $duration"

@@ -1,4 +1,4 @@
-import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound } from '../shared/errors';
 import { executionNameOf } from '../shared/execution-name';
@@ -10,6 +10,8 @@ export interface BuildStatus {
   /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE. */
   status: string;
   environment: string | null;
+  /** While RUNNING: the state the execution entered last. */
+  currentStep?: string;
   amiId?: string;
   error?: string;
   cause?: string;
@@ -45,6 +47,13 @@ export function readableCause(cause: string | undefined): string | undefined {
   return typeof parsed?.errorMessage === 'string' ? parsed.errorMessage : cause;
 }
 
+/** The state a running execution entered last, from the newest events of its history. */
+async function currentStepOf(sfn: SFNClient, executionArn: string): Promise<string | undefined> {
+  const out = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 25, includeExecutionData: false }));
+  const events = [...(out.events ?? [])].sort((a, b) => (b.id ?? 0) - (a.id ?? 0));
+  return events.find((e) => e.stateEnteredEventDetails?.name)?.stateEnteredEventDetails?.name;
+}
+
 /** One execution summed up: its status, environment, and the AMI or the failure. */
 export async function describeBuild(sfn: SFNClient, executionArn: string, config: PipelineConfig): Promise<BuildStatus> {
   let out;
@@ -61,6 +70,10 @@ export async function describeBuild(sfn: SFNClient, executionArn: string, config
     status: out.status ?? 'UNKNOWN',
     environment: typeof output?.environment === 'string' ? output.environment : environmentOf(parseObject(out.input), config),
   };
+  if (status.status === 'RUNNING') {
+    const step = await currentStepOf(sfn, executionArn);
+    if (step) status.currentStep = step;
+  }
   if (typeof output?.amiId === 'string') status.amiId = output.amiId;
   if (out.error) status.error = out.error;
   if (out.cause) status.cause = readableCause(out.cause);

@@ -16,7 +16,8 @@ export interface RollBackResult {
  * Leaves the account as it was before the build: builders terminated, an AMI this execution made
  * but did not publish removed with its snapshots, parameters it wrote put back. Resources are
  * found by the execution's tag as well as by state, so a step that crashed after creating
- * something still has it cleaned. The previous AMI is never touched.
+ * something still has it cleaned. The previous AMI is never touched; once the Publish step has
+ * completed, the new AMI stays.
  */
 export async function rollBack(state: BuildState, { config, clients, logger }: StepContext): Promise<RollBackResult> {
   const executionName = state.execution.name;
@@ -27,14 +28,15 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
   const amiIds = [...new Set([...images.map((i) => i.ImageId ?? ''), state.image?.amiId ?? ''].filter(Boolean))];
   const environment = state.request?.environment;
   const paths = environment ? parameterPaths(config, environment) : null;
-  const latest = paths ? await getParameterValue(clients.ssm, paths.latest) : null;
+  // Published means the Publish step completed; a failure after that keeps the new AMI.
+  const published = state.published?.amiId ?? null;
 
   const removedImages: RemovedImage[] = [];
   const keptImages: string[] = [];
   const parameters: string[] = [];
   for (const amiId of amiIds) {
-    if (amiId === latest) {
-      // Published: consumers may already use it. Only the steps after publishing failed.
+    if (amiId === published && (paths ? await getParameterValue(clients.ssm, paths.latest) : null) === amiId) {
+      // Consumers may already use it: only the clean-up after publishing failed.
       keptImages.push(amiId);
       continue;
     }

@@ -42,29 +42,38 @@ export async function deleteParameter(ssm: SSMClient, name: string): Promise<boo
 }
 
 /**
- * Puts `metadata` back to the newest earlier version that does not describe `amiId` (or removes
- * it when there is none), and removes `history/{amiId}`: what a failed build wrote is undone.
+ * Puts a parameter back to its newest earlier version that `fromThisBuild` does not claim, or
+ * deletes it when there is none. Returns what it did, or null when the build had not touched it.
  */
-export async function undoPublish(ssm: SSMClient, paths: { metadata: string; history: (amiId: string) => string }, amiId: string): Promise<string[]> {
-  const undone: string[] = [];
-  if (await deleteParameter(ssm, paths.history(amiId))) undone.push(`deleted ${paths.history(amiId)}`);
-
-  const current = await getJsonParameter(ssm, paths.metadata);
-  if (current?.ami_id !== amiId) return undone;
+async function restorePrevious(ssm: SSMClient, name: string, fromThisBuild: (value: string) => boolean, dataType?: string): Promise<string | null> {
+  const current = await getParameterValue(ssm, name);
+  if (current === null || !fromThisBuild(current)) return null;
   let restore: string | null = null;
-  for await (const page of paginateGetParameterHistory({ client: ssm }, { Name: paths.metadata })) {
+  // Versions come oldest first: the last one not from this build is the value before it.
+  for await (const page of paginateGetParameterHistory({ client: ssm }, { Name: name })) {
     for (const version of page.Parameters ?? []) {
-      if (version.Value && amiOf(version.Value) !== amiId) restore = version.Value;
+      if (version.Value !== undefined && !fromThisBuild(version.Value)) restore = version.Value;
     }
   }
   if (restore === null) {
-    await deleteParameter(ssm, paths.metadata);
-    undone.push(`deleted ${paths.metadata}`);
-  } else {
-    await ssm.send(new PutParameterCommand({ Name: paths.metadata, Value: restore, Type: 'String', Overwrite: true }));
-    undone.push(`restored ${paths.metadata} to ${amiOf(restore) ?? 'its previous value'}`);
+    await deleteParameter(ssm, name);
+    return `deleted ${name}`;
   }
-  return undone;
+  await ssm.send(new PutParameterCommand({ Name: name, Value: restore, Type: 'String', DataType: dataType, Overwrite: true }));
+  return `restored ${name}`;
+}
+
+/**
+ * Undoes what publishing `amiId` wrote: `latest` first (consumers stop seeing it), then
+ * `metadata`, then `history/{amiId}`. Parameters the build never wrote are left alone.
+ */
+export async function undoPublish(ssm: SSMClient, paths: { latest: string; metadata: string; history: (amiId: string) => string }, amiId: string): Promise<string[]> {
+  const undone = [
+    await restorePrevious(ssm, paths.latest, (value) => value === amiId, 'aws:ec2:image'),
+    await restorePrevious(ssm, paths.metadata, (value) => amiOf(value) === amiId),
+  ];
+  if (await deleteParameter(ssm, paths.history(amiId))) undone.push(`deleted ${paths.history(amiId)}`);
+  return undone.filter((line): line is string => line !== null);
 }
 
 function amiOf(json: string): string | undefined {

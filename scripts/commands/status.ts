@@ -28,6 +28,7 @@ export function formatStatus(status: BuildStatus): string {
     ['build', status.executionName],
     ['status', status.status],
     ['environment', status.environment ?? 'unknown'],
+    ['step', status.currentStep],
     ['ami', status.amiId],
     ['error', status.error],
     ['cause', status.cause],

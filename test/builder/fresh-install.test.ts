@@ -13,6 +13,7 @@ describe('fresh-install.sh', () => {
 
     expect(result.status).toBe(0);
     expectCallsInOrder(result.calls, [
+      /^snap wait system seed\.loaded$/,
       /^snap refresh --hold=6h$/,
       /^cloud-init status --wait$/,
       /^fuser \/var\/lib\/dpkg\/lock-frontend/,
@@ -24,6 +25,8 @@ describe('fresh-install.sh', () => {
       /^systemctl start docker\.service$/,
       /^ubuntu-drivers --gpgpu install nvidia:570-server$/,
       /^apt-get .* install --no-install-recommends nvidia-utils-570-server$/,
+      /^apt-get .* install --no-install-recommends linux-modules-nvidia-570-server-\S+$/,
+      /^modprobe nvidia$/,
       /^curl .*https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey$/,
       /^gpg --batch --yes --dearmor -o <root>\/usr\/share\/keyrings\/nvidia-container-toolkit-keyring\.gpg /,
       /^apt-get .* update$/,
@@ -33,6 +36,7 @@ describe('fresh-install.sh', () => {
       /^systemctl daemon-reload$/,
       /^systemctl enable comfyui\.service$/,
     ]);
+    expect(result.calls.some((c) => c.includes('nvidia-dkms'))).toBe(false);
     expect(host.read('etc/apt/sources.list.d/nvidia-container-toolkit.list')).toBe(
       'deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] https://nvidia.github.io/libnvidia-container/stable/deb/amd64 /\n',
     );

@@ -65,7 +65,11 @@ case $name in
     esac
     ;;
   dpkg) [[ $1 == --print-architecture ]] && echo amd64 ;;
-  dpkg-query) printf '%s\n' "${STUB_DPKG_QUERY-linux-modules-nvidia-570-server-aws install ok installed}" ;;
+  dpkg-query)
+    # Like dpkg-query -W, exits 1 when one of the patterns matches no package.
+    printf '%s\n' "${STUB_DPKG_QUERY-linux-modules-nvidia-570-server-aws install ok installed}"
+    exit 1
+    ;;
   fuser)
     busy=$(next_value fuser "${STUB_FUSER:-free}")
     [[ $busy == busy ]] && exit 0

@@ -27,6 +27,7 @@ describe('update.sh', () => {
 
     expect(result.status).toBe(0);
     expectCallsInOrder(result.calls, [
+      /^snap wait system seed\.loaded$/,
       /^snap refresh --hold=6h$/,
       /^systemctl start docker\.service$/,
       new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
@@ -117,6 +118,14 @@ describe('update.sh', () => {
     expect(result.lastErrorLine).toBe('ERROR [update]: smoke check failed: image.env still names the previous image');
     expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
     expect(result.calls.some((c) => c.startsWith('docker image rm'))).toBe(false);
+  });
+
+  it('names the failing command when an unexpected command fails', () => {
+    const result = run({ STUB_FAIL: 'systemctl:start docker' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: command failed \(exit 1\) at update\.sh:\d+: systemctl start docker\.service$/);
+    expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
   });
 
   it('refuses a GPU environment on a host built without the NVIDIA toolkit', () => {

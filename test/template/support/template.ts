@@ -1,0 +1,134 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const STAGE = 'test';
+export const REGION = 'us-east-1';
+/** Outside the repository, so a `sls package` of another stage never mixes with this one. */
+export const PACKAGE_DIR = path.join(tmpdir(), `comfyui-ami-template-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`);
+export const TEMPLATE_FILE = path.join(PACKAGE_DIR, 'cloudformation-template-update-stack.json');
+
+/** What the package depends on: when none changed since the last run, it is reused. */
+const INPUTS = ['serverless.yml', 'config', 'statemachine', 'scripts/serverless', 'builder', 'functions', 'package-lock.json'];
+
+export interface CfnResource {
+  Type: string;
+  Properties: Record<string, unknown>;
+  Condition?: string;
+  DependsOn?: string | string[];
+}
+
+export interface Template {
+  Resources: Record<string, CfnResource>;
+  Outputs: Record<string, { Value: unknown }>;
+  Parameters?: Record<string, { Type: string; Default?: string; AllowedPattern?: string }>;
+  Conditions?: Record<string, unknown>;
+}
+
+function newestMtime(target: string): number {
+  if (!existsSync(target)) return 0;
+  const stat = statSync(target);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return readdirSync(target).reduce((newest, entry) => Math.max(newest, newestMtime(path.join(target, entry))), stat.mtimeMs);
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Serializes packaging across jest workers (and concurrent jest runs) with a lock directory. */
+function withLock<T>(fn: () => T): T {
+  const lock = `${PACKAGE_DIR}.lock`;
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock left by a killed run is older than any packaging takes.
+      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`another run holds ${lock}; remove it if no jest is running`);
+      sleepSync(200);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Offline: dummy credentials, no profile; osls needs no AWS call to package. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'dummy',
+    AWS_SECRET_ACCESS_KEY: 'dummy',
+    AWS_REGION: REGION,
+    AWS_DEFAULT_REGION: REGION,
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+  };
+  for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'PIPELINE_CONFIG', 'COMFYUI_AMI_CONFIG_FILE']) delete env[key];
+  return env;
+}
+
+/**
+ * `sls package --stage test` once per change of its inputs (so once per jest invocation at most),
+ * then the generated CloudFormation template.
+ */
+export function packagedTemplate(): Template {
+  withLock(() => {
+    const newestInput = Math.max(...INPUTS.map((p) => newestMtime(path.join(ROOT, p))));
+    if (existsSync(TEMPLATE_FILE) && statSync(TEMPLATE_FILE).mtimeMs > newestInput) return;
+    rmSync(PACKAGE_DIR, { recursive: true, force: true });
+    const sls = path.join(ROOT, 'node_modules', '.bin', 'sls');
+    const run = spawnSync(sls, ['package', '--stage', STAGE, '--region', REGION, '--package', PACKAGE_DIR], {
+      cwd: ROOT,
+      env: offlineEnv(),
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+    if (run.status !== 0 || !existsSync(TEMPLATE_FILE)) {
+      rmSync(PACKAGE_DIR, { recursive: true, force: true });
+      throw new Error(`sls package --stage ${STAGE} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+    }
+  });
+  return JSON.parse(readFileSync(TEMPLATE_FILE, 'utf8')) as Template;
+}
+
+const SERVICE_PREFIX: Record<string, string> = { sfn: 'states' };
+
+/**
+ * The AWS API calls one function's bundle can make, as IAM actions. esbuild tree-shakes the
+ * bundle and keeps the SDK external, so every `<client module>.<Name>Command` (or paginator)
+ * left in it is a call some code path makes.
+ */
+export function awsCallsOfFunction(functionKey: string): string[] {
+  const zip = path.join(PACKAGE_DIR, `${functionKey}.zip`);
+  let code: string;
+  try {
+    code = execFileSync('unzip', ['-p', zip, '*.js'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  } catch (error) {
+    throw new Error(`cannot read ${zip} with unzip (apt-get install unzip): ${(error as Error).message}`);
+  }
+  const modules = new Map<string, string>();
+  for (const m of code.matchAll(/([\w$]+)=(?:[\w$]+\()?require\("@aws-sdk\/client-([\w-]+)"\)/g)) modules.set(m[1], m[2]);
+  const actions = new Set<string>();
+  for (const [variable, client] of modules) {
+    const escaped = variable.replace(/\$/g, '\\$');
+    const prefix = SERVICE_PREFIX[client] ?? client;
+    for (const m of code.matchAll(new RegExp(`(?<![\\w$.])${escaped}\\.(?:(\\w+)Command|paginate(\\w+))\\b`, 'g'))) {
+      actions.add(`${prefix}:${m[1] ?? m[2]}`);
+    }
+  }
+  return [...actions].sort();
+}
+
+export function readRepoJson<T = unknown>(relative: string): T {
+  return JSON.parse(readFileSync(path.join(ROOT, relative), 'utf8')) as T;
+}
