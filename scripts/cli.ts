@@ -2,6 +2,10 @@ type Command = { summary: string; load: () => Promise<{ main: (argv: string[]) =
 
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'run a build in this process (against AWS or a local emulator)', load: () => import('./commands/run') },
+  start: { summary: 'start a build on the deployed state machine', load: () => import('./commands/start') },
+  status: { summary: "show a deployed build's status", load: () => import('./commands/status') },
+  watch: { summary: 'follow a deployed build step by step until it ends', load: () => import('./commands/watch') },
+  redrive: { summary: 'resume a stopped, timed-out or failed deployed build where it stopped', load: () => import('./commands/redrive') },
 };
 
 export const USAGE = `Usage: comfyui-ami <command> [options]

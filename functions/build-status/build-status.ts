@@ -7,8 +7,12 @@ import { parseRequest } from '../shared/request';
 export interface BuildStatus {
   executionName: string;
   executionArn: string;
-  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE. */
+  /**
+   * RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE; SUPERSEDED when the
+   * execution ended without baking because a newer image of the environment is being built.
+   */
   status: string;
+  supersededBy?: string;
   environment: string | null;
   /** While RUNNING: the state the execution entered last. */
   currentStep?: string;
@@ -67,7 +71,7 @@ export async function describeBuild(sfn: SFNClient, executionArn: string, config
   const status: BuildStatus = {
     executionName: out.name ?? executionNameOf(executionArn),
     executionArn: out.executionArn ?? executionArn,
-    status: out.status ?? 'UNKNOWN',
+    status: out.status === 'SUCCEEDED' && output?.status === 'SUPERSEDED' ? 'SUPERSEDED' : (out.status ?? 'UNKNOWN'),
     environment: typeof output?.environment === 'string' ? output.environment : environmentOf(parseObject(out.input), config),
   };
   if (status.status === 'RUNNING') {
@@ -75,6 +79,7 @@ export async function describeBuild(sfn: SFNClient, executionArn: string, config
     if (step) status.currentStep = step;
   }
   if (typeof output?.amiId === 'string') status.amiId = output.amiId;
+  if (status.status === 'SUPERSEDED' && output?.supersededBy !== undefined) status.supersededBy = String(output.supersededBy);
   if (out.error) status.error = out.error;
   if (out.cause) status.cause = readableCause(out.cause);
   if (out.startDate) status.startDate = out.startDate.toISOString();

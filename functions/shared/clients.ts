@@ -1,5 +1,7 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 
 /** The AWS clients a step may use; logic receives them so tests can mock or redirect them. */
@@ -7,6 +9,8 @@ export interface Clients {
   ec2: EC2Client;
   ssm: SSMClient;
   ecr: ECRClient;
+  dynamodb: DynamoDBClient;
+  sfn: SFNClient;
 }
 
 let clients: Clients | undefined;
@@ -16,7 +20,7 @@ let clients: Clients | undefined;
  * configuration, AWS_ENDPOINT_URL included, which is how the emulator is reached.
  */
 export function defaultClients(): Clients {
-  clients ??= { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}) };
+  clients ??= { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}), dynamodb: new DynamoDBClient({}), sfn: new SFNClient({}) };
   return clients;
 }
 

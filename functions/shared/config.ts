@@ -72,6 +72,15 @@ export const configSchema = z
       .strict()
       .default({ stopMaxAttempts: 60, commandMaxAttempts: 180, imageMaxAttempts: 180 }),
     historyLimit: z.number().int().min(1).max(1000).default(100),
+    lock: z
+      .object({
+        table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name').default('comfyui-ami-locks'),
+        // Longer than the state machine's own 4-hour timeout: a live holder is never taken over.
+        leaseMinutes: z.number().int().min(5).max(24 * 60).default(270),
+        maxWaitAttempts: z.number().int().min(1).max(1000).default(300),
+      })
+      .strict()
+      .default({ table: 'comfyui-ami-locks', leaseMinutes: 270, maxWaitAttempts: 300 }),
     environments: z
       .record(z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter'), environmentSchema)
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),

@@ -71,6 +71,11 @@ export class LatestNotConfirmed extends PipelineError {
   override readonly name = 'LatestNotConfirmed';
 }
 
+/** The environment stayed locked by another build for all the allowed checks. */
+export class LockTimedOut extends PipelineError {
+  override readonly name = 'LockTimedOut';
+}
+
 /** AWS throttled a call past the SDK's own retries. Retried by the state machine. */
 export class AwsThrottled extends PipelineError {
   override readonly name = 'AwsThrottled';

@@ -64,10 +64,18 @@ export interface StepError {
   Cause: string;
 }
 
+export interface LockStatus {
+  status: 'acquired' | 'waiting' | 'superseded';
+  attempt: number;
+  /** The execution holding the lock (waiting) or the newer request (superseded). */
+  other: string | null;
+}
+
 export interface BuildState {
   input?: unknown;
   execution: ExecutionInfo;
   request?: BuildRequest;
+  lock?: LockStatus;
   base?: BaseAmi;
   builder?: Builder;
   update?: UpdateCommand;

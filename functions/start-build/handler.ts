@@ -1,5 +1,4 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
@@ -11,10 +10,8 @@ import { startFromApi } from './api';
 import { isHttpEvent } from './http';
 import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
 
-const sfn = new SFNClient({});
-
 function defaultDeps(): StartBuildDeps {
-  return { config: loadConfig(), clients: defaultClients(), logger, sfn, stateMachineArn: stateMachineArnFromEnv() };
+  return { config: loadConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 
 /**

@@ -1,10 +1,9 @@
-import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { normalizeRequest } from '../normalize-request/normalize-request';
 import { executionArnFor, executionName } from '../shared/execution-name';
 import type { StepContext } from '../shared/handler';
 
 export interface StartBuildDeps extends StepContext {
-  sfn: SFNClient;
   stateMachineArn: string;
 }
 
@@ -27,7 +26,7 @@ export async function startBuild(input: unknown, deps: StartBuildDeps): Promise<
   const name = executionName(request.environment, request.digest);
   const started = { executionName: name, environment: request.environment, imageUri: request.imageUri };
   try {
-    const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
+    const out = await deps.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
     deps.logger.info('build started', { executionArn: out.executionArn, ...started });
     return { ...started, executionArn: out.executionArn ?? executionArnFor(deps.stateMachineArn, name), alreadyStarted: false };
   } catch (error) {

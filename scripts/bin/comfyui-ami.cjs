@@ -1,14 +1,11 @@
 #!/usr/bin/env node
-// The CLI is TypeScript; tsx compiles it on the fly, so there is no build step to forget.
-require('tsx/cjs');
-const { main } = require('../cli.ts');
+// The CLI is TypeScript: run it under tsx's loader (require and import alike), so there is no
+// build step to forget. The SDK's Node-version notice is silenced; Lambda runs Node 22.
+const { spawnSync } = require('node:child_process');
+const { dirname, join } = require('node:path');
+const { pathToFileURL } = require('node:url');
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    console.error(error);
-    process.exitCode = 1;
-  },
-);
+const loader = pathToFileURL(join(dirname(require.resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
+const cli = join(__dirname, '..', 'cli.ts');
+const child = spawnSync(process.execPath, ['--no-warnings', '--import', loader, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+process.exitCode = child.status ?? 1;

@@ -26,7 +26,7 @@ AWS that the standard SDK configuration names (AWS_REGION, credentials, AWS_ENDP
 Exit status: 0 built, 1 build failed, 2 bad input or configuration.`;
 
 export interface BuildSummary {
-  status: RunResult['status'];
+  status: RunResult['status'] | 'SUPERSEDED';
   environment: string;
   amiId: string | null;
   previousAmiId: string | null;
@@ -81,7 +81,7 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSu
   });
   const out = result.output ?? {};
   return {
-    status: result.status,
+    status: out.status === 'SUPERSEDED' ? 'SUPERSEDED' : result.status,
     environment: parsed.environment,
     amiId: (out.amiId as string | undefined) ?? null,
     previousAmiId: (out.previousAmiId as string | undefined) ?? null,
@@ -160,14 +160,16 @@ export async function main(argv: string[]): Promise<number> {
     const input = inputFromFlags(values);
     process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
     const summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
-    if (summary.status === 'SUCCEEDED') {
+    if (summary.status === 'SUPERSEDED') {
+      console.log(`Skipped: a newer image for ${summary.environment} is being built or waits to be built`);
+    } else if (summary.status === 'SUCCEEDED') {
       console.log(`Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`);
     } else {
       console.log(`Build failed: ${summary.error}: ${summary.cause}`);
       console.log(`Nothing was published; the previous AMI and parameters are as they were. Rerun with the same flags once the cause is fixed.`);
     }
     if (json) console.log(JSON.stringify(summary));
-    if (summary.status === 'SUCCEEDED') return 0;
+    if (summary.status !== 'FAILED') return 0;
     return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
   } catch (error) {
     const e = error as Error;

@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
+import type { PipelineConfig } from '../../functions/shared/config';
 import { startBuild } from '../../functions/start-build/start-build';
 import { parseRequest } from '../../functions/shared/request';
 import {
@@ -95,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   let input: Record<string, unknown>;
   let stateMachineArn: string;
   let fromFlags: boolean;
-  let config;
+  let config: PipelineConfig;
   try {
     const { values, positionals } = parseCommandLine(argv, OPTIONS);
     if (values.help) {
@@ -119,11 +117,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   try {
+    // Fresh clients: the endpoint or credentials may have changed since the last command.
+    resetDefaultClients();
     const started = await startBuild(input, {
-      sfn: new SFNClient({}),
       stateMachineArn,
       config,
-      clients: { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}) },
+      clients: defaultClients(),
       logger: new Logger({ serviceName: 'comfyui-ami-cli', logLevel: 'SILENT' }),
     });
     console.log(started.executionArn);

@@ -30,6 +30,7 @@ export function formatStatus(status: BuildStatus): string {
     ['environment', status.environment ?? 'unknown'],
     ['step', status.currentStep],
     ['ami', status.amiId],
+    ['superseded by', status.supersededBy],
     ['error', status.error],
     ['cause', status.cause],
     ['started', status.startDate],
@@ -39,7 +40,7 @@ export function formatStatus(status: BuildStatus): string {
   ];
   return rows
     .filter(([, value]) => value !== undefined && value !== null && value !== '')
-    .map(([key, value]) => `${key.padEnd(12)}${value}`)
+    .map(([key, value]) => `${key.padEnd(14)}${value}`)
     .join('\n');
 }
 

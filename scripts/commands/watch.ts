@@ -23,8 +23,9 @@ ${STACK_USAGE}`;
 const OPTIONS = { ...STACK_OPTIONS, interval: { type: 'string' } } as const;
 
 export interface WatchOutcome {
-  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  status: 'SUCCEEDED' | 'SUPERSEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   amiId?: string;
+  supersededBy?: string;
   environment?: string;
   error?: string;
   cause?: string;
@@ -102,7 +103,8 @@ export async function watchExecution(sfn: SFNClient, executionArn: string, optio
         case 'ExecutionSucceeded': {
           const output = parseObject(event.executionSucceededEventDetails?.output);
           outcome = {
-            status: 'SUCCEEDED',
+            status: output.status === 'SUPERSEDED' ? 'SUPERSEDED' : 'SUCCEEDED',
+            ...(output.supersededBy !== undefined && { supersededBy: String(output.supersededBy) }),
             ...(typeof output.amiId === 'string' && { amiId: output.amiId }),
             ...(typeof output.environment === 'string' && { environment: output.environment }),
           };
@@ -157,6 +159,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const outcome = await watchExecution(new SFNClient({}), executionArn, { intervalMs, print: (line) => console.log(line) });
+    if (outcome.status === 'SUPERSEDED') {
+      console.log(`SUPERSEDED  nothing baked: a newer image of ${outcome.environment ?? 'the environment'} is built by ${outcome.supersededBy ?? 'another execution'}`);
+      return 0;
+    }
     if (outcome.status === 'SUCCEEDED') {
       console.log(outcome.amiId ? `SUCCEEDED  AMI ${outcome.amiId}${outcome.environment ? ` (${outcome.environment})` : ''}` : 'SUCCEEDED');
       return 0;

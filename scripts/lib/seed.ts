@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateImageCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand, RepositoryAlreadyExistsException } from '@aws-sdk/client-ecr';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
@@ -7,7 +8,8 @@ import type { PipelineConfig } from '../../functions/shared/config';
 
 /**
  * What a real account has before the first build, made in the emulator: the builder's instance
- * profile, an Ubuntu 22.04 base image behind an SSM parameter, and an ECR repository.
+ * profile, an Ubuntu 22.04 base image behind an SSM parameter, an ECR repository, and the lock
+ * table the stack would create.
  */
 export async function seedAccount(config: PipelineConfig): Promise<{ baseAmiId: string }> {
   const ec2 = new EC2Client({});
@@ -31,6 +33,15 @@ export async function seedAccount(config: PipelineConfig): Promise<{ baseAmiId: 
   if ('parameter' in config.baseImage) {
     await ssm.send(new PutParameterCommand({ Name: config.baseImage.parameter, Value: baseAmiId, Type: 'String', Overwrite: true }));
   }
+
+  await new DynamoDBClient({}).send(
+    new CreateTableCommand({
+      TableName: config.lock.table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'environment', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'environment', KeyType: 'HASH' }],
+    }),
+  );
 
   for (const repositoryName of config.repositories) {
     try {

@@ -10,8 +10,9 @@ const path = require('node:path');
 const tsx = require('tsx/cjs/api');
 
 const ROOT = path.resolve(__dirname, '../..');
-const CONFIG_FILE = process.env.COMFYUI_AMI_CONFIG_FILE
-  ? path.resolve(process.env.COMFYUI_AMI_CONFIG_FILE)
+// The override is for tests of this helper only: builder/documents.cjs always reads config/pipeline.json.
+const CONFIG_FILE = process.env.COMFYUI_AMI_TEST_CONFIG_FILE
+  ? path.resolve(process.env.COMFYUI_AMI_TEST_CONFIG_FILE)
   : path.join(ROOT, 'config', 'pipeline.json');
 
 const { readConfigFile } = tsx.require(path.join(ROOT, 'functions', 'shared', 'config.ts'), __filename);
@@ -79,5 +80,6 @@ module.exports = {
   documents: config.documents,
   instanceProfile: config.builder.instanceProfile,
   commandLogGroup: config.commandLogGroup,
+  lockTable: config.lock.table,
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

@@ -12,7 +12,11 @@ import { startMoto, type Moto } from '../support/moto';
 
 const config = demoConfig();
 const definition = loadDefinition();
-const taskStates = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task' && s.Resource !== '${RollBackFunctionArn}' && s.Resource !== '${NormalizeRequestFunctionArn}').map(([name]) => name);
+// Releasing the lock never fails a build (a left lock is taken over), so it is tested apart.
+const NOT_FAILING = ['${RollBackFunctionArn}', '${NormalizeRequestFunctionArn}', '${ReleaseLockFunctionArn}'];
+const taskStates = Object.entries(definition.States)
+  .filter(([, s]) => s.Type === 'Task' && !NOT_FAILING.includes(s.Resource ?? ''))
+  .map(([name]) => name);
 let moto: Moto;
 
 beforeAll(async () => {
@@ -86,6 +90,20 @@ describe('the bake-ami state machine', () => {
     const after = await readAccount(baseline);
     expect(after.amis.dev).toEqual([result.output?.amiId]);
     expect(after.liveBuilders).toEqual([]);
+  });
+
+  it('finishes a build whose lock release failed, and the next build still gets the lock', async () => {
+    const { baseline, input } = await accountWithOneBuild();
+    const broken: LambdaHandler = async () => {
+      throw named('AwsAccessDenied', 'injected: dynamodb:UpdateItem denied');
+    };
+    const result = await buildWith(input, config, 'dev-release-denied', { 'Release the environment lock': broken });
+    expect(result.status).toBe('SUCCEEDED');
+    const third = await pushImage('comfyui', 'dev-latest', 'three');
+    // The lease has not run out and the holder is a local run: only a stale holder is taken over.
+    const waiting = await buildWith(pushEvent('comfyui', 'dev-latest', third), demoConfig({ lock: { ...config.lock, maxWaitAttempts: 2 } }), 'dev-after-denied', {});
+    expect(waiting).toMatchObject({ status: 'FAILED', error: 'LockTimedOut' });
+    expect((await readAccount(baseline)).liveBuilders).toEqual([]);
   });
 
   it.each(taskStates.flatMap((state) => [[state, 'before'] as const, [state, 'after'] as const]))(

@@ -18,7 +18,7 @@ export function pushEvent(repository: string, tag: string, digest: string): Reco
     'detail-type': 'ECR Image Action',
     source: 'aws.ecr',
     account: '123456789012',
-    time: '2026-11-27T12:00:00Z',
+    time: new Date().toISOString(),
     region: 'us-east-1',
     resources: [],
     detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': tag },

@@ -1,6 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../../functions/shared/handler';
 import type { BuildState } from '../../functions/shared/state';
@@ -10,7 +12,7 @@ import { demoConfig } from './builds';
 export function stepContext(overrides: Partial<StepContext['config']> = {}): StepContext {
   return {
     config: demoConfig(overrides),
-    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ecr: new ECRClient({ region: 'us-east-1' }) },
+    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ecr: new ECRClient({ region: 'us-east-1' }), dynamodb: new DynamoDBClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }) },
     logger: new Logger({ logLevel: 'SILENT' }),
   };
 }

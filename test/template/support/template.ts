@@ -73,7 +73,7 @@ function offlineEnv(): NodeJS.ProcessEnv {
     SLS_TELEMETRY_DISABLED: '1',
     SLS_NOTIFICATIONS_MODE: 'off',
   };
-  for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'PIPELINE_CONFIG', 'COMFYUI_AMI_CONFIG_FILE']) delete env[key];
+  for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'PIPELINE_CONFIG', 'COMFYUI_AMI_TEST_CONFIG_FILE']) delete env[key];
   return env;
 }
 

@@ -1,0 +1,4 @@
+import { acquireLock } from '../shared/environment-lock';
+import { stepHandler } from '../shared/handler';
+
+export const handler = stepHandler(acquireLock);

@@ -1,0 +1,4 @@
+import { releaseLock } from '../shared/environment-lock';
+import { stepHandler } from '../shared/handler';
+
+export const handler = stepHandler(releaseLock);

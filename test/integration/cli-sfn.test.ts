@@ -1,0 +1,327 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import {
+  CreateStateMachineCommand,
+  ExecutionNotRedrivable,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+  StopExecutionCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { executionName } from '../../functions/shared/execution-name';
+import { main as redrive } from '../../scripts/commands/redrive';
+import { main as start } from '../../scripts/commands/start';
+import { main as status } from '../../scripts/commands/status';
+import { main as watch } from '../../scripts/commands/watch';
+import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
+import { startMoto, type Moto } from '../support/moto';
+
+const ROOT = path.resolve(__dirname, '../..');
+const STATE_MACHINE_NAME = 'comfyui-ami-test-bake-ami';
+const ENV_KEYS = [STATE_MACHINE_ARN_ENV, 'PIPELINE_CONFIG'];
+
+/** What a command printed, split by stream; console is silenced while it runs. */
+async function run(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
+  try {
+    const code = await command(argv);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+/** A made-up image manifest pushed under a tag; its digest, as ECR computes it. */
+async function pushImage(repositoryName: string, tag: string, content: string): Promise<string> {
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: content.length, digest: `sha256:${createHash('sha256').update(content).digest('hex')}` },
+    layers: [],
+  });
+  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  await new ECRClient({}).send(new PutImageCommand({ repositoryName, imageManifest: manifest, imageTag: tag, imageDigest: digest }));
+  return digest;
+}
+
+/** The ASL file as deployed: placeholders substituted with function ARNs. */
+function deployedDefinition(): string {
+  const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8');
+  return asl.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name.replace(/FunctionArn$/, '')}`);
+}
+
+// A developer's own settings must not leak into the commands under test.
+const saved: Record<string, string | undefined> = {};
+beforeAll(() => {
+  for (const key of ENV_KEYS) saved[key] = process.env[key];
+  for (const key of ENV_KEYS) delete process.env[key];
+});
+afterAll(() => {
+  for (const key of ENV_KEYS) {
+    if (saved[key] === undefined) delete process.env[key];
+    else process.env[key] = saved[key];
+  }
+});
+
+describe('the CLI against a Step Functions API (moto server)', () => {
+  let moto: Moto;
+  let stateMachineArn: string;
+  let digest: string;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    await new ECRClient({}).send(new CreateRepositoryCommand({ repositoryName: 'comfyui' }));
+    digest = await pushImage('comfyui', 'dev-latest', 'image one');
+    const created = await new SFNClient({}).send(
+      new CreateStateMachineCommand({ name: STATE_MACHINE_NAME, definition: deployedDefinition(), roleArn: 'arn:aws:iam::123456789012:role/comfyui-ami-test-states' }),
+    );
+    stateMachineArn = created.stateMachineArn!;
+  });
+
+  afterAll(async () => moto?.stop());
+
+  const executions = async () => (await new SFNClient({}).send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
+
+  it('start resolves the tag, starts the execution named after (environment, digest) and prints its ARN', async () => {
+    const result = await run(start, ['--env', 'dev', '--state-machine-arn', stateMachineArn]);
+    expect(result.code).toBe(0);
+    const name = executionName('dev', digest);
+    expect(result.out).toBe(`arn:aws:states:us-east-1:123456789012:execution:${STATE_MACHINE_NAME}:${name}`);
+    expect(result.err).toContain(`comfyui-ami watch ${result.out}`);
+    const listed = await executions();
+    expect(listed.map((e) => [e.name, e.status])).toEqual([[name, 'RUNNING']]);
+  });
+
+  it('status finds the build by name and prints its status and environment', async () => {
+    const name = executionName('dev', digest);
+    const text = await run(status, [name, '--state-machine-arn', stateMachineArn]);
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/^build\s+dev-/m);
+    expect(text.out).toMatch(/^status\s+RUNNING$/m);
+    expect(text.out).toMatch(/^environment\s+dev$/m);
+
+    const json = await run(status, [name, '--json', '--state-machine-arn', stateMachineArn]);
+    expect(JSON.parse(json.out)).toMatchObject({ executionName: name, status: 'RUNNING', environment: 'dev' });
+  });
+
+  it('start reports a second request for the same image as already started, and starts nothing new', async () => {
+    const again = await run(start, ['--env', 'dev', '--branch', 'main', '--commit-sha', 'abc1234', '--state-machine-arn', stateMachineArn]);
+    expect(again.code).toBe(0);
+    expect(again.err).toMatch(/^already started/);
+    const fromFile = await run(start, ['--input', path.join(ROOT, 'events', 'console-dev.json'), '--state-machine-arn', stateMachineArn]);
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.out).toBe(again.out);
+    expect(await executions()).toHaveLength(1);
+  });
+
+  it('start finds the state machine from the environment variable or the stack outputs', async () => {
+    const second = await pushImage('comfyui', 'staging-latest', 'image two');
+    process.env[STATE_MACHINE_ARN_ENV] = stateMachineArn;
+    try {
+      const viaEnv = await run(start, ['--env', 'staging']);
+      expect(viaEnv.code).toBe(0);
+      expect(viaEnv.out).toContain(`:${executionName('staging', second)}`);
+    } finally {
+      delete process.env[STATE_MACHINE_ARN_ENV];
+    }
+
+    await new CloudFormationClient({}).send(
+      new CreateStackCommand({
+        StackName: 'comfyui-ami-test',
+        TemplateBody: JSON.stringify({
+          Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
+          Outputs: { StateMachineArn: { Value: stateMachineArn } },
+        }),
+      }),
+    );
+    const viaStack = await run(status, [executionName('staging', second), '--stack', 'comfyui-ami-test']);
+    expect(viaStack.code).toBe(0);
+    expect(viaStack.out).toMatch(/^environment\s+staging$/m);
+  });
+
+  it('start refuses a bad request naming the flag, with exit 2, and starts nothing', async () => {
+    const before = (await executions()).length;
+    const unknownEnv = await run(start, ['--env', 'qa', '--state-machine-arn', stateMachineArn]);
+    expect(unknownEnv.code).toBe(2);
+    expect(unknownEnv.err).toMatch(/^error: --env: must be one of the configured environments/);
+    expect(unknownEnv.err).toContain('usage: comfyui-ami start');
+    const badImage = await run(start, ['--env', 'dev', '--image', 'comfyui:$(reboot)', '--state-machine-arn', stateMachineArn]);
+    expect([badImage.code, badImage.err]).toEqual([2, expect.stringMatching(/^error: --image: /)]);
+    const unknownFlag = await run(start, ['--env', 'dev', '--tag', 'x']);
+    expect([unknownFlag.code, unknownFlag.err]).toEqual([2, expect.stringContaining("'--tag'")]);
+    const mixed = await run(start, ['--env', 'dev', '--input', 'events/console-dev.json']);
+    expect([mixed.code, mixed.err]).toEqual([2, expect.stringContaining('--input cannot be combined with --env')]);
+    const noMachine = await run(start, ['--env', 'dev']);
+    expect([noMachine.code, noMachine.err]).toEqual([2, expect.stringContaining('--state-machine-arn or --stack is required')]);
+    const badMachine = await run(start, ['--env', 'dev', '--state-machine-arn', 'arn:aws:lambda:x']);
+    expect([badMachine.code, badMachine.err]).toEqual([2, expect.stringContaining('--state-machine-arn: ')]);
+    expect(await executions()).toHaveLength(before);
+  });
+
+  it('start fails with exit 1 when the image is not in ECR, and starts nothing', async () => {
+    const before = (await executions()).length;
+    const missing = await run(start, ['--env', 'dev', '--image', 'comfyui:dev-404', '--state-machine-arn', stateMachineArn]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^error: ImageNotFound: comfyui:dev-404 does not exist in ECR/);
+    expect(missing.err).toContain('next: ');
+    expect(await executions()).toHaveLength(before);
+  });
+
+  it('status reports an aborted build, and exits 1 naming an unknown one', async () => {
+    const arn = (await executions()).find((e) => e.name === executionName('dev', digest))!.executionArn!;
+    await new SFNClient({}).send(new StopExecutionCommand({ executionArn: arn }));
+    const aborted = await run(status, [arn]);
+    expect(aborted.code).toBe(0);
+    expect(aborted.out).toMatch(/^status\s+ABORTED$/m);
+    expect(aborted.err).toContain(`comfyui-ami redrive ${arn}`);
+
+    const unknown = await run(status, ['dev-0000', '--state-machine-arn', stateMachineArn]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/^error: BuildNotFound: /);
+  });
+
+  it('watch follows the history until the end (moto serves a canned successful one)', async () => {
+    const arn = (await executions())[0].executionArn!;
+    const result = await run(watch, [arn, '--interval', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(/done\s+A State/);
+    expect(result.out.split('\n').at(-1)).toBe('SUCCEEDED');
+  });
+});
+
+describe('watch and redrive (Step Functions mocked)', () => {
+  const ARN = `arn:aws:states:us-east-1:123456789012:execution:${STATE_MACHINE_NAME}:dev-abc`;
+  const at = (second: number) => new Date(Date.UTC(2025, 10, 27, 14, 0, second));
+  let sfn: AwsClientStub<SFNClient>;
+
+  beforeAll(() => {
+    process.env.AWS_REGION = 'us-east-1';
+    sfn = mockClient(SFNClient);
+  });
+  afterAll(() => sfn.restore());
+  beforeEach(() => sfn.reset());
+
+  /** Serves the history as it grows: poll n sees the first counts[n] events, newest first. */
+  function historyGrowing(events: HistoryEvent[], counts: number[]): void {
+    let poll = 0;
+    sfn.on(GetExecutionHistoryCommand).callsFake(() => {
+      const visible = events.slice(0, counts[Math.min(poll, counts.length - 1)]);
+      poll += 1;
+      return { events: [...visible].reverse() };
+    });
+  }
+
+  const entered = (id: number, name: string, type = 'TaskStateEntered'): HistoryEvent => ({ id, type, timestamp: at(id), stateEnteredEventDetails: { name } }) as HistoryEvent;
+  const exited = (id: number, name: string, type = 'TaskStateExited'): HistoryEvent => ({ id, type, timestamp: at(id), stateExitedEventDetails: { name } }) as HistoryEvent;
+
+  it('prints one line per completed step, then the AMI, and exits 0', async () => {
+    historyGrowing(
+      [
+        { id: 1, type: 'ExecutionStarted', timestamp: at(1) } as HistoryEvent,
+        entered(2, 'Record the execution', 'PassStateEntered'),
+        exited(3, 'Record the execution', 'PassStateExited'),
+        entered(4, 'Normalize the request'),
+        exited(5, 'Normalize the request'),
+        entered(6, 'Wait for the update', 'WaitStateEntered'),
+        exited(7, 'Wait for the update', 'WaitStateExited'),
+        entered(8, 'Publish the AMI'),
+        exited(9, 'Publish the AMI'),
+        { id: 10, type: 'ExecutionSucceeded', timestamp: at(10), executionSucceededEventDetails: { output: JSON.stringify({ amiId: 'ami-0123456789abcdef0', environment: 'dev' }) } } as HistoryEvent,
+      ],
+      [3, 5, 5, 10],
+    );
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out.split('\n')).toEqual([
+      '14:00:03  done    Record the execution',
+      '14:00:05  done    Normalize the request',
+      '14:00:09  done    Publish the AMI',
+      'SUCCEEDED  AMI ami-0123456789abcdef0 (dev)',
+    ]);
+  });
+
+  it('prints the failure, its cause and the commands to see more, and exits 1', async () => {
+    const cause = JSON.stringify({ errorType: 'BuilderLost', errorMessage: 'builder i-0123 is terminated; the update cannot run', trace: ['at x'] });
+    historyGrowing(
+      [
+        entered(1, 'Send the update command'),
+        { id: 2, type: 'LambdaFunctionFailed', timestamp: at(2), lambdaFunctionFailedEventDetails: { error: 'BuilderLost', cause } } as HistoryEvent,
+        exited(3, 'Send the update command'),
+        entered(4, 'Roll back the build'),
+        exited(5, 'Roll back the build'),
+        { id: 6, type: 'ExecutionFailed', timestamp: at(6), executionFailedEventDetails: { error: 'BuilderLost', cause } } as HistoryEvent,
+      ],
+      [6],
+    );
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(1);
+    const lines = result.out.split('\n');
+    expect(lines).toContain('14:00:02  error   Send the update command: BuilderLost builder i-0123 is terminated; the update cannot run');
+    expect(lines).toContain('FAILED  BuilderLost: builder i-0123 is terminated; the update cannot run');
+    expect(lines).toContain(`more:   aws stepfunctions get-execution-history --execution-arn ${ARN}`);
+    expect(lines).toContain(`resume: comfyui-ami redrive ${ARN}`);
+  });
+
+  it('keeps watching a redriven execution past its earlier failure', async () => {
+    historyGrowing(
+      [
+        { id: 1, type: 'ExecutionFailed', timestamp: at(1), executionFailedEventDetails: { error: 'AwsUnavailable', cause: 'x' } } as HistoryEvent,
+        { id: 2, type: 'ExecutionRedriven', timestamp: at(2), executionRedrivenEventDetails: { redriveCount: 1 } } as HistoryEvent,
+        entered(3, 'Create the AMI'),
+        exited(4, 'Create the AMI'),
+        { id: 5, type: 'ExecutionSucceeded', timestamp: at(5), executionSucceededEventDetails: { output: '{"amiId":"ami-0abcdef0123456789"}' } } as HistoryEvent,
+      ],
+      [2, 5],
+    );
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('redriven (attempt 2)');
+    expect(result.out.split('\n').at(-1)).toBe('SUCCEEDED  AMI ami-0abcdef0123456789');
+  });
+
+  it('reports a superseded build as such, and exits 0', async () => {
+    const output = JSON.stringify({ status: 'SUPERSEDED', environment: 'dev', supersededBy: 'dev-newer' });
+    historyGrowing([{ id: 1, type: 'ExecutionSucceeded', timestamp: at(1), executionSucceededEventDetails: { output } } as HistoryEvent], [1]);
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out).toBe('SUPERSEDED  nothing baked: a newer image of dev is built by dev-newer');
+  });
+
+  it('refuses bad arguments with exit 2 naming the flag', async () => {
+    expect(await run(watch, [])).toMatchObject({ code: 2, err: expect.stringContaining('<execution-name|execution-arn> is required') });
+    expect(await run(watch, [ARN, 'extra'])).toMatchObject({ code: 2, err: expect.stringContaining('unexpected argument(s): extra') });
+    expect(await run(watch, [ARN, '--interval', 'soon'])).toMatchObject({ code: 2, err: expect.stringContaining('--interval: ') });
+    expect(await run(watch, ['dev-abc'])).toMatchObject({ code: 2, err: expect.stringContaining('--state-machine-arn or --stack is required') });
+    expect(await run(redrive, [ARN, '--force'])).toMatchObject({ code: 2, err: expect.stringContaining("'--force'") });
+    expect(await run(status, ['not a name', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('<id|arn>: must be an execution ARN or name'),
+    });
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('redrive resumes a failed build by name and prints how to follow it', async () => {
+    sfn.on(RedriveExecutionCommand).resolves({ redriveDate: at(30) });
+    const result = await run(redrive, ['dev-abc', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`]);
+    expect(result).toEqual({ code: 0, out: ARN, err: `redriven at 2025-11-27T14:00:30.000Z; follow it: comfyui-ami watch ${ARN}` });
+    expect(sfn.commandCalls(RedriveExecutionCommand)[0].args[0].input).toEqual({ executionArn: ARN });
+  });
+
+  it('redrive explains a build that cannot be redriven, and exits 1', async () => {
+    sfn.on(RedriveExecutionCommand).rejects(new ExecutionNotRedrivable({ message: 'Execution is SUCCEEDED', $metadata: {} }));
+    const result = await run(redrive, [ARN]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('error: ExecutionNotRedrivable: Execution is SUCCEEDED');
+    expect(result.err).toContain(`next: comfyui-ami status ${ARN}`);
+  });
+});
