@@ -45,7 +45,8 @@ export const configSchema = z
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).default([]),
         instanceProfile: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM instance profile name').default('comfyui-ami-builder'),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(100),
-        maxAgeMinutes: z.number().int().min(10).max(24 * 60 * 7).default(180),
+        // Longer than the state machine's 4-hour timeout: a builder of a live execution is never swept.
+        maxAgeMinutes: z.number().int().min(250).max(24 * 60 * 7).default(300),
       })
       .strict()
       .default({
@@ -53,7 +54,7 @@ export const configSchema = z
         securityGroupIds: [],
         instanceProfile: 'comfyui-ami-builder',
         rootVolumeGiB: 100,
-        maxAgeMinutes: 180,
+        maxAgeMinutes: 300,
       }),
     documents: z
       .object({

@@ -27,7 +27,10 @@ const API_FUNCTIONS: Record<string, { folder: string }> = {
   startBuild: { folder: 'start-build' },
   buildStatus: { folder: 'build-status' },
 };
-const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS)];
+const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
+  sweepBuilders: { folder: 'sweep-builders' },
+};
+const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
 
 /**
  * Actions a role holds that its bundle does not call itself, each with its reason. Anything else
@@ -139,7 +142,7 @@ describe('the packaged stack (sls package --stage test)', () => {
 
   describe('functions', () => {
     it('packages every function on nodejs22.x from functions/<folder>/handler.handler, each in its own artifact', () => {
-      const folders = { ...STEP_FUNCTIONS, ...API_FUNCTIONS };
+      const folders = { ...STEP_FUNCTIONS, ...API_FUNCTIONS, ...SCHEDULED_FUNCTIONS };
       const keys = new Set<string>();
       for (const key of ALL_FUNCTIONS) {
         const fn = template.Resources[functionId(key)];
@@ -186,6 +189,16 @@ describe('the packaged stack (sls package --stage test)', () => {
       const groups = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Logs::LogGroup');
       expect(groups.length).toBeGreaterThanOrEqual(ALL_FUNCTIONS.length + 2);
       for (const [id, group] of groups) expect([id, group.Properties.RetentionInDays]).toEqual([id, 30]);
+    });
+  });
+
+  describe('builder sweeper', () => {
+    it('runs on a schedule and may terminate only pipeline-tagged instances', () => {
+      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && typeof r.Properties.ScheduleExpression === 'string');
+      expect(rules.map((r) => r.Properties.ScheduleExpression)).toContain('rate(15 minutes)');
+      const role = JSON.stringify(template.Resources[roleId('sweepBuilders')]);
+      expect(role).toContain('ec2:TerminateInstances');
+      expect(role).toContain(`aws:ResourceTag/${TAG.managedBy}`);
     });
   });
 
@@ -250,7 +263,7 @@ describe('the packaged stack (sls package --stage test)', () => {
   });
 
   describe('trigger 1: the ECR push rule', () => {
-    const rules = () => Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::Rule');
+    const rules = () => Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern !== undefined);
     const pattern = () => rules()[0][1].Properties.EventPattern as Record<string, unknown>;
     const pushEvent = (detail: Record<string, unknown>) => {
       const sample = JSON.parse(readFileSync(path.join(ROOT, 'events', 'ecr-push-dev.json'), 'utf8'));
@@ -267,7 +280,10 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(p.detail.result).toEqual(['SUCCESS']);
       expect(rule.Properties.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] } })]);
       const permission = Object.values(template.Resources).find(
-        (r) => r.Type === 'AWS::Lambda::Permission' && r.Properties.Principal === 'events.amazonaws.com',
+        (r) =>
+          r.Type === 'AWS::Lambda::Permission' &&
+          r.Properties.Principal === 'events.amazonaws.com' &&
+          JSON.stringify(r.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] }),
       );
       expect(permission?.Properties.FunctionName).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
       expect(JSON.stringify(permission?.Properties.SourceArn)).toContain(JSON.stringify(rule.Properties.Name));
