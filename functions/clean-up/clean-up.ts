@@ -1,18 +1,23 @@
 import { DeleteParametersCommand, paginateGetParametersByPath, type Parameter } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../shared/handler';
-import { describeImage, findBuilders, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { describeImage, findBuilders, findImages, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
 import { need, type BuildState } from '../shared/state';
+import { MANAGED_BY, TAG } from '../shared/tags';
 
 export interface CleanUpResult {
   terminated: string[];
-  removedPrevious: RemovedImage | null;
+  removed: RemovedImage[];
   keptPrevious: { amiId: string; reason: string } | null;
   prunedHistory: string[];
 }
 
-/** After a successful publish: no builder left, no previous AMI or snapshot left, history bounded. */
+/**
+ * After a successful publish: no builder left, no other AMI of the environment left (the
+ * previous one, and any an earlier failed clean-up stranded), history bounded. The lock means no
+ * other build of this environment is running, so every other pipeline AMI of it is outdated.
+ */
 export async function cleanUp(state: BuildState, { config, clients, logger }: StepContext): Promise<CleanUpResult> {
   const request = need(state, 'request');
   const base = need(state, 'base');
@@ -22,26 +27,35 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const builders = (await findBuilders(clients.ec2, state.execution.name)).map((i) => i.InstanceId ?? '');
   const terminated = await terminateInstances(clients.ec2, [...builders, state.builder?.instanceId ?? ''].filter(Boolean));
 
-  let removedPrevious: RemovedImage | null = null;
+  const removed: RemovedImage[] = [];
   let keptPrevious: CleanUpResult['keptPrevious'] = null;
+  // Never remove what consumers may still be pointed at.
+  const latest = await getParameterValue(clients.ssm, paths.latest);
   const previous = base.previousAmiId;
-  if (previous && previous !== published.amiId) {
-    // Never remove what consumers may still be pointed at.
-    const latest = await getParameterValue(clients.ssm, paths.latest);
-    const image = await describeImage(clients.ec2, previous);
-    if (latest !== published.amiId) {
-      keptPrevious = { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` };
-    } else if (image && !isPipelineImage(image, request.environment)) {
-      keptPrevious = { amiId: previous, reason: 'not made by this pipeline for this environment; deregister it by hand if it is no longer needed' };
-    } else {
-      removedPrevious = await removeImage(clients.ec2, previous);
+  if (latest !== published.amiId) {
+    keptPrevious = previous ? { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` } : null;
+  } else {
+    const outdated = await findImages(clients.ec2, [
+      { Name: `tag:${TAG.environment}`, Values: [request.environment] },
+      { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+    ]);
+    const doomed = new Set(outdated.map((i) => i.ImageId ?? '').filter((id) => id && id !== published.amiId));
+    if (previous && previous !== published.amiId) {
+      const image = await describeImage(clients.ec2, previous);
+      if (image && !isPipelineImage(image, request.environment)) {
+        keptPrevious = { amiId: previous, reason: 'not made by this pipeline for this environment; deregister it by hand if it is no longer needed' };
+      } else {
+        // Already gone (a retried clean-up): its tagged snapshots may remain.
+        doomed.add(previous);
+      }
     }
+    for (const amiId of doomed) removed.push(await removeImage(clients.ec2, amiId));
   }
   if (keptPrevious) logger.warn('previous AMI kept', keptPrevious);
 
   const prunedHistory = await pruneHistory(clients.ssm, paths.historyPrefix, config.historyLimit, published.amiId);
-  logger.info('cleaned up', { terminated, removedPrevious, prunedHistory: prunedHistory.length });
-  return { terminated, removedPrevious, keptPrevious, prunedHistory };
+  logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length });
+  return { terminated, removed, keptPrevious, prunedHistory };
 }
 
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */

@@ -106,6 +106,18 @@ describe('the bake-ami state machine', () => {
     expect((await readAccount(baseline)).liveBuilders).toEqual([]);
   });
 
+  it('removes an AMI a failed clean-up stranded at the next build', async () => {
+    const { baseline, input } = await accountWithOneBuild();
+    const stranded = await buildWith(input, config, 'dev-cleanup-fails', { 'Clean up': await failing('Clean up', 'before', named('AwsAccessDenied', 'injected')) });
+    expect(stranded.status).toBe('FAILED');
+    expect((await readAccount(baseline)).amis.dev).toHaveLength(2);
+    const third = await pushImage('comfyui', 'dev-latest', 'three');
+    const next = await build(pushEvent('comfyui', 'dev-latest', third), config, 'dev-after-stranded');
+    const after = await readAccount(baseline);
+    expect(after.amis).toEqual({ dev: [next.amiId] });
+    expect(after.orphanSnapshots).toEqual([]);
+  });
+
   it.each(taskStates.flatMap((state) => [[state, 'before'] as const, [state, 'after'] as const]))(
     'fails at "%s" (%s its work) and leaves the account as it was',
     async (state, when) => {
