@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { describeImage, findBuilders } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
@@ -31,7 +32,7 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   const rootDevice = image.RootDeviceName ?? '/dev/sda1';
   const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
 
-  const env = config.environments[request.environment];
+  const env = environmentConfig(config, request.environment);
   const securityGroupIds = config.builder.securityGroupIds.length > 0
     ? config.builder.securityGroupIds
     : (process.env.BUILDER_SECURITY_GROUP_ID ? [process.env.BUILDER_SECURITY_GROUP_ID] : undefined);

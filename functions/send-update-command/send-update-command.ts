@@ -1,4 +1,5 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { describeInstance } from '../shared/ec2';
 import { AgentNotRegistered, BuilderLost } from '../shared/errors';
@@ -36,9 +37,9 @@ export async function sendUpdateCommand(state: BuildState, { config, clients, lo
     return { commandId: previous.CommandId, documentName };
   }
 
-  const env = config.environments[request.environment];
+  const env = environmentConfig(config, request.environment);
   try {
-    const out = await clients.ssm.send(
+    const out = await clients.ssmOnce.send(
       new SendCommandCommand({
         InstanceIds: [instanceId],
         DocumentName: documentName,

@@ -8,6 +8,11 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 export interface Clients {
   ec2: EC2Client;
   ssm: SSMClient;
+  /**
+   * SSM without the SDK's own retries, for SendCommand: SSM cannot deduplicate it, so a resend
+   * must go through the step's retry, which first looks for the command already sent.
+   */
+  ssmOnce: SSMClient;
   ecr: ECRClient;
   dynamodb: DynamoDBClient;
   sfn: SFNClient;
@@ -20,7 +25,14 @@ let clients: Clients | undefined;
  * configuration, AWS_ENDPOINT_URL included, which is how the emulator is reached.
  */
 export function defaultClients(): Clients {
-  clients ??= { ec2: new EC2Client({}), ssm: new SSMClient({}), ecr: new ECRClient({}), dynamodb: new DynamoDBClient({}), sfn: new SFNClient({}) };
+  clients ??= {
+    ec2: new EC2Client({}),
+    ssm: new SSMClient({}),
+    ssmOnce: new SSMClient({ maxAttempts: 1 }),
+    ecr: new ECRClient({}),
+    dynamodb: new DynamoDBClient({}),
+    sfn: new SFNClient({}),
+  };
   return clients;
 }
 

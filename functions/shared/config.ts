@@ -122,8 +122,13 @@ export function environmentsForTag(config: PipelineConfig, repository: string, t
     .map(([name]) => name);
 }
 
+/** The environment's settings; own keys only, so "constructor" or "__proto__" is no environment. */
+export function environmentConfig(config: PipelineConfig, environment: string): EnvironmentConfig | undefined {
+  return Object.hasOwn(config.environments, environment) ? config.environments[environment] : undefined;
+}
+
 export function repositoryFor(config: PipelineConfig, environment: string): string {
-  const env = config.environments[environment];
+  const env = environmentConfig(config, environment);
   return env?.repository ?? config.repositories[0];
 }
 

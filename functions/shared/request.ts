@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentsForTag, repositoryFor, type PipelineConfig } from './config';
+import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentConfig, environmentsForTag, repositoryFor, type PipelineConfig } from './config';
 import { RequestInvalid } from './errors';
 import type { RequestSource } from './state';
 import { describeZodError } from './validation';
@@ -108,7 +108,7 @@ function parseManual(input: Record<string, unknown>, config: PipelineConfig): Pa
   const result = manualSchema.safeParse(input);
   if (!result.success) invalid(describeZodError(result.error, 'input'));
   const body = result.data;
-  const env = config.environments[body.environment];
+  const env = environmentConfig(config, body.environment);
   if (!env) invalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`);
   const expectedRepository = repositoryFor(config, body.environment);
   const image = body.image ? parseImageReference(body.image) : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };

@@ -31,7 +31,7 @@ export async function readAccount(baseline: Set<string> = new Set(), prefix = '/
     .map((i) => i.InstanceId ?? '');
 
   const images = (await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
-  const amis: Record<string, string[]> = {};
+  const amis: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const image of images) {
     if (image.Tags?.find((t) => t.Key === TAG.managedBy)?.Value !== MANAGED_BY) continue;
     const env = image.Tags?.find((t) => t.Key === TAG.environment)?.Value ?? '?';

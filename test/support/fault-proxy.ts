@@ -1,16 +1,23 @@
-import { randomUUID } from 'node:crypto';
-import { Agent, createServer, request as forward, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Clients } from '../../functions/shared/clients';
-
 /**
  * A fault-injecting HTTP proxy in front of the moto server. Point the SDK at `endpoint` and every
  * AWS call goes through it; a call whose action matches a rule gets the rule's fault instead of
  * moto's answer.
  */
+import { randomUUID } from 'node:crypto';
+import { Agent, createServer, request as forward, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { isNativeError } from 'node:util/types';
+import type { Clients } from '../../functions/shared/clients';
 
-export type FaultKind = 'throttle' | 'server-error' | 'reset' | 'access-denied';
-export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'server-error', 'reset', 'access-denied'];
+/**
+ * throttle, server-error, access-denied: an AWS error answer instead of moto's. reset: the
+ * connection is dropped before the request reaches moto. lost-response: the request is carried
+ * out by moto, then the connection is dropped before its answer (what a client retry must survive
+ * on a call that is not idempotent).
+ */
+export type FaultKind = 'throttle' | 'server-error' | 'reset' | 'access-denied' | 'lost-response';
+/** The four kinds of the fault matrix. */
+export const FAULT_KINDS = ['throttle', 'server-error', 'reset', 'access-denied'] as const satisfies readonly FaultKind[];
 
 export interface FaultRule {
   /** The AWS action (operation) name, e.g. `RunInstances`, `PutParameter`. */
@@ -38,6 +45,8 @@ export interface AwsCall {
   service: string;
   action: string;
   protocol: 'query' | 'json';
+  /** The request's content type, which a JSON error answer repeats (1.0 for DynamoDB, 1.1 for SSM and ECR). */
+  contentType: string;
 }
 
 export interface FaultProxy {
@@ -81,13 +90,14 @@ export function recognise(method: string, url: string, headers: IncomingHttpHead
   const target = headers['x-amz-target'];
   if (typeof target === 'string' && target.includes('.')) {
     const [prefix, action] = [target.slice(0, target.lastIndexOf('.')), target.slice(target.lastIndexOf('.') + 1)];
-    return { service: signingService(headers) ?? JSON_TARGET_SERVICES[prefix] ?? prefix, action, protocol: 'json' };
+    const contentType = String(headers['content-type'] ?? 'application/x-amz-json-1.1');
+    return { service: signingService(headers) ?? JSON_TARGET_SERVICES[prefix] ?? prefix, action, protocol: 'json', contentType };
   }
   const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
   const form = method === 'POST' && String(headers['content-type'] ?? '').includes('application/x-www-form-urlencoded') ? new URLSearchParams(body) : null;
   const action = form?.get('Action') ?? query.get('Action');
   if (!action) return null;
-  return { service: signingService(headers) ?? 'unknown', action, protocol: 'query' };
+  return { service: signingService(headers) ?? 'unknown', action, protocol: 'query', contentType: 'text/xml' };
 }
 
 function xmlEscape(text: string): string {
@@ -100,7 +110,7 @@ interface FaultAnswer {
   message: string;
 }
 
-function answerFor(fault: Exclude<FaultKind, 'reset'>, call: AwsCall): FaultAnswer {
+function answerFor(fault: Exclude<FaultKind, 'reset' | 'lost-response'>, call: AwsCall): FaultAnswer {
   const ec2 = call.service === 'ec2';
   switch (fault) {
     case 'throttle':
@@ -122,7 +132,7 @@ function sendFault(res: ServerResponse, answer: FaultAnswer, call: AwsCall): voi
   const requestId = randomUUID();
   if (call.protocol === 'json') {
     res.writeHead(answer.status, {
-      'content-type': 'application/x-amz-json-1.1',
+      'content-type': call.contentType,
       'x-amzn-requestid': requestId,
       'x-amzn-errortype': `${answer.code}:http://internal.amazon.com/coral/com.amazon.coral.service/`,
     });
@@ -163,13 +173,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     return null;
   };
 
-  const pass = (req: IncomingMessage, res: ServerResponse, body: Buffer, count: ActionCount | null) => {
+  /** Forwards to moto; with `drop`, moto's answer is read and the client's connection destroyed instead. */
+  const pass = (req: IncomingMessage, res: ServerResponse, body: Buffer, count: ActionCount | null, drop = false) => {
     const started = Date.now();
     if (count) res.on('finish', () => (count.upstreamMs += Date.now() - started));
     const headers = { ...req.headers, host: upstream.host };
     const out = forward(
       { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
       (answer) => {
+        if (drop) {
+          answer.resume();
+          answer.on('end', () => req.socket.destroy());
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -198,6 +214,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           injected += 1;
           if (hit.rule.fault === 'reset') {
             req.socket.destroy();
+            return;
+          }
+          if (hit.rule.fault === 'lost-response') {
+            pass(req, res, body, null, true);
             return;
           }
           sendFault(res, answerFor(hit.rule.fault, call), call);
@@ -276,8 +296,35 @@ export function noBackoffRetryStrategy(maxAttempts = 3) {
 
 /** Replaces the retry strategy of already-created clients (the middleware asks the config for it on every call). */
 export function removeSdkBackoff(clients: Clients, maxAttempts = 3): void {
-  for (const client of Object.values(clients) as { config: { retryStrategy: unknown } }[]) {
-    const strategy = noBackoffRetryStrategy(maxAttempts);
+  for (const [name, client] of Object.entries(clients) as [keyof Clients, { config: { retryStrategy: unknown } }][]) {
+    // ssmOnce makes one attempt on purpose (SendCommand cannot be deduplicated).
+    const strategy = noBackoffRetryStrategy(name === 'ssmOnce' ? 1 : maxAttempts);
     client.config.retryStrategy = async () => strategy;
   }
 }
+
+/**
+ * Jest runs a test file in its own V8 context, while Node's core modules (http, net) create their
+ * errors in the main one: a connection reset's error is then not `instanceof Error` in the test's
+ * context, and the SDK, which checks that, wraps it in a plain `Error` that has lost its name
+ * (`TimeoutError`) and code (`ECONNRESET`). A Lambda has one context; this makes the test file
+ * behave like it for `instanceof Error` (only: subclasses keep their own check).
+ */
+export function acceptErrorsFromOtherContexts(): void {
+  const native = Function.prototype[Symbol.hasInstance];
+  Object.defineProperty(Error, Symbol.hasInstance, {
+    configurable: true,
+    value(this: unknown, value: unknown): boolean {
+      if (this === Error && isNativeError(value)) return true;
+      return native.call(this, value);
+    },
+  });
+}
+
+/**
+ * moto gives the big regions (us-east-1 among them) ~1,100 stock AMIs, each with a snapshot the
+ * account owns: every DescribeSnapshots (readAccount, the clean-up's removeImage) then costs
+ * ~0.4 s. In a region it has no AMI catalogue for, it has 44. Nothing in the pipeline depends on
+ * the region, so the fault and bad-input tests run there: `useEndpoint(endpoint, FAST_REGION)`.
+ */
+export const FAST_REGION = 'ap-southeast-7';
