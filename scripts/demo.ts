@@ -4,7 +4,7 @@ import { readConfigFile } from '../functions/shared/config';
 import { parameterPaths } from '../functions/shared/names';
 import { runLocalBuild, type BuildSummary } from './commands/run';
 import { MOTO_INSTALL_HINT, motoInstalled, startMoto, useEndpoint } from './lib/moto';
-import { pushImage, seedAccount } from './lib/seed';
+import { ecrPushEvent, pushImage, seedAccount } from './lib/seed';
 
 const ENVIRONMENT = 'dev';
 
@@ -34,17 +34,7 @@ async function demo(): Promise<number> {
 
     const first = await pushImage(repository, `${ENVIRONMENT}-latest`, 'comfyui build 1');
     banner(`Pushed ${repository}:${ENVIRONMENT}-latest (${first}); first build of "${ENVIRONMENT}" starts from Ubuntu`);
-    const pushEvent = (digest: string) => ({
-      version: '0',
-      id: `demo-${digest.slice(7, 19)}`,
-      'detail-type': 'ECR Image Action',
-      source: 'aws.ecr',
-      account: '123456789012',
-      time: new Date().toISOString(),
-      region: process.env.AWS_REGION,
-      resources: [],
-      detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': `${ENVIRONMENT}-latest` },
-    });
+    const pushEvent = (digest: string) => ecrPushEvent(repository, `${ENVIRONMENT}-latest`, digest);
     report(await runLocalBuild({ input: pushEvent(first), config, executionName: `${ENVIRONMENT}-build-1`, waitMs: 0, retryMs: 0 }));
 
     const second = await pushImage(repository, `${ENVIRONMENT}-latest`, 'comfyui build 2');

@@ -66,3 +66,18 @@ export async function pushImage(repositoryName: string, tag: string, content: st
   await ecr.send(new PutImageCommand({ repositoryName, imageManifest: manifest, imageTag: tag, imageDigest: digest }));
   return digest;
 }
+
+/** An EventBridge "ECR Image Action" push event, as the rule delivers it. */
+export function ecrPushEvent(repository: string, tag: string, digest: string, time = new Date().toISOString()): Record<string, unknown> {
+  return {
+    version: '0',
+    id: `push-${digest.slice(7, 19)}`,
+    'detail-type': 'ECR Image Action',
+    source: 'aws.ecr',
+    account: '123456789012',
+    time,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    resources: [],
+    detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': tag },
+  };
+}

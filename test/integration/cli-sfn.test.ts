@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
 import {
   CreateStateMachineCommand,
   ExecutionNotRedrivable,
@@ -19,6 +18,7 @@ import { main as redrive } from '../../scripts/commands/redrive';
 import { main as start } from '../../scripts/commands/start';
 import { main as status } from '../../scripts/commands/status';
 import { main as watch } from '../../scripts/commands/watch';
+import { pushImage } from '../../scripts/lib/seed';
 import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
 import { startMoto, type Moto } from '../support/moto';
 
@@ -41,18 +41,6 @@ async function run(command: (argv: string[]) => Promise<number>, argv: string[])
   }
 }
 
-/** A made-up image manifest pushed under a tag; its digest, as ECR computes it. */
-async function pushImage(repositoryName: string, tag: string, content: string): Promise<string> {
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: content.length, digest: `sha256:${createHash('sha256').update(content).digest('hex')}` },
-    layers: [],
-  });
-  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-  await new ECRClient({}).send(new PutImageCommand({ repositoryName, imageManifest: manifest, imageTag: tag, imageDigest: digest }));
-  return digest;
-}
 
 /** The ASL file as deployed: placeholders substituted with function ARNs. */
 function deployedDefinition(): string {

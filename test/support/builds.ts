@@ -3,6 +3,7 @@ import { readConfigFile, type PipelineConfig } from '../../functions/shared/conf
 import { runLocalBuild, type BuildSummary } from '../../scripts/commands/run';
 import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { runStateMachine, type RunResult } from '../../scripts/lib/local-runner';
+import { ecrPushEvent } from '../../scripts/lib/seed';
 import { CONFIG_ENV_VAR, resetConfigCache } from '../../functions/shared/config';
 
 export const DEMO_CONFIG_PATH = join(__dirname, '..', '..', 'config', 'demo.json');
@@ -11,18 +12,9 @@ export function demoConfig(overrides: Partial<PipelineConfig> = {}): PipelineCon
   return { ...readConfigFile(DEMO_CONFIG_PATH), ...overrides };
 }
 
+/** A push event of `tag`, timed now. */
 export function pushEvent(repository: string, tag: string, digest: string): Record<string, unknown> {
-  return {
-    version: '0',
-    id: `evt-${digest.slice(7, 19)}`,
-    'detail-type': 'ECR Image Action',
-    source: 'aws.ecr',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [],
-    detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': tag },
-  };
+  return ecrPushEvent(repository, tag, digest);
 }
 
 /** A build with no waiting and silent output. */
