@@ -61,7 +61,8 @@ function invalid(message: string): never {
   throw new RequestInvalid(message);
 }
 
-function isEcrEvent(input: Record<string, unknown>): boolean {
+/** An EventBridge event rather than a console or API body. */
+export function isEcrEvent(input: Record<string, unknown>): boolean {
   return 'detail-type' in input || input.source === 'aws.ecr' || 'detail' in input;
 }
 

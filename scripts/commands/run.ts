@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { CONFIG_ENV_VAR, readConfigFile, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
+import { CONFIG_ENV_VAR, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
 import { resetDefaultClients } from '../../functions/shared/clients';
 import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
 import { parseRequest } from '../../functions/shared/request';
+import { buildInput } from '../lib/input';
 import { runStateMachine, type RunEvent, type RunResult } from '../lib/local-runner';
-
-export const DEFAULT_CONFIG = join(__dirname, '..', '..', 'config', 'pipeline.json');
+import { loadCliConfig, parseCommandLine, UsageError } from '../lib/stack';
 
 export const RUN_USAGE = `Usage: comfyui-ami run (--env <name> [--image <repo>:<tag>|<repo>@sha256:<hex>] [--branch <b>] [--commit-sha <sha>] | --input <file>)
                        [--config <file>] [--fast] [--wait-seconds <n>] [--name <execution>] [--json]
@@ -18,12 +15,26 @@ AWS that the standard SDK configuration names (AWS_REGION, credentials, AWS_ENDP
   --env           environment to build (one of the config's environments)
   --image         image to bake; default: the environment's defaultTag in its repository
   --input         raw state machine input: an ECR push event or a console/API body (JSON file)
-  --config        pipeline config file (default: config/pipeline.json)
+  --config        pipeline config file (default: PIPELINE_CONFIG, else config/pipeline.json)
   --fast          no waiting in Wait states and retries (for an emulator, where nothing takes time)
   --wait-seconds  seconds for every Wait state and retry interval (default: as the ASL says)
   --name          execution name (default: <env>-<timestamp>)
   --json          make the last line of stdout a JSON summary
 Exit status: 0 built, 1 build failed, 2 bad input or configuration.`;
+
+const OPTIONS = {
+  env: { type: 'string' },
+  image: { type: 'string' },
+  branch: { type: 'string' },
+  'commit-sha': { type: 'string' },
+  input: { type: 'string' },
+  config: { type: 'string' },
+  fast: { type: 'boolean' },
+  'wait-seconds': { type: 'string' },
+  name: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export interface BuildSummary {
   status: RunResult['status'] | 'SUPERSEDED';
@@ -44,10 +55,6 @@ export interface LocalBuildOptions {
   waitMs?: number;
   retryMs?: number;
   print?: (line: string) => void;
-}
-
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 function seconds(ms: number): string {
@@ -93,60 +100,15 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSu
   };
 }
 
-function readInput(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--input: cannot read ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input: ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-export function inputFromFlags(values: { env?: string; image?: string; branch?: string; 'commit-sha'?: string; input?: string }): unknown {
-  if (values.input !== undefined) {
-    if (values.env || values.image || values.branch || values['commit-sha']) throw new UsageError('--input cannot be combined with --env, --image, --branch or --commit-sha');
-    return readInput(values.input);
-  }
-  if (!values.env) throw new UsageError('--env is required (or --input <file>)');
-  return {
-    environment: values.env,
-    ...(values.image ? { image: values.image } : {}),
-    ...(values.branch ? { branch: values.branch } : {}),
-    ...(values['commit-sha'] ? { commit_sha: values['commit-sha'] } : {}),
-    source: 'cli',
-  };
-}
-
 export async function main(argv: string[]): Promise<number> {
   let json = false;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        env: { type: 'string' },
-        image: { type: 'string' },
-        branch: { type: 'string' },
-        'commit-sha': { type: 'string' },
-        input: { type: 'string' },
-        config: { type: 'string' },
-        fast: { type: 'boolean' },
-        'wait-seconds': { type: 'string' },
-        name: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
+    const { values, positionals } = parseCommandLine(argv, OPTIONS);
     if (values.help) {
       console.log(RUN_USAGE);
       return 0;
     }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}`);
     json = values.json ?? false;
     let waitMs: number | undefined;
     if (values['wait-seconds'] !== undefined) {
@@ -156,8 +118,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.fast) waitMs = 0;
     if (values.name !== undefined && !/^[A-Za-z0-9_-]{1,80}$/.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
-    const config = readConfigFile(values.config ?? DEFAULT_CONFIG);
-    const input = inputFromFlags(values);
+    const config = loadCliConfig(values.config);
+    const input = buildInput(values);
     process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
     const summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
     if (summary.status === 'SUPERSEDED') {
@@ -166,17 +128,16 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`);
     } else {
       console.log(`Build failed: ${summary.error}: ${summary.cause}`);
-      console.log(`Nothing was published; the previous AMI and parameters are as they were. Rerun with the same flags once the cause is fixed.`);
+      console.log('The builder is terminated and what the build made but did not publish is removed. Rerun with the same flags once the cause is fixed.');
     }
     if (json) console.log(JSON.stringify(summary));
     if (summary.status !== 'FAILED') return 0;
     return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
   } catch (error) {
     const e = error as Error;
-    const bad = e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (!bad) throw error;
+    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid)) throw error;
     console.error(`comfyui-ami run: ${e.message}`);
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`\n${RUN_USAGE}`);
+    if (e instanceof UsageError) console.error(`\n${RUN_USAGE}`);
     if (json) console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));
     return 2;
   }

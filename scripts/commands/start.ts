@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
@@ -15,6 +14,7 @@ import {
   usageFailure,
   UsageError,
 } from '../lib/stack';
+import { buildInput } from '../lib/input';
 
 export const USAGE = `usage: ${CLI} start --env <environment> [--image <repo:tag|repo@sha256:...>] [--branch <name>] [--commit-sha <sha>] [stack]
        ${CLI} start --input <file.json> [stack]
@@ -38,47 +38,6 @@ const OPTIONS = {
   'commit-sha': { type: 'string' },
   input: { type: 'string' },
 } as const;
-
-type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-
-function readInputFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--input: cannot read ${file}: ${(error as Error).message}`);
-  }
-  let input: unknown;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input: ${file} is not JSON: ${(error as Error).message}`);
-  }
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError(`--input: ${file} must hold a JSON object`);
-  return input as Record<string, unknown>;
-}
-
-function isEcrEvent(input: Record<string, unknown>): boolean {
-  return 'detail' in input || 'detail-type' in input || input.source === 'aws.ecr';
-}
-
-/** The input the execution starts with, from either --input or the flags. */
-export function buildInput(values: Values): Record<string, unknown> {
-  const flagged = (['env', 'image', 'branch', 'commit-sha'] as const).filter((f) => values[f] !== undefined);
-  if (values.input !== undefined) {
-    if (flagged.length > 0) throw new UsageError(`--input cannot be combined with ${flagged.map((f) => `--${f}`).join(', ')}`);
-    const input = readInputFile(values.input);
-    return isEcrEvent(input) || 'source' in input ? input : { ...input, source: 'cli' };
-  }
-  if (values.env === undefined) throw new UsageError('--env is required (or --input <file>)');
-  return {
-    environment: values.env,
-    ...(values.image !== undefined && { image: values.image }),
-    ...(values.branch !== undefined && { branch: values.branch }),
-    ...(values['commit-sha'] !== undefined && { commit_sha: values['commit-sha'] }),
-    source: 'cli',
-  };
-}
 
 /** Field names in validation messages, as flags. */
 function asFlags(message: string): string {
