@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { PipelineConfig } from '../shared/config';
 import { RequestInvalid } from '../shared/errors';
 import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
-import { errorResponse, jsonResponse } from '../start-build/http';
+import { errorResponse, jsonResponse } from '../shared/http';
 import { describeBuild } from './build-status';
 
 export interface BuildStatusDeps {

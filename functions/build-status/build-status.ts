@@ -2,6 +2,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, type SFNClient } 
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound } from '../shared/errors';
 import { executionNameOf } from '../shared/execution-name';
+import { parseJsonObject } from '../shared/json';
 import { parseRequest } from '../shared/request';
 
 export interface BuildStatus {
@@ -24,16 +25,6 @@ export interface BuildStatus {
   redriveCount?: number;
 }
 
-function parseObject(text: string | undefined): Record<string, unknown> | null {
-  if (!text) return null;
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The environment a build is for: stated by the input, or derived from a pushed tag. */
 function environmentOf(input: Record<string, unknown> | null, config: PipelineConfig): string | null {
   if (!input) return null;
@@ -47,7 +38,7 @@ function environmentOf(input: Record<string, unknown> | null, config: PipelineCo
 
 /** A Lambda error's cause is JSON with a stack trace; its message is what a caller needs. */
 export function readableCause(cause: string | undefined): string | undefined {
-  const parsed = parseObject(cause);
+  const parsed = parseJsonObject(cause);
   return typeof parsed?.errorMessage === 'string' ? parsed.errorMessage : cause;
 }
 
@@ -67,12 +58,12 @@ export async function describeBuild(sfn: SFNClient, executionArn: string, config
     if ((error as Error).name === 'ExecutionDoesNotExist') throw new BuildNotFound(`no build ${executionNameOf(executionArn)} (${executionArn})`);
     throw error;
   }
-  const output = parseObject(out.output);
+  const output = parseJsonObject(out.output);
   const status: BuildStatus = {
     executionName: out.name ?? executionNameOf(executionArn),
     executionArn: out.executionArn ?? executionArn,
     status: out.status === 'SUCCEEDED' && output?.status === 'SUPERSEDED' ? 'SUPERSEDED' : (out.status ?? 'UNKNOWN'),
-    environment: typeof output?.environment === 'string' ? output.environment : environmentOf(parseObject(out.input), config),
+    environment: typeof output?.environment === 'string' ? output.environment : environmentOf(parseJsonObject(out.input), config),
   };
   if (status.status === 'RUNNING') {
     const step = await currentStepOf(sfn, executionArn);

@@ -10,7 +10,7 @@ import { need, type BuildState, type LockStatus } from './state';
  * request seen (newest); a request older than either is superseded: the newest image wins.
  * Keys sort by request time, then execution name, so every pair of requests is ordered.
  */
-export function requestKey(state: BuildState): string {
+function requestKey(state: BuildState): string {
   return `${need(state, 'request').requestedAt}|${state.execution.name}`;
 }
 

@@ -6,6 +6,7 @@ import {
   paginateGetParameterHistory,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
+import { parseJsonObject } from './json';
 
 /** The parameter's value, or null when it does not exist. */
 export async function getParameterValue(ssm: SSMClient, name: string): Promise<string | null> {
@@ -20,14 +21,7 @@ export async function getParameterValue(ssm: SSMClient, name: string): Promise<s
 
 /** A JSON parameter parsed, or null when it is missing or not a JSON object. */
 export async function getJsonParameter(ssm: SSMClient, name: string): Promise<Record<string, unknown> | null> {
-  const value = await getParameterValue(ssm, name);
-  if (value === null) return null;
-  try {
-    const parsed: unknown = JSON.parse(value);
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
+  return parseJsonObject(await getParameterValue(ssm, name));
 }
 
 /** Deletes a parameter; one already gone counts as deleted. */
@@ -76,10 +70,6 @@ export async function undoPublish(ssm: SSMClient, paths: { latest: string; metad
   return undone.filter((line): line is string => line !== null);
 }
 
-function amiOf(json: string): string | undefined {
-  try {
-    return (JSON.parse(json) as { ami_id?: string }).ami_id;
-  } catch {
-    return undefined;
-  }
+function amiOf(json: string): unknown {
+  return parseJsonObject(json)?.ami_id;
 }

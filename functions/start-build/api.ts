@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { RequestInvalid } from '../shared/errors';
 import { MAX_INPUT_BYTES } from '../shared/request';
-import { baseUrl, bodyText, errorResponse, jsonResponse } from './http';
+import { baseUrl, bodyText, errorResponse, jsonResponse } from '../shared/http';
 import { startBuild, type StartBuildDeps } from './start-build';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;

@@ -7,7 +7,7 @@ import { classifyError } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { logger } from '../shared/handler';
 import { startFromApi } from './api';
-import { isHttpEvent } from './http';
+import { isHttpEvent } from '../shared/http';
 import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
 
 function defaultDeps(): StartBuildDeps {

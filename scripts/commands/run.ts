@@ -1,6 +1,7 @@
 import { CONFIG_ENV_VAR, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
 import { resetDefaultClients } from '../../functions/shared/clients';
 import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
+import { EXECUTION_NAME } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { buildInput } from '../lib/input';
 import { runStateMachine, type RunEvent, type RunResult } from '../lib/local-runner';
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       waitMs = n * 1000;
     }
     if (values.fast) waitMs = 0;
-    if (values.name !== undefined && !/^[A-Za-z0-9_-]{1,80}$/.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
+    if (values.name !== undefined && !EXECUTION_NAME.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
     const config = loadCliConfig(values.config);
     const input = buildInput(values);
     process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';

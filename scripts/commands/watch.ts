@@ -1,5 +1,6 @@
 import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { readableCause } from '../../functions/build-status/build-status';
+import { parseJsonObject } from '../../functions/shared/json';
 import {
   CLI,
   failure,
@@ -48,15 +49,6 @@ function short(text: string | undefined, max = 300): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-function parseObject(text: string | undefined): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text ?? '');
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 /** Events after `afterId`, oldest first; newest pages are read first, so a poll usually reads one page. */
 async function eventsAfter(sfn: SFNClient, executionArn: string, afterId: number): Promise<HistoryEvent[]> {
   const collected: HistoryEvent[] = [];
@@ -101,7 +93,7 @@ export async function watchExecution(sfn: SFNClient, executionArn: string, optio
       if (failed) print(`${time(event)}  error   ${currentState}: ${failed.error ?? 'error'} ${short(readableCause(failed.cause), 200)}`.trimEnd());
       switch (type) {
         case 'ExecutionSucceeded': {
-          const output = parseObject(event.executionSucceededEventDetails?.output);
+          const output = parseJsonObject(event.executionSucceededEventDetails?.output) ?? {};
           outcome = {
             status: output.status === 'SUPERSEDED' ? 'SUPERSEDED' : 'SUCCEEDED',
             ...(output.supersededBy !== undefined && { supersededBy: String(output.supersededBy) }),

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { classifyError, PipelineError } from '../shared/errors';
+import { classifyError, PipelineError } from './errors';
 
 /** An HTTP API (payload 2.0) request, as opposed to an EventBridge event or a direct invocation. */
 export function isHttpEvent(event: unknown): event is APIGatewayProxyEventV2 {
