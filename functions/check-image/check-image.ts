@@ -1,11 +1,10 @@
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
-import { imageTags } from '../create-image/create-image';
 import type { StepContext } from '../shared/handler';
 import { describeImage } from '../shared/ec2';
 import { AmiCreationFailed, AmiTimedOut } from '../shared/errors';
 import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type PollResult } from '../shared/state';
-import { TAG, toTags } from '../shared/tags';
+import { imageTags, TAG, toTags } from '../shared/tags';
 
 /**
  * One check of the new AMI. Once available, its snapshots get the image's tags plus the image

@@ -4,24 +4,7 @@ import { findImages } from '../shared/ec2';
 import { AmiNameInUse } from '../shared/errors';
 import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type CreatedImage } from '../shared/state';
-import { MANAGED_BY, TAG, tagValue, toTags } from '../shared/tags';
-
-/** The tags an AMI and its snapshots carry: how clean-up, IAM and people recognise them. */
-export function imageTags(state: BuildState, stableName: string): Record<string, string> {
-  const request = need(state, 'request');
-  const base = need(state, 'base');
-  return {
-    Name: stableName,
-    [TAG.managedBy]: MANAGED_BY,
-    [TAG.role]: 'ami',
-    [TAG.environment]: request.environment,
-    [TAG.execution]: state.execution.name,
-    [TAG.dockerImage]: request.imageUri,
-    [TAG.digest]: request.digest,
-    [TAG.commit]: request.commitSha,
-    [TAG.buildNumber]: String(base.buildNumber),
-  };
-}
+import { imageTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
  * Images the stopped builder. An image this execution already started is reused, so a retry or

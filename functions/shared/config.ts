@@ -49,20 +49,14 @@ export const configSchema = z
         maxAgeMinutes: z.number().int().min(250).max(24 * 60 * 7).default(300),
       })
       .strict()
-      .default({
-        instanceType: 'g4dn.xlarge',
-        securityGroupIds: [],
-        instanceProfile: 'comfyui-ami-builder',
-        rootVolumeGiB: 100,
-        maxAgeMinutes: 300,
-      }),
+      .prefault({}),
     documents: z
       .object({
-        fresh: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name'),
-        incremental: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name'),
+        fresh: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-FreshInstall'),
+        incremental: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-Update'),
       })
       .strict()
-      .default({ fresh: 'ComfyUIAmi-FreshInstall', incremental: 'ComfyUIAmi-Update' }),
+      .prefault({}),
     commandLogGroup: z.string().regex(/^[\w\-/.#]{1,512}$/, 'a CloudWatch Logs group name').default('/comfyui-ami/builder'),
     polling: z
       .object({
@@ -71,7 +65,7 @@ export const configSchema = z
         imageMaxAttempts: z.number().int().min(1).max(500).default(180),
       })
       .strict()
-      .default({ stopMaxAttempts: 60, commandMaxAttempts: 180, imageMaxAttempts: 180 }),
+      .prefault({}),
     historyLimit: z.number().int().min(1).max(1000).default(100),
     lock: z
       .object({
@@ -81,7 +75,7 @@ export const configSchema = z
         maxWaitAttempts: z.number().int().min(1).max(1000).default(300),
       })
       .strict()
-      .default({ table: 'comfyui-ami-locks', leaseMinutes: 270, maxWaitAttempts: 300 }),
+      .prefault({}),
     environments: z
       .record(z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter'), environmentSchema)
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),

@@ -1,3 +1,5 @@
+import { need, type BuildState } from './state';
+
 /** Tag keys the pipeline puts on what it creates; IAM conditions and clean-up rely on them. */
 export const TAG = {
   managedBy: 'comfyui-ami:managed-by',
@@ -22,4 +24,21 @@ export function toTags(record: Record<string, string>): Tag[] {
 
 export function tagValue(tags: { Key?: string; Value?: string }[] | undefined, key: string): string | undefined {
   return tags?.find((t) => t.Key === key)?.Value;
+}
+
+/** The tags an AMI and its snapshots carry: how clean-up, IAM and people recognise them. */
+export function imageTags(state: BuildState, stableName: string): Record<string, string> {
+  const request = need(state, 'request');
+  const base = need(state, 'base');
+  return {
+    Name: stableName,
+    [TAG.managedBy]: MANAGED_BY,
+    [TAG.role]: 'ami',
+    [TAG.environment]: request.environment,
+    [TAG.execution]: state.execution.name,
+    [TAG.dockerImage]: request.imageUri,
+    [TAG.digest]: request.digest,
+    [TAG.commit]: request.commitSha,
+    [TAG.buildNumber]: String(base.buildNumber),
+  };
 }
