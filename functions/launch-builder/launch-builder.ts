@@ -33,9 +33,7 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
 
   const env = environmentConfig(config, request.environment);
-  const securityGroupIds = config.builder.securityGroupIds.length > 0
-    ? config.builder.securityGroupIds
-    : (process.env.BUILDER_SECURITY_GROUP_ID ? [process.env.BUILDER_SECURITY_GROUP_ID] : undefined);
+  const securityGroupIds = config.builder.securityGroupIds.length > 0 ? config.builder.securityGroupIds : undefined;
   const tags = toTags({
     Name: `comfyui-ami-builder-${request.environment}`,
     [TAG.managedBy]: MANAGED_BY,

@@ -40,7 +40,7 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
       previousAmiId = isPipelineImage(candidate, environment) ? candidate.ImageId : null;
     } else {
       mode = 'fresh';
-      baseAmiId = await resolveFreshBase(config, clients, ec2);
+      baseAmiId = await resolveFreshBase(config, clients);
     }
   }
 
@@ -64,7 +64,7 @@ async function newestEnvironmentImage(config: PipelineConfig, environment: strin
   return available[0] ?? null;
 }
 
-async function resolveFreshBase(config: PipelineConfig, clients: StepContext['clients'], ec2: StepContext['clients']['ec2']): Promise<string> {
+async function resolveFreshBase(config: PipelineConfig, clients: StepContext['clients']): Promise<string> {
   let amiId: string;
   if ('amiId' in config.baseImage) {
     amiId = config.baseImage.amiId;
@@ -73,7 +73,7 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext['cl
     if (!value || !AMI_ID.test(value)) throw new BaseAmiNotFound(`config.baseImage.parameter ${config.baseImage.parameter} holds no AMI id (got ${value ?? 'nothing'})`);
     amiId = value;
   }
-  const image = await describeImage(ec2, amiId);
+  const image = await describeImage(clients.ec2, amiId);
   if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${amiId} is ${image?.State ?? 'not found'}, not available`);
   return amiId;
 }

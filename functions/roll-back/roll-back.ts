@@ -30,12 +30,13 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
   const paths = environment ? parameterPaths(config, environment) : null;
   // Published means the Publish step completed; a failure after that keeps the new AMI.
   const published = state.published?.amiId ?? null;
+  const latest = published && paths ? await getParameterValue(clients.ssm, paths.latest) : null;
 
   const removedImages: RemovedImage[] = [];
   const keptImages: string[] = [];
   const parameters: string[] = [];
   for (const amiId of amiIds) {
-    if (amiId === published && (paths ? await getParameterValue(clients.ssm, paths.latest) : null) === amiId) {
+    if (amiId === published && latest === amiId) {
       // Consumers may already use it: only the clean-up after publishing failed.
       keptImages.push(amiId);
       continue;

@@ -166,7 +166,11 @@ export function loadConfig(): PipelineConfig {
   } catch (error) {
     throw new ConfigInvalid(`${CONFIG_ENV_VAR} is not valid JSON: ${(error as Error).message}`);
   }
-  cached = parseConfig(raw, CONFIG_ENV_VAR);
+  const config = parseConfig(raw, CONFIG_ENV_VAR);
+  // The stack's own builder security group, used when the config names none.
+  const stackGroup = process.env.BUILDER_SECURITY_GROUP_ID;
+  if (config.builder.securityGroupIds.length === 0 && stackGroup) config.builder.securityGroupIds = [stackGroup];
+  cached = config;
   return cached;
 }
 
