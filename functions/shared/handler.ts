@@ -17,9 +17,14 @@ export interface StepContext {
 
 export type Step<I, O> = (input: I, ctx: StepContext) => Promise<O>;
 
+/** Every Lambda here: the logger bound to the invocation, and middy's TimeoutError a second before Lambda's. */
+export function lambdaHandler<E, R>(fn: (event: E, context: Context) => Promise<R>) {
+  return middy(fn, { timeoutEarlyInMillis: 1000 }).use(injectLambdaContext(logger));
+}
+
 /**
- * The one way a step becomes a Lambda handler: config validated on first use, AWS errors mapped
- * to named errors for the ASL's Retry/Catch, and middy's TimeoutError a second before Lambda's.
+ * The one way a step becomes a Lambda handler: config validated on first use, and AWS errors
+ * mapped to named errors for the ASL's Retry/Catch.
  */
 export function stepHandler<I, O>(step: Step<I, O>) {
   const run = async (event: I, _context: Context): Promise<O> => {
@@ -31,5 +36,5 @@ export function stepHandler<I, O>(step: Step<I, O>) {
       throw named;
     }
   };
-  return middy(run, { timeoutEarlyInMillis: 1000 }).use(injectLambdaContext(logger));
+  return lambdaHandler(run);
 }

@@ -1,11 +1,9 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
 import { loadConfig } from '../shared/config';
 import { classifyError } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
-import { logger } from '../shared/handler';
+import { lambdaHandler, logger } from '../shared/handler';
 import { startFromApi } from './api';
 import { isHttpEvent } from '../shared/http';
 import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
@@ -31,4 +29,4 @@ export async function dispatch(event: unknown, deps: () => StartBuildDeps, log: 
   }
 }
 
-export const handler = middy((event: unknown) => dispatch(event, defaultDeps)).use(injectLambdaContext(logger));
+export const handler = lambdaHandler((event: unknown) => dispatch(event, defaultDeps));
