@@ -40,6 +40,7 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
     [TAG.role]: 'builder',
     [TAG.environment]: request.environment,
     [TAG.execution]: execution.name,
+    [TAG.build]: execution.buildId,
     [TAG.dockerImage]: request.imageUri,
   });
 

@@ -8,6 +8,11 @@ export interface ExecutionInfo {
   name: string;
   id: string;
   startTime: string;
+  /**
+   * A random id drawn once per execution (States.UUID() in the first state): unlike the name,
+   * it never repeats, so resources tagged with it belong to this build and no other.
+   */
+  buildId: string;
 }
 
 export interface BuildRequest {

@@ -22,7 +22,7 @@ export interface StartedBuild {
  * after (environment, digest) with the input as given; the state machine normalizes it again.
  */
 export async function startBuild(input: unknown, deps: StartBuildDeps): Promise<StartedBuild> {
-  const request = await normalizeRequest({ input, execution: { name: '', id: '', startTime: new Date().toISOString() } }, deps);
+  const request = await normalizeRequest({ input, execution: { name: '', id: '', startTime: new Date().toISOString(), buildId: '' } }, deps);
   const name = executionName(request.environment, request.digest);
   const started = { executionName: name, environment: request.environment, imageUri: request.imageUri };
   try {

@@ -22,7 +22,7 @@ export const DIGEST = `sha256:${'ab'.repeat(32)}`;
 /** The state as it stands after Create the AMI, for steps further down. */
 export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState {
   return {
-    execution: { name: 'dev-exec-1', id: 'arn:aws:states:us-east-1:123456789012:execution:bake-ami:dev-exec-1', startTime: '2026-11-27T12:00:00Z' },
+    execution: { name: 'dev-exec-1', id: 'arn:aws:states:us-east-1:123456789012:execution:bake-ami:dev-exec-1', startTime: '2026-11-27T12:00:00Z', buildId: '0b6f8a52-3c1e-4d7a-9f00-5a1c2e3d4b6f' },
     request: {
       environment: 'dev',
       repository: 'comfyui',
