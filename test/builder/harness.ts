@@ -71,6 +71,8 @@ export interface Host {
   exists(hostPath: string): boolean;
   run(script: string, env?: Record<string, string | undefined>): RunResult;
   runText(text: string, env?: Record<string, string | undefined>): RunResult;
+  /** Runs a script with a working directory on the host (as the SSM agent does). */
+  runIn(dir: string, script: string, env?: Record<string, string | undefined>): RunResult;
   /**
    * Runs like the SSM agent: on exit 194 it "reboots" (the newest kernel in /boot becomes the
    * running one; the NVIDIA driver loads if a module for it is installed; the udev rule, if
@@ -125,7 +127,7 @@ export function createHost(options: HostOptions = {}): Host {
 
   const hostPath = (p: string) => join(root, p);
 
-  const exec = (args: string[], env: Record<string, string | undefined>): RunResult => {
+  const exec = (args: string[], env: Record<string, string | undefined>, cwd?: string): RunResult => {
     writeFileSync(log, '');
     const result = spawnSync(join(tools, 'bash'), args, {
       env: {
@@ -144,6 +146,7 @@ export function createHost(options: HostOptions = {}): Host {
       } as NodeJS.ProcessEnv,
       encoding: 'utf8',
       timeout: 30_000,
+      ...(cwd === undefined ? {} : { cwd }),
     });
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const errorLines = result.stderr.split('\n').filter((l) => l.trim() !== '');
@@ -182,6 +185,10 @@ export function createHost(options: HostOptions = {}): Host {
     read: (p) => readFileSync(hostPath(p), 'utf8'),
     exists: (p) => existsSync(hostPath(p)),
     run: (script, env = {}) => exec([join(SCRIPTS_DIR, script)], env),
+    runIn(dir, script, env = {}) {
+      mkdirSync(hostPath(dir), { recursive: true });
+      return exec([join(SCRIPTS_DIR, script)], env, hostPath(dir));
+    },
     runText(text, env = {}) {
       const file = join(base, 'document.sh');
       writeFileSync(file, text);

@@ -162,7 +162,12 @@ case $name in
     gpu_works || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." >&2; exit 9; }
     echo "GPU 0: Tesla T4 (UUID: GPU-stub)"
     ;;
-  systemctl) [[ $1 == daemon-reload ]] && : >"$STUB_STATE/reloaded" ;;
+  systemctl)
+    case $1 in
+      daemon-reload) : >"$STUB_STATE/reloaded" ;;
+      show) echo "${STUB_ACTIVE_SINCE_US:-0}" ;; # ActiveEnterTimestampMonotonic: microseconds since boot
+    esac
+    ;;
   curl)
     if [[ $args == *system_stats* ]]; then
       code=$(next_value http "${STUB_HTTP:-200}")
