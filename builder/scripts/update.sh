@@ -124,8 +124,9 @@ stop_apt_timers
 check_host
 configure_ecr_login
 pull_image
-# The old container (on an incremental builder) must not compete with the smoke run.
-systemctl stop "$UNIT_NAME" >/dev/null 2>&1 || true
+# The old container (on an incremental builder) must not compete with the checks, nor the
+# health timer restart it meanwhile.
+systemctl stop "$UNIT_NAME" comfyui-health.timer >/dev/null 2>&1 || true
 check_gpu_container
 bash "$SCRIPT_DIR/smoke-check.sh" || die "smoke check failed: image.env still names the previous image"
 switch_image

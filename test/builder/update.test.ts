@@ -34,7 +34,7 @@ describe('update.sh', () => {
       /^systemctl start docker\.service$/,
       new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
       /^docker image inspect --format \{\{range \.RepoDigests\}\}\{\{println \.\}\}\{\{end\}\} /,
-      /^systemctl stop comfyui\.service$/,
+      /^systemctl stop comfyui\.service comfyui-health\.timer$/,
       new RegExp(`^docker run --detach --name comfyui-ami-smoke --pull never .*${GOOD_URI}$`),
       /^docker inspect --format .* comfyui-ami-smoke$/,
       /^docker rm --force comfyui-ami-smoke$/,
