@@ -21,7 +21,10 @@ const SCRIPTS_DIR = path.join(__dirname, 'scripts');
 const CONFIG_FILE = path.join(__dirname, '..', 'config', 'pipeline.json');
 const INSTALL_DIR = '/opt/comfyui-ami';
 const HEREDOC_END = 'COMFYUI_AMI_SCRIPT_END';
-const TIMEOUT_SECONDS = '7200';
+// The step's execution timeout: above the 95-minute worst case of a fresh build (builder/
+// README.md), below the pipeline's command wait (polling.commandMaxAttempts x 30 s), so SSM
+// ends a stuck command before the pipeline stops waiting for it.
+const TIMEOUT_SECONDS = '9000';
 // Command documents are limited to 64 KB of content.
 const MAX_CONTENT_BYTES = 64 * 1024;
 
@@ -34,10 +37,11 @@ const REGION_NAME = /^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$/;
 const REGION_PATTERN = '[a-z]{2}(-[a-z]+){1,3}-[0-9]{1,2}';
 const CONTAINER_PORT_PATTERN = '^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
 const DRIVER_BRANCH_PATTERN = '^[0-9]{3,4}$';
-const DEFAULT_DRIVER_BRANCH = '570';
+// Ubuntu's current server branch; the 570-server packages are transitional ones for it.
+const DEFAULT_DRIVER_BRANCH = '580';
 
 const FILES = {
-  fresh: ['lib.sh', 'fresh-install.sh', 'comfyui-run.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh'],
+  fresh: ['lib.sh', 'fresh-install.sh', 'comfyui-run.sh', 'comfyui-health.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh'],
   incremental: ['lib.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh'],
 };
 const STEPS = {
@@ -155,8 +159,11 @@ function document(kind, description, parameters, pattern) {
 }
 
 /** { fresh, incremental }: the content objects of the two SSM Command documents. */
-function buildDocuments({ repositories, region } = {}) {
+function buildDocuments({ repositories, region, nvidiaDriverBranch = DEFAULT_DRIVER_BRANCH } = {}) {
   const pattern = imageUriPattern(repositories, region);
+  if (typeof nvidiaDriverBranch !== 'string' || !new RegExp(DRIVER_BRANCH_PATTERN).test(nvidiaDriverBranch)) {
+    throw new Error(`nvidiaDriverBranch ${JSON.stringify(nvidiaDriverBranch)} is not a driver branch such as 580`);
+  }
   return {
     fresh: document(
       'fresh',
@@ -166,7 +173,7 @@ function buildDocuments({ repositories, region } = {}) {
         NvidiaDriverBranch: {
           type: 'String',
           description: 'NVIDIA server driver branch installed for GPU environments (nvidia:<branch>-server).',
-          default: DEFAULT_DRIVER_BRANCH,
+          default: nvidiaDriverBranch,
           allowedPattern: DRIVER_BRANCH_PATTERN,
           interpolationType: 'ENV_VAR',
         },
@@ -182,7 +189,7 @@ function buildDocuments({ repositories, region } = {}) {
   };
 }
 
-function readConfiguredRepositories(file = CONFIG_FILE) {
+function readConfig(file = CONFIG_FILE) {
   let config;
   try {
     config = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -192,17 +199,28 @@ function readConfiguredRepositories(file = CONFIG_FILE) {
   if (!config || !Array.isArray(config.repositories)) {
     throw new Error(`${file}: "repositories" must be a list of ECR repository names`);
   }
-  return config.repositories;
+  return config;
+}
+
+function readConfiguredRepositories(file = CONFIG_FILE) {
+  return readConfig(file).repositories;
+}
+
+/** The document options config/pipeline.json sets: repositories and the driver branch. */
+function configuredOptions(file = CONFIG_FILE) {
+  const config = readConfig(file);
+  const branch = config.builder && config.builder.nvidiaDriverBranch;
+  return { repositories: config.repositories, ...(branch === undefined ? {} : { nvidiaDriverBranch: branch }) };
 }
 
 // For serverless.yml: ${file(builder/documents.cjs):freshInstall} and :update. osls calls
 // them with { resolveVariable, options }; the documents depend only on config/pipeline.json.
 async function freshInstall() {
-  return buildDocuments({ repositories: readConfiguredRepositories() }).fresh;
+  return buildDocuments(configuredOptions()).fresh;
 }
 
 async function update() {
-  return buildDocuments({ repositories: readConfiguredRepositories() }).incremental;
+  return buildDocuments(configuredOptions()).incremental;
 }
 
 module.exports = {
@@ -211,7 +229,10 @@ module.exports = {
   update,
   imageUriPattern,
   readConfiguredRepositories,
+  configuredOptions,
   CONTAINER_PORT_PATTERN,
+  TIMEOUT_SECONDS,
+  DEFAULT_DRIVER_BRANCH,
   SCRIPTS_DIR,
   INSTALL_DIR,
 };

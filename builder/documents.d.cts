@@ -25,6 +25,8 @@ export interface BuildDocumentsOptions {
   repositories: readonly string[];
   /** Accept images from this region only; any region when absent. */
   region?: string;
+  /** Default of the fresh document's NvidiaDriverBranch; 580 when absent. */
+  nvidiaDriverBranch?: string;
 }
 
 export declare function buildDocuments(options: BuildDocumentsOptions): { fresh: SsmCommandDocument; incremental: SsmCommandDocument };
@@ -34,6 +36,10 @@ export declare function freshInstall(context?: unknown): Promise<SsmCommandDocum
 export declare function update(context?: unknown): Promise<SsmCommandDocument>;
 export declare function imageUriPattern(repositories: readonly string[], region?: string): string;
 export declare function readConfiguredRepositories(file?: string): string[];
+export declare function configuredOptions(file?: string): BuildDocumentsOptions;
+/** The document step's timeoutSeconds. */
+export declare const TIMEOUT_SECONDS: string;
+export declare const DEFAULT_DRIVER_BRANCH: string;
 export declare const CONTAINER_PORT_PATTERN: string;
 export declare const SCRIPTS_DIR: string;
 export declare const INSTALL_DIR: string;

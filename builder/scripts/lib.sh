@@ -32,6 +32,16 @@ SMOKE_CONTAINER_NAME=comfyui-ami-smoke
 # Paths as the booted host sees them (written into files the host reads).
 HOST_CONTAINER_ENV_FILE=/etc/comfyui/comfyui.env
 HOST_DATA_DIR=/var/lib/comfyui
+# Build state that must survive the reboot in the middle of a fresh build; finalize removes it.
+BUILD_STATE_DIR="$R/var/lib/comfyui-ami"
+# Exit status that makes the SSM agent reboot the instance and then run the whole document
+# again from its first line (Run Command, "Handling reboots when running commands").
+SSM_REBOOT_STATUS=194
+# ENV_VAR parameter interpolation needs this agent version or later.
+SSM_AGENT_MIN_VERSION=3.3.2746.0
+# Packages that must change only with a new AMI: a host upgrading them under running GPU
+# containers breaks them (driver/library mismatch, a restarted Docker daemon).
+PINNED_PACKAGE_PATTERNS=('nvidia-' 'libnvidia-' 'linux-' 'docker.io' 'containerd' 'runc')
 
 export DOCKER_CONFIG="$DOCKER_CONFIG_DIR"
 export DEBIAN_FRONTEND=noninteractive
@@ -70,6 +80,7 @@ _comfyui_on_exit() {
   local status=$1
   ((status == 0)) && return 0
   [[ -n ${COMFYUI_DIED:-} ]] && return 0
+  [[ -n ${COMFYUI_REBOOTING:-} ]] && return 0
   if [[ -n ${COMFYUI_ERR_LINE:-} ]]; then
     printf 'ERROR [%s]: command failed (exit %s) at %s: %.160s\n' \
       "$COMFYUI_STEP" "$COMFYUI_ERR_STATUS" "$COMFYUI_ERR_LINE" "$COMFYUI_ERR_CMD" >&2
@@ -131,9 +142,50 @@ load_image_params() {
 }
 
 load_driver_params() {
-  local branch=${SSM_NvidiaDriverBranch-570}
-  [[ $branch =~ ^[0-9]{3,4}$ ]] || die "NvidiaDriverBranch $(printable "$branch") must be a driver branch such as 570"
+  local branch=${SSM_NvidiaDriverBranch-580}
+  [[ $branch =~ ^[0-9]{3,4}$ ]] || die "NvidiaDriverBranch $(printable "$branch") must be a driver branch such as 580"
   NVIDIA_DRIVER_BRANCH=$branch
+}
+
+# ---------------------------------------------------------------------------- host checks
+
+# version_at_least <have> <want>: dotted numeric versions.
+version_at_least() {
+  local IFS=. i
+  local -a have want
+  read -r -a have <<<"$1"
+  read -r -a want <<<"$2"
+  for ((i = 0; i < ${#want[@]}; i++)); do
+    local h=${have[i]:-0} w=${want[i]}
+    [[ $h =~ ^[0-9]+$ ]] || return 1
+    ((10#$h > 10#$w)) && return 0
+    ((10#$h < 10#$w)) && return 1
+  done
+  return 0
+}
+
+# Older agents do not export the parameters (interpolationType ENV_VAR) and would run the
+# scripts without them: name the version instead of failing somewhere later.
+check_ssm_agent_version() {
+  local out version agent=amazon-ssm-agent
+  # The snap does not put the agent's own binary on PATH.
+  command -v "$agent" >/dev/null 2>&1 || agent="$R/snap/amazon-ssm-agent/current/amazon-ssm-agent"
+  if ! out=$("$agent" --version 2>/dev/null); then
+    warn "cannot read the SSM agent version ($agent --version failed)"
+    return 0
+  fi
+  [[ $out =~ [0-9]+(\.[0-9]+){2,3} ]] || die "cannot read the SSM agent version from $(printable "$out")"
+  version=${BASH_REMATCH[0]}
+  version_at_least "$version" "$SSM_AGENT_MIN_VERSION" \
+    || die "SSM agent $version is older than $SSM_AGENT_MIN_VERSION, which the documents need (interpolationType ENV_VAR): use a base image with a newer agent"
+  log "SSM agent $version"
+}
+
+# The apt timers start unattended-upgrades, which takes the dpkg lock and upgrades packages
+# mid-build. Stopped, not disabled: they run again on the hosts launched from the AMI. A
+# reboot starts them again, so every run of every document stops them first.
+stop_apt_timers() {
+  systemctl stop apt-daily.timer apt-daily-upgrade.timer || warn "could not stop the apt timers"
 }
 
 # ---------------------------------------------------------------------------- helpers
@@ -217,7 +269,8 @@ apt_install() {
 # ---------------------------------------------------------------------------- snap
 
 # The SSM agent is a snap: a refresh during the build restarts it and kills this command.
-# The hold is timed, so a build that never reaches finalize leaves no permanent hold.
+# The hold is timed and finalize leaves it in place, so snapd cannot refresh (restart) the
+# agent before the image is taken; it expires by itself COMFYUI_SNAP_HOLD after the build.
 hold_snap_refreshes() {
   if ! command -v snap >/dev/null 2>&1; then
     log "snap is not installed: no refreshes to hold"
@@ -236,24 +289,6 @@ hold_snap_refreshes() {
   until=$(date -u -d '+6 hours' '+%Y-%m-%dT%H:%M:%SZ') || die "cannot compute the snap hold time"
   snap set system refresh.hold="$until" || die "cannot hold snap refreshes (snap refresh --hold and refresh.hold both failed)"
   log "snap refreshes held until $until (refresh.hold)"
-}
-
-release_snap_refreshes() {
-  command -v snap >/dev/null 2>&1 || return 0
-  case "${COMFYUI_SNAP_AFTER_BUILD:-unhold}" in
-    unhold)
-      snap refresh --unhold || warn "snap refresh --unhold failed; the timed hold expires by itself"
-      snap unset system refresh.hold || true
-      log "snap refreshes released"
-      ;;
-    keep)
-      log "snap refreshes stay held until the timed hold expires (COMFYUI_SNAP_AFTER_BUILD=keep)"
-      ;;
-    *)
-      warn "unknown COMFYUI_SNAP_AFTER_BUILD, releasing snap refreshes"
-      snap refresh --unhold || true
-      ;;
-  esac
 }
 
 # ---------------------------------------------------------------------------- docker

@@ -25,6 +25,29 @@ check_host() {
   systemctl start docker.service
 }
 
+# The GPU as a container sees it, with the new image: given by --gpus all, and still there
+# after a systemctl daemon-reload (which detaches it when the /dev/char links are missing).
+check_gpu_container() {
+  [[ $GPU == true ]] || return 0
+  local name=comfyui-ami-gpu-check out
+  out=$(nvidia-smi -L 2>&1) \
+    || die "nvidia-smi fails on this builder ($(printable "${out//$'\n'/ }")): a GPU environment needs a GPU builder with a loaded driver"
+  docker rm --force "$name" >/dev/null 2>&1 || true
+  docker run --detach --name "$name" --pull never --gpus all --entrypoint sleep "$IMAGE_URI" 600 >/dev/null \
+    || die "docker run --gpus all failed: the NVIDIA container runtime cannot give this container the GPU"
+  if ! out=$(docker exec "$name" nvidia-smi -L 2>&1); then
+    docker rm --force "$name" >/dev/null 2>&1 || true
+    die "nvidia-smi fails in a container started with --gpus all ($(printable "${out//$'\n'/ }"))"
+  fi
+  systemctl daemon-reload
+  if ! out=$(docker exec "$name" nvidia-smi -L 2>&1); then
+    docker rm --force "$name" >/dev/null 2>&1 || true
+    die "the container lost its GPU after systemctl daemon-reload ($(printable "${out//$'\n'/ }")): the /dev/char links of the NVIDIA devices are missing"
+  fi
+  docker rm --force "$name" >/dev/null 2>&1 || true
+  log "GPU check passed: the container sees the GPU, also after systemctl daemon-reload"
+}
+
 # Docker asks docker-credential-ecr-login for this registry's credentials (from the instance
 # profile), so no host needs the AWS CLI or a stored password.
 configure_ecr_login() {
@@ -95,12 +118,16 @@ prune_images() {
   log "removed $removed other image(s); kept $current"
 }
 
+check_ssm_agent_version
 hold_snap_refreshes
+stop_apt_timers
 check_host
 configure_ecr_login
 pull_image
-# The old container (on an incremental builder) must not compete with the smoke run.
-systemctl stop "$UNIT_NAME" >/dev/null 2>&1 || true
+# The old container (on an incremental builder) must not compete with the checks, nor the
+# health timer restart it meanwhile.
+systemctl stop "$UNIT_NAME" comfyui-health.timer >/dev/null 2>&1 || true
+check_gpu_container
 bash "$SCRIPT_DIR/smoke-check.sh" || die "smoke check failed: image.env still names the previous image"
 switch_image
 prune_images

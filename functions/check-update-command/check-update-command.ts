@@ -2,6 +2,7 @@ import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../shared/handler';
 import { UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
 import { need, type BuildState, type PollResult } from '../shared/state';
+import { commandOutputTail } from './command-output';
 
 const RUNNING = new Set(['Pending', 'InProgress', 'Delayed']);
 const FAILED = new Set(['Failed', 'Cancelled', 'TimedOut', 'Cancelling']);
@@ -13,7 +14,8 @@ export function tail(text: string | undefined, chars = TAIL_CHARS): string {
 }
 
 /** One check of the update command; the state machine's Choice loops on `done`. */
-export async function checkUpdateCommand(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+export async function checkUpdateCommand(state: BuildState, ctx: StepContext): Promise<PollResult> {
+  const { config, clients } = ctx;
   const { instanceId } = need(state, 'builder');
   const { commandId, documentName } = need(state, 'update');
   const attempt = (state.updateStatus?.attempt ?? 0) + 1;
@@ -34,11 +36,21 @@ export async function checkUpdateCommand(state: BuildState, { config, clients }:
 
   if (status === 'Success') return { done: true, attempt, status };
   if (FAILED.has(status) || !RUNNING.has(status)) {
-    const output = tail(stderr) || tail(stdout) || '(no output)';
+    const output = tail(await logTail(ctx, commandId, instanceId)) || tail(stderr) || tail(stdout) || '(no output)';
     throw new UpdateCommandFailed(`${documentName} ended ${status} on ${instanceId} (command ${commandId}); last output:\n${output}`);
   }
   if (attempt >= config.polling.commandMaxAttempts) {
     throw new UpdateTimedOut(`${documentName} still ${status} on ${instanceId} after ${attempt} checks (command ${commandId})`);
   }
   return { done: false, attempt, status };
+}
+
+/** The end of the output from the log group; the invocation's own (truncated) output when unreadable. */
+async function logTail({ config, clients, logger }: StepContext, commandId: string, instanceId: string): Promise<string | undefined> {
+  try {
+    return await commandOutputTail(clients.logs, config.commandLogGroup, commandId, instanceId);
+  } catch (error) {
+    logger.warn('cannot read the command output from CloudWatch Logs', { commandId, error: (error as Error).name });
+    return undefined;
+  }
 }

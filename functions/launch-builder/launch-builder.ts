@@ -58,7 +58,14 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
       BlockDeviceMappings: [
         {
           DeviceName: rootDevice,
-          Ebs: { VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize), VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+          Ebs: {
+            VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize),
+            VolumeType: 'gp3',
+            Throughput: config.builder.rootVolumeThroughput,
+            Iops: config.builder.rootVolumeIops,
+            Encrypted: true,
+            DeleteOnTermination: true,
+          },
         },
       ],
       // A builder that shuts itself down is gone, not parked: nothing keeps billing.

@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
@@ -16,6 +17,8 @@ export interface Clients {
   ecr: ECRClient;
   dynamodb: DynamoDBClient;
   sfn: SFNClient;
+  /** The update command's output (its log group). */
+  logs: CloudWatchLogsClient;
 }
 
 let clients: Clients | undefined;
@@ -32,6 +35,7 @@ export function defaultClients(): Clients {
     ecr: new ECRClient({}),
     dynamodb: new DynamoDBClient({}),
     sfn: new SFNClient({}),
+    logs: new CloudWatchLogsClient({}),
   };
   return clients;
 }

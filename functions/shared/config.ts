@@ -45,10 +45,20 @@ export const configSchema = z
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).default([]),
         instanceProfile: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM instance profile name').default('comfyui-ami-builder'),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(100),
-        // Longer than the state machine's 4-hour timeout: a builder of a live execution is never swept.
-        maxAgeMinutes: z.number().int().min(250).max(24 * 60 * 7).default(300),
+        // gp3 above its 125 MiB/s and 3,000 IOPS baseline, so a multi-GB image pull is not
+        // capped by the disk: about $0.04 each per 2-hour build in us-east-1 (builder/README.md).
+        rootVolumeThroughput: z.number().int().min(125).max(1000).default(500),
+        rootVolumeIops: z.number().int().min(3000).max(16000).default(6000),
+        // Longer than the state machine's 16-hour timeout: a builder of a live execution is never swept.
+        maxAgeMinutes: z.number().int().min(250).max(24 * 60 * 7).default(990),
+        // NVIDIA server driver branch of fresh builds (the fresh document's default).
+        nvidiaDriverBranch: z.string().regex(/^[0-9]{3,4}$/, 'an NVIDIA driver branch such as 580').default('580'),
       })
       .strict()
+      .refine((b) => b.rootVolumeThroughput * 4 <= b.rootVolumeIops, {
+        message: 'gp3 allows at most 0.25 MiB/s of throughput per provisioned IOPS (rootVolumeThroughput x 4 <= rootVolumeIops)',
+        path: ['rootVolumeThroughput'],
+      })
       .prefault({}),
     documents: z
       .object({
@@ -58,11 +68,15 @@ export const configSchema = z
       .strict()
       .prefault({}),
     commandLogGroup: z.string().regex(/^[\w\-/.#]{1,512}$/, 'a CloudWatch Logs group name').default('/comfyui-ami/builder'),
+    // Checks before giving up; the state machine waits 15 s between stop checks, 30 s between
+    // command checks and 60 s between AMI checks. Defaults: 15 min to stop, 160 min for the
+    // command (above the document's own 150-minute timeout, itself above a 95-minute fresh
+    // build), 6 hours for the AMI (a first snapshot of a volume can take hours).
     polling: z
       .object({
         stopMaxAttempts: z.number().int().min(1).max(500).default(60),
-        commandMaxAttempts: z.number().int().min(1).max(500).default(180),
-        imageMaxAttempts: z.number().int().min(1).max(500).default(180),
+        commandMaxAttempts: z.number().int().min(1).max(500).default(320),
+        imageMaxAttempts: z.number().int().min(1).max(500).default(360),
       })
       .strict()
       .prefault({}),
@@ -70,8 +84,8 @@ export const configSchema = z
     lock: z
       .object({
         table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name').default('comfyui-ami-locks'),
-        // Longer than the state machine's own 4-hour timeout: a live holder is never taken over.
-        leaseMinutes: z.number().int().min(5).max(24 * 60).default(270),
+        // Longer than the state machine's own 16-hour timeout: a live holder is never taken over.
+        leaseMinutes: z.number().int().min(5).max(24 * 60).default(990),
         maxWaitAttempts: z.number().int().min(1).max(1000).default(300),
       })
       .strict()

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   buildDocuments,
+  configuredOptions,
   freshInstall,
   imageUriPattern,
   readConfiguredRepositories,
@@ -45,7 +46,9 @@ describe('the SSM documents', () => {
   });
 
   it('gives the fresh document a NvidiaDriverBranch parameter with a default', () => {
-    expect(documents.fresh.parameters.NvidiaDriverBranch).toMatchObject({ default: '570', allowedPattern: '^[0-9]{3,4}$' });
+    expect(documents.fresh.parameters.NvidiaDriverBranch).toMatchObject({ default: '580', allowedPattern: '^[0-9]{3,4}$' });
+    expect(buildDocuments({ repositories: ['comfyui'], nvidiaDriverBranch: '590' }).fresh.parameters.NvidiaDriverBranch.default).toBe('590');
+    expect(() => buildDocuments({ repositories: ['comfyui'], nvidiaDriverBranch: '580;id' })).toThrow(/nvidiaDriverBranch/);
     expect(new RegExp(documents.fresh.parameters.NvidiaDriverBranch.allowedPattern as string).test(documents.fresh.parameters.NvidiaDriverBranch.default as string)).toBe(true);
   });
 
@@ -110,9 +113,10 @@ describe('the SSM documents', () => {
   it('embeds the script files unchanged', () => {
     const host = createHost();
     try {
-      const result = host.runText(scriptOf(documents.fresh), paramsEnv());
-      expect(result.status).toBe(0);
-      for (const name of ['lib.sh', 'fresh-install.sh', 'comfyui-run.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh']) {
+      host.freshInstance();
+      const { last } = host.runAsSsm({ text: scriptOf(documents.fresh) }, { ...paramsEnv(), STUB_GPU: '1' });
+      expect(last.status).toBe(0);
+      for (const name of ['lib.sh', 'fresh-install.sh', 'comfyui-run.sh', 'comfyui-health.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh']) {
         expect([name, host.read(`opt/comfyui-ami/${name}`)]).toEqual([name, readFileSync(join(SCRIPTS_DIR, name), 'utf8')]);
       }
     } finally {
@@ -122,24 +126,55 @@ describe('the SSM documents', () => {
 });
 
 describe('running a document', () => {
-  it('fresh: installs, updates, smoke-checks and finalizes, in that order', () => {
+  it('fresh: installs and reboots (exit 194); run again by the agent, checks the GPU, updates, smoke-checks and finalizes', () => {
     const host = createHost();
     try {
-      const result = host.runText(scriptOf(documents.fresh), paramsEnv());
+      host.freshInstance();
+      const { runs, last, reboots } = host.runAsSsm({ text: scriptOf(documents.fresh) }, { ...paramsEnv(), STUB_GPU: '1', STUB_NEW_KERNEL: '6.8.0-1020-aws' });
 
-      expect(result.status).toBe(0);
-      expectCallsInOrder(result.calls, [
+      expect(reboots).toBe(1);
+      expect(runs[0].status).toBe(194);
+      expectCallsInOrder(runs[0].calls, [
         /^apt-get .* install .*docker\.io/,
-        /^ubuntu-drivers --gpgpu install nvidia:570-server$/,
-        /^systemctl enable comfyui\.service$/,
+        /^apt-get .* install --no-install-recommends linux-modules-nvidia-580-server-6\.8\.0-1020-aws nvidia-headless-no-dkms-580-server nvidia-utils-580-server$/,
+        /^systemctl enable comfyui\.service comfyui-health\.timer$/,
+      ]);
+      // Nothing after the reboot request runs before the reboot.
+      expect(runs[0].calls.some((c) => c.startsWith('docker pull') || c.startsWith('cloud-init clean'))).toBe(false);
+
+      expect(last.status).toBe(0);
+      expect(last.calls.some((c) => / install /.test(c))).toBe(false);
+      expectCallsInOrder(last.calls, [
+        /^nvidia-smi -L$/,
         new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
-        /^docker run --detach --name comfyui-ami-smoke /,
+        /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,
+        /^systemctl daemon-reload$/,
+        /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,
+        /^docker run --detach --name comfyui-ami-smoke .*--gpus all /,
+        /^curl .*\/system_stats$/,
         /^cloud-init clean --logs --machine-id$/,
         /^systemctl start comfyui-ami-seal\.service$/,
-        /^snap refresh --unhold$/,
         /^sync$/,
       ]);
+      expect(last.calls.some((c) => c.startsWith('snap refresh --unhold'))).toBe(false);
       expect(host.read('etc/comfyui/image.env')).toContain(`COMFYUI_IMAGE=${GOOD_URI}\n`);
+      expect(host.exists('var/lib/comfyui-ami')).toBe(false);
+    } finally {
+      host.cleanup();
+    }
+  });
+
+  it('fresh: fails the build when the GPU check after the reboot fails', () => {
+    const host = createHost();
+    try {
+      host.freshInstance();
+      // No GPU on the builder: everything installs, but nvidia-smi fails after the reboot.
+      const { last, reboots } = host.runAsSsm({ text: scriptOf(documents.fresh) }, paramsEnv());
+
+      expect(reboots).toBe(1);
+      expect(last.status).not.toBe(0);
+      expect(last.lastErrorLine).toMatch(/^ERROR \[fresh-install\]: nvidia-smi failed after the reboot /);
+      expect(last.calls.some((c) => c.startsWith('docker pull') || c.startsWith('cloud-init clean'))).toBe(false);
     } finally {
       host.cleanup();
     }
@@ -148,11 +183,11 @@ describe('running a document', () => {
   it('incremental: updates, smoke-checks and finalizes without reinstalling anything', () => {
     const host = createHost();
     try {
-      const result = host.runText(scriptOf(documents.incremental), paramsEnv());
+      const result = host.runText(scriptOf(documents.incremental), { ...paramsEnv(), STUB_GPU: '1' });
 
       expect(result.status).toBe(0);
       expect(result.calls.some((c) => c.startsWith('apt-get') && !c.endsWith(' clean'))).toBe(false);
-      expect(result.calls.some((c) => c.startsWith('ubuntu-drivers'))).toBe(false);
+      expect(result.calls).toContain('systemctl stop apt-daily.timer apt-daily-upgrade.timer');
       expectCallsInOrder(result.calls, [/^docker pull /, /^docker run --detach /, /^cloud-init clean /, /^sync$/]);
     } finally {
       host.cleanup();
@@ -202,8 +237,8 @@ describe('the Serverless entry points', () => {
   });
 
   it('resolves ${file(builder/documents.cjs):freshInstall} and :update as osls does', async () => {
-    const repositories = readConfiguredRepositories();
-    const expected = buildDocuments({ repositories });
+    const expected = buildDocuments(configuredOptions());
+    expect(expected.fresh.parameters.NvidiaDriverBranch.default).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'pipeline.json'), 'utf8')).builder.nvidiaDriverBranch);
     const resolve = (address: string) =>
       serverlessFileSource.resolve({
         serviceDir: REPO_ROOT,

@@ -23,21 +23,48 @@ describe('finalize.sh', () => {
   });
   afterEach(() => host.cleanup());
 
-  it('stops ComfyUI, cleans cloud-init, releases snap refreshes and syncs, in that order', () => {
+  it('stops ComfyUI and Docker, cleans cloud-init and syncs, in that order, and keeps the snap hold', () => {
     const result = host.run('finalize.sh');
 
     expect(result.status).toBe(0);
     expectCallsInOrder(result.calls, [
-      /^systemctl stop comfyui\.service$/,
+      /^systemctl stop comfyui\.service comfyui-health\.timer$/,
       /^docker rm --force comfyui comfyui-ami-smoke$/,
+      /^systemctl stop docker\.service docker\.socket$/,
       /^apt-get .* clean$/,
       /^cloud-init clean --logs --machine-id$/,
       /^journalctl --vacuum-time=1s$/,
       /^systemctl start comfyui-ami-seal\.service$/,
-      /^snap refresh --unhold$/,
       /^sync$/,
     ]);
     expect(result.calls[result.calls.length - 1]).toBe('sync');
+    // A refresh now would restart the SSM agent before the image is taken.
+    expect(result.calls.filter((c) => c.startsWith('snap '))).toEqual([]);
+  });
+
+  it('removes the SSM agent state and output of other commands before the stop, keeping only its own', () => {
+    const ssm = 'var/lib/amazon/ssm/i-0123456789abcdef0/document';
+    host.write(`${ssm}/orchestration/11111111-1111-1111-1111-111111111111/FreshInstall/stdout`, 'earlier build output');
+    host.write(`${ssm}/orchestration/22222222-2222-2222-2222-222222222222/Update/_script.sh`, 'this command');
+    host.write(`${ssm}/state/completed/11111111-1111-1111-1111-111111111111`, '{}');
+    host.write(`${ssm}/state/current/22222222-2222-2222-2222-222222222222`, '{}');
+    host.write('var/log/amazon/ssm/amazon-ssm-agent.log', 'agent log\n');
+    host.write('var/log/amazon/ssm/amazon-ssm-agent.log.1', 'old agent log\n');
+    host.write('var/lib/docker/engine-id', '0f1e2d3c\n');
+    host.write('var/lib/systemd/random-seed', 'seed');
+    host.write('var/lib/comfyui-ami/target-kernel', '6.8.0-1020-aws\n');
+
+    const result = host.runIn(`${ssm}/orchestration/22222222-2222-2222-2222-222222222222/Update`, 'finalize.sh');
+
+    expect(result.status).toBe(0);
+    expect(readdirSync(host.path(`${ssm}/orchestration`))).toEqual(['22222222-2222-2222-2222-222222222222']);
+    expect(readdirSync(host.path(`${ssm}/state/completed`))).toEqual([]);
+    expect(readdirSync(host.path(`${ssm}/state/current`))).toEqual(['22222222-2222-2222-2222-222222222222']);
+    expect(host.read('var/log/amazon/ssm/amazon-ssm-agent.log')).toBe('');
+    expect(host.exists('var/log/amazon/ssm/amazon-ssm-agent.log.1')).toBe(false);
+    expect(host.exists('var/lib/docker/engine-id')).toBe(false);
+    expect(host.exists('var/lib/systemd/random-seed')).toBe(false);
+    expect(host.exists('var/lib/comfyui-ami')).toBe(false);
   });
 
   it('leaves nothing instance-specific behind', () => {
@@ -79,13 +106,6 @@ describe('finalize.sh', () => {
     expect(result.calls).toEqual(expect.arrayContaining(['cloud-init clean --logs --machine-id', 'cloud-init clean --logs']));
     expect(readdirSync(host.path('var/lib/cloud'))).toEqual(['seed']);
     expect(host.exists('var/log/cloud-init.log')).toBe(false);
-  });
-
-  it('keeps the snap hold when configured to', () => {
-    const result = host.run('finalize.sh', { COMFYUI_SNAP_AFTER_BUILD: 'keep' });
-
-    expect(result.status).toBe(0);
-    expect(result.calls.some((c) => c.startsWith('snap refresh --unhold'))).toBe(false);
   });
 
   it('is safe to run twice', () => {
@@ -141,7 +161,7 @@ describe('comfyui-run.sh (the unit ExecStart)', () => {
   it('runs the pinned image with the port, GPUs, volumes and environment file', () => {
     host.write('etc/comfyui/comfyui.env', 'A=1\n');
 
-    const result = host.run('comfyui-run.sh', { ...settings, COMFYUI_ENV_FILE: host.path('etc/comfyui/comfyui.env') });
+    const result = host.run('comfyui-run.sh', { ...settings, STUB_GPU: '1', COMFYUI_ENV_FILE: host.path('etc/comfyui/comfyui.env') });
 
     expect(result.status).toBe(0);
     expect(result.calls).toEqual([
@@ -168,5 +188,47 @@ describe('comfyui-run.sh (the unit ExecStart)', () => {
     expect(result.status).not.toBe(0);
     expect(result.lastErrorLine).toMatch(/^comfyui-run: /);
     expect(result.calls).toEqual([]);
+  });
+});
+
+describe('comfyui-health.sh (the health timer)', () => {
+  let host: Host;
+  beforeEach(() => {
+    host = createHost();
+  });
+  afterEach(() => host.cleanup());
+
+  const env = (extra: Record<string, string> = {}) => ({
+    COMFYUI_PORT: '8188',
+    COMFYUI_HEALTH_GRACE: '0',
+    COMFYUI_HEALTH_FAILURES: '2',
+    COMFYUI_HEALTH_STATE_DIR: host.path('run/comfyui-health'),
+    ...extra,
+  });
+
+  it('restarts comfyui.service after consecutive checks without HTTP 200, not before', () => {
+    const first = host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
+    expect(first.status).toBe(0);
+    expect(first.calls).not.toContain('systemctl restart comfyui.service');
+    expect(first.calls).toContain('curl --silent --output /dev/null --max-time 10 --write-out %{http_code} http://127.0.0.1:8188/system_stats');
+
+    const second = host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
+    expect(second.calls[second.calls.length - 1]).toBe('systemctl restart comfyui.service');
+    expect(second.stdout).toContain('restarting comfyui.service');
+  });
+
+  it('resets the count on HTTP 200', () => {
+    host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
+    host.run('comfyui-health.sh', env({ STUB_HTTP: '200' }));
+    const third = host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
+
+    expect(third.calls).not.toContain('systemctl restart comfyui.service');
+  });
+
+  it('does not check or restart during the start-up grace period', () => {
+    const result = host.run('comfyui-health.sh', env({ STUB_HTTP: '000', COMFYUI_HEALTH_GRACE: '999999999' }));
+
+    expect(result.status).toBe(0);
+    expect(result.calls.some((c) => c.startsWith('curl'))).toBe(false);
   });
 });

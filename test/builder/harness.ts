@@ -2,7 +2,7 @@
 // its arguments. PATH holds only the stubs and an allowlist of harmless real tools, so a
 // command without a stub fails loudly instead of touching this machine.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -37,15 +37,20 @@ export const HOSTILE_URIS: Record<string, string> = {
 // Real tools the scripts may use; everything else must be a stub.
 const REAL_TOOLS = [
   'bash', 'cat', 'chmod', 'date', 'dirname', 'find', 'grep', 'ln', 'mkdir', 'mktemp', 'mv', 'rm',
-  'sleep', 'sort', 'timeout', 'truncate', 'uname',
+  'sleep', 'sort', 'timeout', 'truncate',
 ];
 
 // Each is a link to stub.sh, which logs the call and answers from STUB_* variables.
 export const STUBBED = [
-  'apt-get', 'cloud-init', 'curl', 'docker', 'docker-credential-ecr-login', 'dpkg', 'dpkg-query',
-  'fuser', 'gpg', 'journalctl', 'modprobe', 'nvidia-ctk', 'nvidia-smi', 'snap', 'sync', 'systemctl',
-  'ubuntu-drivers',
+  'amazon-ssm-agent', 'apt-cache', 'apt-get', 'apt-mark', 'cloud-init', 'curl', 'docker',
+  'docker-credential-ecr-login', 'dpkg', 'dpkg-query', 'fuser', 'gpg', 'journalctl', 'modinfo',
+  'nvidia-ctk', 'nvidia-smi', 'snap', 'sync', 'systemctl', 'uname',
 ];
+
+/** The kernel a fresh builder boots with (stub uname -r). */
+export const BOOT_KERNEL = '6.8.0-1015-aws';
+/** The SSM agent's "reboot, then run the document again" exit status. */
+export const SSM_REBOOT = 194;
 
 
 export interface RunResult {
@@ -66,7 +71,24 @@ export interface Host {
   exists(hostPath: string): boolean;
   run(script: string, env?: Record<string, string | undefined>): RunResult;
   runText(text: string, env?: Record<string, string | undefined>): RunResult;
+  /** Runs a script with a working directory on the host (as the SSM agent does). */
+  runIn(dir: string, script: string, env?: Record<string, string | undefined>): RunResult;
+  /**
+   * Runs like the SSM agent: on exit 194 it "reboots" (the newest kernel in /boot becomes the
+   * running one; the NVIDIA driver loads if a module for it is installed; the udev rule, if
+   * present, creates the /dev/char links) and runs the same script again, at most 3 times.
+   */
+  runAsSsm(script: string | { text: string }, env?: Record<string, string | undefined>): SsmRun;
+  /** As on a fresh instance: no driver loaded until a reboot. */
+  freshInstance(): void;
   cleanup(): void;
+}
+
+export interface SsmRun {
+  /** Each run of the script, in order; all but the last ended with 194. */
+  runs: RunResult[];
+  last: RunResult;
+  reboots: number;
 }
 
 export interface HostOptions {
@@ -86,6 +108,8 @@ export function createHost(options: HostOptions = {}): Host {
   const state = join(base, 'state');
   const log = join(base, 'calls.log');
   for (const dir of [root, bin, tools, state]) mkdirSync(dir, { recursive: true });
+  mkdirSync(join(root, 'boot'), { recursive: true });
+  writeFileSync(join(root, 'boot', `vmlinuz-${BOOT_KERNEL}`), '');
 
   const stub = join(base, 'stub');
   copyFileSync(join(__dirname, 'stub.sh'), stub);
@@ -103,7 +127,7 @@ export function createHost(options: HostOptions = {}): Host {
 
   const hostPath = (p: string) => join(root, p);
 
-  const exec = (args: string[], env: Record<string, string | undefined>): RunResult => {
+  const exec = (args: string[], env: Record<string, string | undefined>, cwd?: string): RunResult => {
     writeFileSync(log, '');
     const result = spawnSync(join(tools, 'bash'), args, {
       env: {
@@ -122,6 +146,7 @@ export function createHost(options: HostOptions = {}): Host {
       } as NodeJS.ProcessEnv,
       encoding: 'utf8',
       timeout: 30_000,
+      ...(cwd === undefined ? {} : { cwd }),
     });
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const errorLines = result.stderr.split('\n').filter((l) => l.trim() !== '');
@@ -134,6 +159,22 @@ export function createHost(options: HostOptions = {}): Host {
     };
   };
 
+  const reboot = () => {
+    const kernels = readdirSync(join(root, 'boot'))
+      .filter((f) => f.startsWith('vmlinuz-'))
+      .map((f) => f.slice('vmlinuz-'.length))
+      .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    const kernel = kernels[kernels.length - 1];
+    writeFileSync(join(state, 'kernel'), `${kernel}\n`);
+    const installedFile = join(state, 'installed');
+    const installed = existsSync(installedFile) ? readFileSync(installedFile, 'utf8').split('\n') : [];
+    const hasModule = installed.some((p) => /^linux-modules-nvidia-\d+-server-/.test(p) && p.endsWith(`-${kernel}`))
+      || (installed.some((p) => /^nvidia-dkms-\d+-server$/.test(p)) && installed.includes(`linux-headers-${kernel}`));
+    if (existsSync(join(state, 'driver-state'))) writeFileSync(join(state, 'driver-state'), hasModule ? 'loaded' : 'none');
+    if (existsSync(join(root, 'etc/udev/rules.d/71-nvidia-dev-char.rules'))) writeFileSync(join(state, 'dev-char'), '');
+    rmSync(join(state, 'reloaded'), { force: true });
+  };
+
   return {
     root,
     path: hostPath,
@@ -144,11 +185,27 @@ export function createHost(options: HostOptions = {}): Host {
     read: (p) => readFileSync(hostPath(p), 'utf8'),
     exists: (p) => existsSync(hostPath(p)),
     run: (script, env = {}) => exec([join(SCRIPTS_DIR, script)], env),
+    runIn(dir, script, env = {}) {
+      mkdirSync(hostPath(dir), { recursive: true });
+      return exec([join(SCRIPTS_DIR, script)], env, hostPath(dir));
+    },
     runText(text, env = {}) {
       const file = join(base, 'document.sh');
       writeFileSync(file, text);
       return exec([file], env);
     },
+    runAsSsm(script, env = {}) {
+      const runs: RunResult[] = [];
+      let reboots = 0;
+      for (;;) {
+        const result = typeof script === 'string' ? exec([join(SCRIPTS_DIR, script)], env) : (writeFileSync(join(base, 'document.sh'), script.text), exec([join(base, 'document.sh')], env));
+        runs.push(result);
+        if (result.status !== SSM_REBOOT || runs.length >= 3) return { runs, last: result, reboots };
+        reboot();
+        reboots += 1;
+      }
+    },
+    freshInstance: () => writeFileSync(join(state, 'driver-state'), 'none'),
     cleanup: () => rmSync(base, { recursive: true, force: true }),
   };
 }

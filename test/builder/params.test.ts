@@ -63,7 +63,7 @@ describe('parameter validation in the scripts', () => {
   });
 
   it('accepts an image from any configured repository', () => {
-    const result = run('smoke-check.sh', paramsEnv(GOOD_URI.replace('/comfyui@', '/team/comfy.ui@')));
+    const result = run('smoke-check.sh', { ...paramsEnv(GOOD_URI.replace('/comfyui@', '/team/comfy.ui@')), STUB_GPU: '1' });
 
     expect(result.status).toBe(0);
   });

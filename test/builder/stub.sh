@@ -4,7 +4,9 @@
 # where the scripts read its output.
 #   STUB_FAIL, STUB_FAIL_ONCE  comma-separated "name" or "name:text": fail when the joined
 #                              arguments contain text (once: only the first time)
-#   STUB_DOCKER_*, STUB_FUSER, STUB_GPU, STUB_DPKG_QUERY: see below
+#   STUB_DOCKER_*, STUB_FUSER, STUB_GPU, STUB_HTTP, STUB_APT_*, ...: see below
+# Host state the tools share (installed packages, the running kernel, whether the NVIDIA
+# driver is loaded) lives in $STUB_STATE; test/builder/harness.ts models the reboot.
 name=${0##*/}
 args="$*"
 printf '%s\n' "$name${args:+ $args}" >>"$STUB_LOG"
@@ -47,6 +49,21 @@ output_file() {
   done
 }
 
+installed() { [[ -f $STUB_STATE/installed ]] && grep -Fxq -- "$1" "$STUB_STATE/installed"; }
+running_kernel() { if [[ -f $STUB_STATE/kernel ]]; then cat "$STUB_STATE/kernel"; else echo "${STUB_KERNEL:-6.8.0-1015-aws}"; fi; }
+# A host of the previous AMI has no driver-state file: its driver was loaded at boot. A fresh
+# host has "none" until a reboot into a kernel with the module installed.
+gpu_works() {
+  [[ -n ${STUB_GPU-} ]] || return 1
+  [[ ! -f $STUB_STATE/driver-state || $(<"$STUB_STATE/driver-state") == loaded ]]
+}
+in_list() { # in_list <word> <comma-separated substrings>
+  local item items
+  IFS=',' read -r -a items <<<"$2"
+  for item in "${items[@]}"; do [[ -n $item && $1 == *"$item"* ]] && return 0; done
+  return 1
+}
+
 case $name in
   docker)
     case "$1 $2" in
@@ -60,23 +77,116 @@ case $name in
         ;;
       "image ls") for id in ${STUB_DOCKER_IMAGES:-sha256:current}; do echo "$id"; done ;;
       "inspect --format") next_value state "${STUB_DOCKER_STATES:-running none 0}" ;;
-      run*) echo "stubcontainerid" ;;
+      run*)
+        if [[ " $* " == *" --gpus all "* ]]; then
+          gpu_works || { echo "docker: Error response from daemon: could not select device driver \"\" with capabilities: [[gpu]]." >&2; exit 125; }
+          rm -f "$STUB_STATE/reloaded"
+        fi
+        echo "stubcontainerid"
+        ;;
+      "exec comfyui-ami-gpu-check")
+        gpu_works || { echo "Failed to initialize NVML: Driver/library version mismatch" >&2; exit 9; }
+        # runc without the /dev/char links loses the devices on a daemon-reload.
+        # On a fresh host the links exist only if the udev rule ran at boot (harness.ts).
+        if [[ -f $STUB_STATE/reloaded ]] && { [[ -n ${STUB_NO_DEV_CHAR-} ]] || [[ -f $STUB_STATE/driver-state && ! -f $STUB_STATE/dev-char ]]; }; then
+          echo "Failed to initialize NVML: Unknown Error" >&2; exit 255
+        fi
+        echo "GPU 0: Tesla T4 (UUID: GPU-stub)"
+        ;;
       logs*) echo "stub container output" ;;
     esac
     ;;
+  apt-get)
+    # Records what "install" installs, except packages named in STUB_APT_NOOP: like
+    # ubuntu-drivers, which exits 0 whatever apt did, the call then succeeds having
+    # installed nothing.
+    verb='' pkgs=()
+    for arg in "$@"; do
+      case $arg in
+        -*) ;;
+        install | dist-upgrade | upgrade | update | clean) [[ -z $verb ]] && verb=$arg ;;
+        *) [[ $verb == install ]] && pkgs+=("$arg") ;;
+      esac
+    done
+    case $verb in
+      install)
+        for pkg in "${pkgs[@]}"; do
+          in_list "$pkg" "${STUB_APT_NOOP-}" || echo "$pkg" >>"$STUB_STATE/installed"
+        done
+        ;;
+      dist-upgrade)
+        if [[ -n ${STUB_NEW_KERNEL-} ]]; then
+          mkdir -p "$COMFYUI_ROOT/boot"
+          : >"$COMFYUI_ROOT/boot/vmlinuz-$STUB_NEW_KERNEL"
+        fi
+        ;;
+    esac
+    ;;
+  apt-cache)
+    [[ $1 == show ]] && in_list "$2" "${STUB_APT_MISSING-}" && { echo "E: No packages found" >&2; exit 100; }
+    ;;
+  amazon-ssm-agent) [[ $1 == --version ]] && echo "SSM Agent version: ${STUB_SSM_AGENT_VERSION:-3.3.2746.0}" ;;
   dpkg) [[ $1 == --print-architecture ]] && echo amd64 ;;
   dpkg-query)
-    # Like dpkg-query -W, exits 1 when one of the patterns matches no package.
-    printf '%s\n' "${STUB_DPKG_QUERY-linux-modules-nvidia-570-server-aws install ok installed}"
-    exit 1
+    # -W -f='${Package} ${Status}\n' [package...]: exits 1 when a package is not known.
+    shift 2
+    if (($# == 0)); then
+      for pkg in ${STUB_BASE_PACKAGES-linux-aws linux-image-6.8.0-1015-aws bash}; do echo "$pkg install ok installed"; done
+      [[ -f $STUB_STATE/installed ]] && sort -u "$STUB_STATE/installed" | while read -r pkg; do echo "$pkg install ok installed"; done
+      exit 0
+    fi
+    status=0
+    for pkg in "$@"; do
+      if installed "$pkg"; then echo "$pkg install ok installed"; else echo "dpkg-query: no packages found matching $pkg" >&2; status=1; fi
+    done
+    exit $status
     ;;
+  modinfo)
+    # modinfo -k <kernel> -F version nvidia: a module only where a package put one.
+    kernel=$2 version=''
+    for branch in 535 550 570 575 580 590; do
+      if installed "linux-modules-nvidia-$branch-server-$kernel" || { installed "nvidia-dkms-$branch-server" && installed "linux-headers-$kernel"; }; then
+        version="${STUB_DRIVER_VERSION:-$branch.95.05}"
+      fi
+    done
+    [[ -n $version ]] || { echo "modinfo: ERROR: Module nvidia not found." >&2; exit 1; }
+    echo "$version"
+    ;;
+  uname) [[ $1 == -r ]] && running_kernel ;;
   fuser)
     busy=$(next_value fuser "${STUB_FUSER:-free}")
     [[ $busy == busy ]] && exit 0
     exit 1
     ;;
-  nvidia-smi) [[ -n ${STUB_GPU-} ]] || exit 9 ;;
-  curl | gpg)
+  nvidia-smi)
+    gpu_works || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." >&2; exit 9; }
+    echo "GPU 0: Tesla T4 (UUID: GPU-stub)"
+    ;;
+  systemctl)
+    case $1 in
+      daemon-reload) : >"$STUB_STATE/reloaded" ;;
+      show) echo "${STUB_ACTIVE_SINCE_US:-0}" ;; # ActiveEnterTimestampMonotonic: microseconds since boot
+    esac
+    ;;
+  curl)
+    if [[ $args == *system_stats* ]]; then
+      code=$(next_value http "${STUB_HTTP:-200}")
+      printf '%s' "$code"
+      [[ $code == 000 ]] && exit 7
+      exit 0
+    fi
+    out=$(output_file "$@")
+    [[ -n $out ]] && echo "stub $name output" >"$out"
+    ;;
+  gpg)
+    if [[ $1 == --batch && $2 == --show-keys ]]; then
+      printf 'pub:-:4096:1:DDCAE044F796ECB0:1506556800:::-:::scESC::::::23::0:\n'
+      printf 'fpr:::::::::%s:\n' "${STUB_GPG_FPR:-C95B321B61E88C1809C4F759DDCAE044F796ECB0}"
+      printf 'uid:-::::1506556800::stub::NVIDIA CORPORATION (Open Source Projects) <cudatools@nvidia.com>::::::::::0:\n'
+      printf 'sub:e:2048:1:6ED91CA3AC1160CD:1568764800:1623802464:::::s::::::23:\n'
+      printf 'fpr:::::::::0000000000000000000000006ED91CA3AC1160CD:\n'
+      exit 0
+    fi
     out=$(output_file "$@")
     [[ -n $out ]] && echo "stub $name output" >"$out"
     ;;

@@ -20,19 +20,21 @@ describe('update.sh', () => {
   afterEach(() => host.cleanup());
 
   const run = (env: Record<string, string> = {}) =>
-    host.run('update.sh', { ...paramsEnv(), STUB_DOCKER_IMAGES: 'sha256:old sha256:current sha256:other', ...env });
+    host.run('update.sh', { ...paramsEnv(), STUB_GPU: '1', STUB_DOCKER_IMAGES: 'sha256:old sha256:current sha256:other', ...env });
 
   it('pulls by digest, verifies it, smoke-checks, then switches the image file and removes the other images', () => {
     const result = run();
 
     expect(result.status).toBe(0);
     expectCallsInOrder(result.calls, [
+      /^amazon-ssm-agent --version$/,
       /^snap wait system seed\.loaded$/,
       /^snap refresh --hold=6h$/,
+      /^systemctl stop apt-daily\.timer apt-daily-upgrade\.timer$/,
       /^systemctl start docker\.service$/,
       new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
       /^docker image inspect --format \{\{range \.RepoDigests\}\}\{\{println \.\}\}\{\{end\}\} /,
-      /^systemctl stop comfyui\.service$/,
+      /^systemctl stop comfyui\.service comfyui-health\.timer$/,
       new RegExp(`^docker run --detach --name comfyui-ami-smoke --pull never .*${GOOD_URI}$`),
       /^docker inspect --format .* comfyui-ami-smoke$/,
       /^docker rm --force comfyui-ami-smoke$/,
@@ -111,7 +113,7 @@ describe('update.sh', () => {
   });
 
   it('leaves the image file alone when the smoke check fails', () => {
-    const result = run({ STUB_DOCKER_STATES: 'running none 0,exited none 1' });
+    const result = run({ STUB_HTTP: '000', STUB_DOCKER_STATES: 'running none 0,exited none 1' });
 
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('ERROR [smoke-check]: the image exited during the smoke check (status exited, exit code 1)');
@@ -151,6 +153,54 @@ describe('update.sh', () => {
   });
 });
 
+describe('update.sh GPU check (GPU environments)', () => {
+  let host: Host;
+  beforeEach(() => {
+    host = createHost();
+  });
+  afterEach(() => host.cleanup());
+
+  it('runs the new image with --gpus all, checks nvidia-smi in it, reloads systemd and checks again', () => {
+    const result = host.run('update.sh', { ...paramsEnv(), STUB_GPU: '1' });
+
+    expect(result.status).toBe(0);
+    expectCallsInOrder(result.calls, [
+      /^nvidia-smi -L$/,
+      new RegExp(`^docker run --detach --name comfyui-ami-gpu-check --pull never --gpus all --entrypoint sleep ${GOOD_URI} 600$`),
+      /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,
+      /^systemctl daemon-reload$/,
+      /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,
+      /^docker rm --force comfyui-ami-gpu-check$/,
+      /^docker run --detach --name comfyui-ami-smoke /,
+    ]);
+    expect(result.stdout).toContain('GPU check passed');
+  });
+
+  it('fails the build, keeping the previous image, when the builder has no working GPU', () => {
+    host.write('etc/comfyui/image.env', PREVIOUS_IMAGE_ENV);
+    const result = host.run('update.sh', paramsEnv());
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: nvidia-smi fails on this builder .*: a GPU environment needs a GPU builder with a loaded driver$/);
+    expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
+  });
+
+  it('fails when the container loses the GPU on systemctl daemon-reload (no /dev/char links)', () => {
+    const result = host.run('update.sh', { ...paramsEnv(), STUB_GPU: '1', STUB_NO_DEV_CHAR: '1' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: the container lost its GPU after systemctl daemon-reload .*Failed to initialize NVML: Unknown Error.*the \/dev\/char links of the NVIDIA devices are missing$/);
+    expect(result.calls).toContain('docker rm --force comfyui-ami-gpu-check');
+  });
+
+  it('makes no GPU call for a CPU-only environment', () => {
+    const result = host.run('update.sh', paramsEnv(undefined, 'false'));
+
+    expect(result.status).toBe(0);
+    expect(result.calls.filter((c) => /nvidia|--gpus|gpu-check/.test(c))).toEqual([]);
+  });
+});
+
 describe('smoke-check.sh', () => {
   let host: Host;
   beforeEach(() => {
@@ -160,23 +210,31 @@ describe('smoke-check.sh', () => {
 
   const HEALTHCHECK = '{"Test":["CMD-SHELL","curl -f http://localhost:8188/"],"Interval":5000000000}';
 
-  it('waits for the image HEALTHCHECK to report healthy', () => {
-    const result = host.run('smoke-check.sh', {
-      ...paramsEnv(),
-      STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
-      STUB_DOCKER_STATES: 'running starting 0,running starting 0,running healthy 0',
-    });
+  it('passes on HTTP 200 from /system_stats on the container port, published on the loopback', () => {
+    const result = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'true', '8190'), STUB_GPU: '1', STUB_HTTP: '000,000,503,200' });
 
     expect(result.status).toBe(0);
-    expect(result.calls.filter((c) => c.startsWith('docker inspect'))).toHaveLength(3);
-    expect(result.stdout).toContain('smoke check passed: container healthy');
+    expect(result.calls.find((c) => c.startsWith('docker run'))).toBe(
+      `docker run --detach --name comfyui-ami-smoke --pull never --publish 127.0.0.1:8190:8190 --gpus all ${GOOD_URI}`,
+    );
+    expect(result.calls.filter((c) => /^curl .* http:\/\/127\.0\.0\.1:8190\/system_stats$/.test(c))).toHaveLength(4);
+    expect(result.stdout).toContain('smoke check passed: HTTP 200 from /system_stats');
     expect(result.calls[result.calls.length - 1]).toBe('docker rm --force comfyui-ami-smoke');
+  });
+
+  it('fails when ComfyUI keeps running but never answers HTTP 200 in time', () => {
+    const result = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'false'), STUB_HTTP: '000', COMFYUI_SMOKE_TIMEOUT: '4' });
+
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('stub container output');
+    expect(result.lastErrorLine).toBe('ERROR [smoke-check]: ComfyUI did not answer HTTP 200 on /system_stats within 4s (last answer 000, status running)');
   });
 
   it('fails when the HEALTHCHECK reports unhealthy, showing the container output', () => {
     const result = host.run('smoke-check.sh', {
-      ...paramsEnv(),
+      ...paramsEnv(undefined, 'false'),
       STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
+      STUB_HTTP: '000',
       STUB_DOCKER_STATES: 'running starting 0,running unhealthy 0',
     });
 
@@ -186,46 +244,23 @@ describe('smoke-check.sh', () => {
     expect(result.calls[result.calls.length - 1]).toBe('docker rm --force comfyui-ami-smoke');
   });
 
-  it('fails when the container is not healthy within the timeout', () => {
+  it('fails when the container exits', () => {
     const result = host.run('smoke-check.sh', {
-      ...paramsEnv(),
-      STUB_DOCKER_HEALTHCHECK: HEALTHCHECK,
-      STUB_DOCKER_STATES: 'running starting 0',
-      COMFYUI_SMOKE_TIMEOUT: '4',
+      ...paramsEnv(undefined, 'false'),
+      STUB_HTTP: '000',
+      STUB_DOCKER_STATES: 'running none 0,exited none 137',
     });
-
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toBe('ERROR [smoke-check]: the image was not healthy within 4s (status running, health starting)');
+    expect(result.lastErrorLine).toBe('ERROR [smoke-check]: the image exited during the smoke check (status exited, exit code 137)');
   });
 
-  it('without a HEALTHCHECK, passes only when the container is still running after the wait', () => {
-    const passing = host.run('smoke-check.sh', { ...paramsEnv(), COMFYUI_SMOKE_MIN_UPTIME: '5' });
-    expect(passing.status).toBe(0);
-    expect(passing.calls.filter((c) => c.startsWith('docker inspect'))).toHaveLength(6);
-
-    const failing = host.run('smoke-check.sh', {
-      ...paramsEnv(),
-      COMFYUI_SMOKE_MIN_UPTIME: '5',
-      STUB_DOCKER_STATES: 'running none 0,running none 0,running none 0,exited none 137',
-    });
-    expect(failing.status).not.toBe(0);
-    expect(failing.lastErrorLine).toBe('ERROR [smoke-check]: the image exited during the smoke check (status exited, exit code 137)');
-  });
-
-  it('does not ask for GPUs on a builder without one, even for a GPU environment', () => {
-    const result = host.run('smoke-check.sh', paramsEnv(undefined, 'true'));
-
-    expect(result.status).toBe(0);
-    expect(result.calls.find((c) => c.startsWith('docker run'))).not.toContain('--gpus');
-    expect(result.stdout).toContain('smoke run without GPUs (no usable GPU on this builder)');
-  });
-
-  it('uses the GPUs when the builder has one and the environment wants them', () => {
-    const gpu = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'true'), STUB_GPU: '1' });
-    expect(gpu.calls.find((c) => c.startsWith('docker run'))).toContain('--gpus all');
-
+  it('gives a GPU environment the GPUs, and fails when the builder has none', () => {
     const cpu = host.run('smoke-check.sh', { ...paramsEnv(undefined, 'false'), STUB_GPU: '1' });
     expect(cpu.calls.find((c) => c.startsWith('docker run'))).not.toContain('--gpus');
+
+    const noGpu = host.run('smoke-check.sh', paramsEnv(undefined, 'true'));
+    expect(noGpu.status).not.toBe(0);
+    expect(noGpu.lastErrorLine).toBe('ERROR [smoke-check]: the image did not start');
   });
 
   it('fails when the image is not present locally', () => {

@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -12,7 +13,7 @@ import { demoConfig } from './builds';
 export function stepContext(overrides: Partial<StepContext['config']> = {}): StepContext {
   return {
     config: demoConfig(overrides),
-    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ssmOnce: new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ecr: new ECRClient({ region: 'us-east-1' }), dynamodb: new DynamoDBClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }) },
+    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ssmOnce: new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ecr: new ECRClient({ region: 'us-east-1' }), dynamodb: new DynamoDBClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }), logs: new CloudWatchLogsClient({ region: 'us-east-1' }) },
     logger: new Logger({ logLevel: 'SILENT' }),
   };
 }

@@ -357,7 +357,12 @@ describe('the packaged stack (sls package --stage test)', () => {
       const roles = ALL_FUNCTIONS.map((key) => (template.Resources[functionId(key)].Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
       expect(roles).toEqual(ALL_FUNCTIONS.map(roleId));
       for (const key of ALL_FUNCTIONS) {
-        const logs = statementsOfRole(template, roleId(key)).filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
+        const statements = statementsOfRole(template, roleId(key)).filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
+        // checkUpdateCommand also reads the update command's output from the command log group.
+        const commandOutput = statements.filter((s) => list(s.Resource).map(refText).some((r) => r.includes(`:log-group:${config.commandLogGroup}:`)));
+        expect([key, commandOutput.length]).toEqual([key, key === 'checkUpdateCommand' ? 1 : 0]);
+        if (commandOutput.length > 0) expect(list(commandOutput[0].Action).sort()).toEqual(['logs:DescribeLogStreams', 'logs:GetLogEvents']);
+        const logs = statements.filter((s) => !commandOutput.includes(s));
         expect(logs).toHaveLength(1);
         expect(list(logs[0].Resource).map(refText)).toEqual([expect.stringContaining(`:log-group:/aws/lambda/comfyui-ami-test-${key}:`)]);
       }
@@ -373,7 +378,9 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it.each(ALL_FUNCTIONS)('grants %s every AWS call its bundle makes, and nothing it does not use', (key) => {
       const calls = awsCallsOfFunction(key);
-      const statements = statementsOfRole(template, roleId(key)).filter((s) => !list(s.Action).every((a) => a.startsWith('logs:')));
+      // The function's own logging is not a call of its bundle; reading another log group is.
+      const ownLogging = (s: Statement) => list(s.Action).every((a) => a.startsWith('logs:')) && list(s.Resource).map(refText).every((r) => r.includes(':log-group:/aws/lambda/'));
+      const statements = statementsOfRole(template, roleId(key)).filter((s) => !ownLogging(s));
       const granted = grantedActions(statements);
       const missing = calls.filter((call) => ![...granted].some((g) => actionMatches(g, call)));
       expect({ function: key, missing }).toEqual({ function: key, missing: [] });

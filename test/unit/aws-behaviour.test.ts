@@ -5,6 +5,7 @@
 import 'aws-sdk-client-mock-jest';
 import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand, GetParameterCommand, ListCommandsCommand, PutParameterCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkImage } from '../../functions/check-image/check-image';
 import { checkUpdateCommand } from '../../functions/check-update-command/check-update-command';
@@ -18,6 +19,8 @@ import { stateAfterImage, stepContext } from '../support/context';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
+// No command output in CloudWatch Logs here: the failure reason falls back to the invocation's.
+const logs = mockClient(CloudWatchLogsClient);
 
 function awsError(name: string, message = name): Error {
   return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
@@ -26,6 +29,7 @@ function awsError(name: string, message = name): Error {
 beforeEach(() => {
   ec2.reset();
   ssm.reset();
+  logs.reset();
 });
 
 describe('AMI names are unique per account and region (moto accepts duplicates)', () => {

@@ -12,17 +12,18 @@ describe('sweepBuilders', () => {
   beforeEach(() => ec2.reset());
 
   it('terminates builders older than the limit, counting whole days, and leaves younger ones', async () => {
-    // Prepare: 301 minutes, 2 days and 10 minutes (a sweeper reading only hours would miss it), 29 minutes.
+    // Prepare: a minute over the limit, 2 days and 10 minutes (a sweeper reading only hours would miss it), 29 minutes.
+    const ctx = stepContext();
     ec2.on(DescribeInstancesCommand).resolves({
       Reservations: [
-        { Instances: [{ InstanceId: 'i-old', LaunchTime: minutesAgo(301), Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-1' }] }] },
+        { Instances: [{ InstanceId: 'i-old', LaunchTime: minutesAgo(ctx.config.builder.maxAgeMinutes + 1), Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-1' }] }] },
         { Instances: [{ InstanceId: 'i-days', LaunchTime: minutesAgo(2 * 24 * 60 + 10) }, { InstanceId: 'i-young', LaunchTime: minutesAgo(29) }] },
       ],
     });
     ec2.on(TerminateInstancesCommand).resolves({});
 
     // Act
-    const result = await sweepBuilders({}, stepContext(), NOW);
+    const result = await sweepBuilders({}, ctx, NOW);
 
     // Assess
     expect(result.checked).toBe(3);

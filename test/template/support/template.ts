@@ -101,7 +101,7 @@ export function packagedTemplate(): Template {
   return JSON.parse(readFileSync(TEMPLATE_FILE, 'utf8')) as Template;
 }
 
-const SERVICE_PREFIX: Record<string, string> = { sfn: 'states' };
+const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs' };
 
 /**
  * The AWS API calls one function's bundle can make, as IAM actions. esbuild tree-shakes the
