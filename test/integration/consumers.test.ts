@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ const CONTRACT_KEYS = ['ami_id', 'docker_image', 'environment', 'creation_date',
 const config = demoConfig();
 let moto: Moto;
 let published: { amiId: string; digest: string; metadata: Record<string, string> };
+let readers: Record<'python' | 'node' | 'pythonMissing' | 'nodeMissing', Promise<Finished>> & Record<'cli' | 'terraform', Promise<Finished> | undefined>;
 
 /** Where a tool is, or why its case is skipped (said in the test name and on stderr). */
 function probe(command: string, args: string[]): string | undefined {
@@ -39,13 +40,81 @@ const terraformMissing = probe('terraform', ['version']) ?? (terraformMirror() ?
 for (const [tool, reason] of [['AWS CLI', awsCliMissing], ['Terraform', terraformMissing]]) {
   if (reason) console.warn(`consumers.test.ts: the ${tool} snippet is skipped: ${reason}`);
 }
-const itWith = (reason: string | undefined) => (reason ? (name: string, fn: () => void, _timeout?: number) => it.skip(`${name} (skipped: ${reason})`, fn) : it);
+const itWith = (reason: string | undefined) => (reason ? (name: string, fn: () => Promise<void>, _timeout?: number) => it.skip(`${name} (skipped: ${reason})`, fn) : it);
+
+interface Finished {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+// jest's process.env is its own copy: children get it only when it is passed explicitly.
+const childEnv = (extra: NodeJS.ProcessEnv = {}) => ({ ...process.env, ...extra });
 
 function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  // jest's process.env is its own copy: children get it only when it is passed explicitly.
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env } });
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, cwd: options.cwd ?? ROOT, env: childEnv(options.env) });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
   return result;
+}
+
+/** A child process that runs alongside the others; it never rejects, its test judges the outcome. */
+function start(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: childEnv(options.env), timeout: 150_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error) => resolve({ status: null, stdout, stderr: `${stderr}${error.message}` }));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function succeeded(result: Finished, what: string): string {
+  if (result.status !== 0) throw new Error(`${what} exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+/**
+ * main.tf as written, in a scratch directory with an override file that merges into its provider
+ * block (credentials and endpoints for moto only); the outputs as `terraform output -json`
+ * shows them, read from the state.
+ */
+async function runTerraform(mirror: string): Promise<Finished> {
+  const work = mkdtempSync(path.join(tmpdir(), 'comfyui-ami-terraform-'));
+  try {
+    writeFileSync(path.join(work, 'main.tf'), readFileSync(path.join(SNIPPETS, 'main.tf')));
+    writeFileSync(
+      path.join(work, 'moto_override.tf'),
+      `provider "aws" {
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    ec2 = "${moto.endpoint}"
+    ssm = "${moto.endpoint}"
+    sts = "${moto.endpoint}"
+  }
+}
+`,
+    );
+    // Offline: the provider comes from the machine's local mirror.
+    const cliConfig = path.join(work, 'terraform.rc');
+    writeFileSync(cliConfig, `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`);
+    const options = { cwd: work, env: { TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } };
+    const init = await start('terraform', ['init', '-input=false', '-no-color'], options);
+    if (init.status !== 0) return init;
+    const apply = await start('terraform', ['apply', '-auto-approve', '-input=false', '-no-color', `-var=environment=${ENVIRONMENT}`, `-var=region=${FAST_REGION}`], options);
+    if (apply.status !== 0) return apply;
+    const { outputs } = JSON.parse(readFileSync(path.join(work, 'terraform.tfstate'), 'utf8')) as { outputs: Record<string, { value: unknown }> };
+    const value = (name: string) => (typeof outputs[name]?.value === 'string' ? outputs[name].value : JSON.stringify(outputs[name]?.value));
+    return { status: 0, stdout: `${value('ami_id')}\n${value('ami_state')}\n${value('metadata')}\n`, stderr: '' };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** The three lines every snippet prints: AMI id, its state, the metadata JSON. */
@@ -76,67 +145,47 @@ beforeAll(async () => {
   if (summary.status !== 'SUCCEEDED' || !summary.amiId) throw new Error(`the demo build failed: ${summary.error}: ${summary.cause}`);
   const metadata = (await new SSMClient({}).send(new GetParameterCommand({ Name: `/comfyui/ami/${ENVIRONMENT}/metadata` }))).Parameter?.Value ?? '';
   published = { amiId: summary.amiId, digest, metadata: JSON.parse(metadata) as Record<string, string> };
+  // The readers are independent: they run side by side, each test awaits its own.
+  const snippet = (command: string, file: string, environment: string) => start(command, [path.join(SNIPPETS, file), environment]);
+  readers = {
+    python: snippet('python3', 'read-latest.py', ENVIRONMENT),
+    node: snippet(process.execPath, 'read-latest.mjs', ENVIRONMENT),
+    pythonMissing: snippet('python3', 'read-latest.py', 'staging'),
+    nodeMissing: snippet(process.execPath, 'read-latest.mjs', 'staging'),
+    cli: awsCliMissing ? undefined : snippet('bash', 'read-latest.sh', ENVIRONMENT),
+    terraform: terraformMissing ? undefined : runTerraform(terraformMirror() ?? ''),
+  };
   // A few seconds on an idle machine; room for a loaded one.
 }, 120_000);
 afterAll(async () => moto?.stop());
 
 describe('the consumer snippets of docs/consumers.md read what a build published (moto server)', () => {
-  it('Python (boto3): read-latest.py as written', () => {
-    expectPublished(parseSnippetOutput(run('python3', [path.join(SNIPPETS, 'read-latest.py'), ENVIRONMENT]).stdout));
+  it('Python (boto3): read-latest.py as written', async () => {
+    expectPublished(parseSnippetOutput(succeeded(await readers.python, 'read-latest.py')));
   });
 
-  it('Node.js (SDK v3): read-latest.mjs as written', () => {
-    expectPublished(parseSnippetOutput(run(process.execPath, [path.join(SNIPPETS, 'read-latest.mjs'), ENVIRONMENT]).stdout));
+  it('Node.js (SDK v3): read-latest.mjs as written', async () => {
+    expectPublished(parseSnippetOutput(succeeded(await readers.node, 'read-latest.mjs')));
   });
 
-  it('the snippets say which parameter is missing when an environment has no AMI yet', () => {
-    const options = { encoding: 'utf8', env: { ...process.env } } as const;
-    const python = spawnSync('python3', [path.join(SNIPPETS, 'read-latest.py'), 'staging'], options);
-    const node = spawnSync(process.execPath, [path.join(SNIPPETS, 'read-latest.mjs'), 'staging'], options);
-    for (const result of [python, node]) {
+  it('the snippets say which parameter is missing when an environment has no AMI yet', async () => {
+    for (const result of [await readers.pythonMissing, await readers.nodeMissing]) {
       expect(result.status).not.toBe(0);
       expect(result.stderr).toContain('/comfyui/ami/staging/latest does not exist');
     }
   });
 
-  itWith(awsCliMissing)('AWS CLI: read-latest.sh as written', () => {
-    expectPublished(parseSnippetOutput(run('bash', [path.join(SNIPPETS, 'read-latest.sh'), ENVIRONMENT]).stdout));
+  itWith(awsCliMissing)('AWS CLI: read-latest.sh as written', async () => {
+    expectPublished(parseSnippetOutput(succeeded(await readers.cli!, 'read-latest.sh')));
   });
 
-  itWith(terraformMissing)('Terraform: main.tf as written, aws_ssm_parameter against moto through a provider override', () => {
-    const work = mkdtempSync(path.join(tmpdir(), 'comfyui-ami-terraform-'));
-    try {
-      writeFileSync(path.join(work, 'main.tf'), readFileSync(path.join(SNIPPETS, 'main.tf')));
-      // An override file merges into main.tf's provider block: credentials and endpoints for moto only.
-      writeFileSync(
-        path.join(work, 'moto_override.tf'),
-        `provider "aws" {
-  access_key                  = "testing"
-  secret_key                  = "testing"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  endpoints {
-    ec2 = "${moto.endpoint}"
-    ssm = "${moto.endpoint}"
-    sts = "${moto.endpoint}"
-  }
-}
-`,
-      );
-      const cliConfig = path.join(work, 'terraform.rc');
-      writeFileSync(cliConfig, `provider_installation {\n  filesystem_mirror {\n    path = "${terraformMirror()}"\n  }\n}\n`);
-      const env = { TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_DATA_DIR: path.join(work, '.terraform') };
-      run('terraform', ['init', '-input=false', '-no-color'], { cwd: work, env });
-      run('terraform', ['apply', '-auto-approve', '-input=false', '-no-color', `-var=environment=${ENVIRONMENT}`, `-var=region=${FAST_REGION}`], { cwd: work, env });
-      // The outputs as `terraform output -json` shows them, read from the state (one process less).
-      const outputs = (JSON.parse(readFileSync(path.join(work, 'terraform.tfstate'), 'utf8')) as { outputs: Record<string, { value: unknown }> }).outputs;
-      expectPublished({ amiId: outputs.ami_id.value as string, state: outputs.ami_state.value as string, metadata: outputs.metadata.value as Record<string, string> });
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }, 180_000);
+  itWith(terraformMissing)(
+    'Terraform: main.tf as written (aws_ssm_parameter), against moto through a provider override file',
+    async () => {
+      expectPublished(parseSnippetOutput(succeeded(await readers.terraform!, 'terraform')));
+    },
+    150_000,
+  );
 });
 
 /**
@@ -182,7 +231,9 @@ describe('the reader policy enforced by moto (INITIAL_NO_AUTH_ACTION_COUNT throu
   }
 
   it('allows describing the AMI and denies writes, deletes and EC2 mutations', async () => {
-    // Prepare: the user and a parameter outside the prefix, made before enforcement starts.
+    // Prepare: the readers are done (enforcement would deny them); the user and a parameter
+    // outside the prefix are made before enforcement starts.
+    await Promise.all(Object.values(readers));
     const keys = await consumerKeys();
     await new SSMClient({}).send(new PutParameterCommand({ Name: '/team/secret', Value: 'not for AMI readers', Type: 'String' }));
     const latest = `/comfyui/ami/${ENVIRONMENT}/latest`;
@@ -211,5 +262,5 @@ describe('the reader policy enforced by moto (INITIAL_NO_AUTH_ACTION_COUNT throu
     // Nothing changed: latest still names the published AMI, and the AMI is there.
     expect((await new SSMClient({}).send(new GetParameterCommand({ Name: latest }))).Parameter?.Value).toBe(published.amiId);
     expect((await new EC2Client({}).send(new DescribeImagesCommand({ ImageIds: [published.amiId] }))).Images?.[0]?.State).toBe('available');
-  });
+  }, 150_000);
 });
