@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: read-latest.sh [environment]   (region from AWS_REGION or the CLI profile)
+# Usage: read-latest.sh [environment]   (region from AWS_DEFAULT_REGION or the CLI profile)
 set -euo pipefail
 environment="${1:-prod}"
 prefix="/comfyui/ami/${environment}"
