@@ -157,7 +157,11 @@ beforeAll(async () => {
   };
   // A few seconds on an idle machine; room for a loaded one.
 }, 120_000);
-afterAll(async () => moto?.stop());
+afterAll(async () => {
+  // No reader is left running once the file ends, whatever failed.
+  if (readers) await Promise.all(Object.values(readers));
+  await moto?.stop();
+}, 150_000);
 
 describe('the consumer snippets of docs/consumers.md read what a build published (moto server)', () => {
   it('Python (boto3): read-latest.py as written', async () => {
