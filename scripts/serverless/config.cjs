@@ -70,6 +70,12 @@ module.exports = {
   ecrPushPattern: ecrPushPattern(),
   repositoryArns: config.repositories.map((r) => sub(`${ARN}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${r}`)),
   parameterArns: [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`)],
+  parameterPrefix: config.parameterPrefix,
+  /** The prefix itself (GetParametersByPath on it) and everything under it: what a consumer reads. */
+  consumerParameterArns: [
+    sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}`),
+    sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
+  ],
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),
