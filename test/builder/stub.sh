@@ -5,6 +5,8 @@
 #   STUB_FAIL, STUB_FAIL_ONCE  comma-separated "name" or "name:text": fail when the joined
 #                              arguments contain text (once: only the first time)
 #   STUB_DOCKER_*, STUB_FUSER, STUB_GPU, STUB_DPKG_QUERY: see below
+#   STUB_HTTP_CODES            comma-separated codes curl --write-out prints, one per call
+#                              (the last repeats); 000 is no answer (curl exits 7)
 name=${0##*/}
 args="$*"
 printf '%s\n' "$name${args:+ $args}" >>"$STUB_LOG"
@@ -79,6 +81,11 @@ case $name in
   curl | gpg)
     out=$(output_file "$@")
     [[ -n $out ]] && echo "stub $name output" >"$out"
+    if [[ $name == curl && $args == *--write-out* ]]; then
+      code=$(next_value http "${STUB_HTTP_CODES:-200}")
+      printf '%s' "$code"
+      [[ $code == 000 ]] && exit 7
+    fi
     ;;
 esac
 exit 0
