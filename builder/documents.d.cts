@@ -29,11 +29,13 @@ export interface BuildDocumentsOptions {
   nvidiaDriverBranch?: string;
 }
 
-export declare function buildDocuments(options: BuildDocumentsOptions): { fresh: SsmCommandDocument; incremental: SsmCommandDocument };
+export declare function buildDocuments(options: BuildDocumentsOptions): { fresh: SsmCommandDocument; incremental: SsmCommandDocument; healthCheck: SsmCommandDocument };
 /** For serverless.yml: ${file(builder/documents.cjs):freshInstall}; reads config/pipeline.json. */
 export declare function freshInstall(context?: unknown): Promise<SsmCommandDocument>;
 /** For serverless.yml: ${file(builder/documents.cjs):update}; reads config/pipeline.json. */
 export declare function update(context?: unknown): Promise<SsmCommandDocument>;
+/** For serverless.yml: ${file(builder/documents.cjs):healthCheck}; reads config/pipeline.json. */
+export declare function healthCheck(context?: unknown): Promise<SsmCommandDocument>;
 export declare function imageUriPattern(repositories: readonly string[], region?: string): string;
 export declare function readConfiguredRepositories(file?: string): string[];
 export declare function configuredOptions(file?: string): BuildDocumentsOptions;
@@ -41,5 +43,6 @@ export declare function configuredOptions(file?: string): BuildDocumentsOptions;
 export declare const TIMEOUT_SECONDS: string;
 export declare const DEFAULT_DRIVER_BRANCH: string;
 export declare const CONTAINER_PORT_PATTERN: string;
+export declare const HEALTH_TIMEOUT_PATTERN: string;
 export declare const SCRIPTS_DIR: string;
 export declare const INSTALL_DIR: string;

@@ -1,4 +1,5 @@
 import { DescribeImagesCommand, DescribeRepositoriesCommand, ImageNotFoundException, RepositoryNotFoundException } from '@aws-sdk/client-ecr';
+import { verifyConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
 import { parseRequest } from '../shared/request';
@@ -50,5 +51,6 @@ export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execut
     commitSha: parsed.commitSha,
     source: parsed.source,
     requestedAt: parsed.requestedAt ?? state.execution.startTime,
+    verify: verifyConfig(config, parsed.environment).enabled,
   };
 }

@@ -1,5 +1,5 @@
 import type { StepContext } from '../shared/handler';
-import { findBuilders, findImages, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { findBuilders, findImages, findTestInstances, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue, undoPublish } from '../shared/parameters';
 import type { BuildState } from '../shared/state';
@@ -22,7 +22,9 @@ export interface RollBackResult {
 export async function rollBack(state: BuildState, { config, clients, logger }: StepContext): Promise<RollBackResult> {
   const executionName = state.execution.name;
   const builders = (await findBuilders(clients.ec2, executionName)).map((i) => i.InstanceId ?? '');
-  const terminated = await terminateInstances(clients.ec2, [...builders, state.builder?.instanceId ?? ''].filter(Boolean));
+  // Test instances by this build's id only (never by state): verification may have failed mid-launch.
+  const testInstances = (await findTestInstances(clients.ec2, state.execution.buildId)).map((i) => i.InstanceId ?? '');
+  const terminated = await terminateInstances(clients.ec2, [...builders, ...testInstances, state.builder?.instanceId ?? ''].filter(Boolean));
 
   const images = await findImages(clients.ec2, [{ Name: `tag:${TAG.execution}`, Values: [executionName] }]);
   const amiIds = [...new Set([...images.map((i) => i.ImageId ?? ''), state.image?.amiId ?? ''].filter(Boolean))];

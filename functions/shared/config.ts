@@ -10,6 +10,18 @@ export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
+/**
+ * Verify before publish: a test instance boots the new AMI and a health check must pass before
+ * `latest` moves. timeoutSeconds bounds how long ComfyUI may take to answer HTTP 200 after boot.
+ */
+const verifySchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    timeoutSeconds: z.number().int().min(60).max(3600).default(600),
+  })
+  .strict()
+  .prefault({});
+
 const environmentSchema = z
   .object({
     repository: z.string().regex(REPOSITORY_NAME, 'an ECR repository name').optional(),
@@ -18,6 +30,7 @@ const environmentSchema = z
     gpu: z.boolean().default(true),
     instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').optional(),
     containerPort: z.number().int().min(1).max(65535).default(8188),
+    verify: verifySchema,
   })
   .strict();
 
@@ -64,6 +77,7 @@ export const configSchema = z
       .object({
         fresh: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-FreshInstall'),
         incremental: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-Update'),
+        healthCheck: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-HealthCheck'),
       })
       .strict()
       .prefault({}),
@@ -109,6 +123,22 @@ export const configSchema = z
 
 export type PipelineConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = PipelineConfig['environments'][string];
+export type VerifyConfig = EnvironmentConfig['verify'];
+
+/** Seconds between two checks of the health check: the Wait of "Wait for the health check". */
+export const HEALTH_CHECK_POLL_SECONDS = 20;
+/** Beyond the check's own timeout: the command's delivery and the instance's boot. */
+const HEALTH_CHECK_GRACE_SECONDS = 300;
+
+/** The environment's verification settings; defaults for an environment the config does not know. */
+export function verifyConfig(config: PipelineConfig, environment: string): VerifyConfig {
+  return environmentConfig(config, environment)?.verify ?? verifySchema.parse(undefined);
+}
+
+/** How many checks "Check the health check" makes before the check counts as timed out. */
+export function healthCheckMaxAttempts(verify: VerifyConfig): number {
+  return Math.ceil((verify.timeoutSeconds + HEALTH_CHECK_GRACE_SECONDS) / HEALTH_CHECK_POLL_SECONDS);
+}
 
 export function tagMatches(tag: string, pattern: string): boolean {
   const regex = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`);

@@ -10,7 +10,7 @@ import {
   type Image,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import { MANAGED_BY, TAG, tagValue } from './tags';
+import { MANAGED_BY, TAG, tagValue, VERIFIER_ROLE } from './tags';
 
 function errorName(error: unknown): string {
   return (error as { name?: string })?.name ?? '';
@@ -39,6 +39,25 @@ export async function findBuilders(ec2: EC2Client, executionName: string): Promi
       Filters: [
         { Name: `tag:${TAG.execution}`, Values: [executionName] },
         { Name: `tag:${TAG.role}`, Values: ['builder'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+      ],
+    }),
+  );
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+/**
+ * Test instances of one build (tagged with its build id, never reused across executions) that
+ * are not yet terminated. No build id, no instances: an empty value must not match anything.
+ */
+export async function findTestInstances(ec2: EC2Client, buildId: string | undefined): Promise<Instance[]> {
+  if (!buildId) return [];
+  const out = await ec2.send(
+    new DescribeInstancesCommand({
+      Filters: [
+        { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+        { Name: `tag:${TAG.build}`, Values: [buildId] },
+        { Name: `tag:${TAG.role}`, Values: [VERIFIER_ROLE] },
         { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
       ],
     }),

@@ -71,6 +71,26 @@ export class LatestNotConfirmed extends PipelineError {
   override readonly name = 'LatestNotConfirmed';
 }
 
+/** The test instance could not be launched from the new AMI (capacity, limits, or the AMI is not available). */
+export class TestInstanceLaunchFailed extends PipelineError {
+  override readonly name = 'TestInstanceLaunchFailed';
+}
+
+/** SendCommand refused the test instance: its SSM agent has not registered (yet). Retried, bounded. */
+export class TestInstanceAgentNotReady extends PipelineError {
+  override readonly name = 'TestInstanceAgentNotReady';
+}
+
+/** The new AMI did not boot into a healthy ComfyUI; the message holds the tail of the check's output. */
+export class VerificationFailed extends PipelineError {
+  override readonly name = 'VerificationFailed';
+}
+
+/** The health check did not finish within the environment's verify.timeoutSeconds (and a grace). */
+export class VerificationTimedOut extends PipelineError {
+  override readonly name = 'VerificationTimedOut';
+}
+
 /** The environment stayed locked by another build for all the allowed checks. */
 export class LockTimedOut extends PipelineError {
   override readonly name = 'LockTimedOut';

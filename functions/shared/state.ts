@@ -26,6 +26,8 @@ export interface BuildRequest {
   commitSha: string;
   source: RequestSource;
   requestedAt: string;
+  /** The environment's verify.enabled: "Should the AMI be verified?" skips the stage only when false. */
+  verify?: boolean;
 }
 
 export type BuildMode = 'fresh' | 'incremental' | 'migration';
@@ -59,6 +61,21 @@ export interface CreatedImage {
   name: string;
 }
 
+export interface TestInstance {
+  instanceId: string;
+  /** The AMI it booted: the one "Publish the AMI" will publish. */
+  amiId: string;
+}
+
+export interface HealthCheckCommand {
+  commandId: string;
+  documentName: string;
+}
+
+export interface TestInstanceTerminated {
+  terminated: string[];
+}
+
 export interface Published {
   amiId: string;
   metadata: AmiMetadata;
@@ -88,6 +105,10 @@ export interface BuildState {
   stop?: PollResult;
   image?: CreatedImage;
   imageStatus?: PollResult;
+  testInstance?: TestInstance;
+  healthCheck?: HealthCheckCommand;
+  healthCheckStatus?: PollResult;
+  testInstanceTerminated?: TestInstanceTerminated;
   published?: Published;
   cleanup?: unknown;
   error?: StepError;

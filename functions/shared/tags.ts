@@ -16,6 +16,10 @@ export const TAG = {
 
 export const MANAGED_BY = 'comfyui-ami-pipeline';
 
+/** `role` tag values of the pipeline's instances. */
+export const BUILDER_ROLE = 'builder';
+export const VERIFIER_ROLE = 'verifier';
+
 export type Tag = { Key: string; Value: string };
 
 export function toTags(record: Record<string, string>): Tag[] {

@@ -1,7 +1,7 @@
 import { paginateDescribeInstances, type Instance } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
 import { terminateInstances } from '../shared/ec2';
-import { MANAGED_BY, TAG } from '../shared/tags';
+import { BUILDER_ROLE, MANAGED_BY, TAG, VERIFIER_ROLE } from '../shared/tags';
 
 export interface SweepResult {
   checked: number;
@@ -15,7 +15,7 @@ export function ageMinutes(instance: Instance, now: Date): number {
 }
 
 /**
- * Scheduled: terminates pipeline builders older than builder.maxAgeMinutes, whatever left them
+ * Scheduled: terminates pipeline builders and test instances older than builder.maxAgeMinutes, whatever left them
  * (an aborted or timed-out execution, a roll-back that could not finish). The limit is above the
  * state machine's own timeout, so a builder of a live build is never touched.
  */
@@ -26,7 +26,8 @@ export async function sweepBuilders(_event: unknown, { config, clients, logger }
     {
       Filters: [
         { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
-        { Name: `tag:${TAG.role}`, Values: ['builder'] },
+        // Test instances too: an execution stopped during verification leaves one.
+        { Name: `tag:${TAG.role}`, Values: [BUILDER_ROLE, VERIFIER_ROLE] },
         { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
       ],
     },

@@ -83,6 +83,7 @@ module.exports = {
   documentArns: [config.documents.fresh, config.documents.incremental].map((d) =>
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:document/${d}`),
   ),
+  healthCheckDocumentArn: sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:document/${config.documents.healthCheck}`),
   documents: config.documents,
   instanceProfile: config.builder.instanceProfile,
   commandLogGroup: config.commandLogGroup,

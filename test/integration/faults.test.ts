@@ -86,6 +86,13 @@ const TARGETS: Target[] = [
   { state: 'Stop the builder', rule: { service: 'ec2', action: 'StopInstances' }, call: 'EC2 StopInstances', onFailure: 'rolled-back' },
   { state: 'Create the AMI', rule: { service: 'ec2', action: 'CreateImage' }, call: 'EC2 CreateImage', onFailure: 'rolled-back' },
   { state: 'Check the AMI', rule: { service: 'ec2', action: 'CreateTags' }, call: 'EC2 CreateTags of the snapshots', onFailure: 'rolled-back' },
+  // The builder's launch is the first RunInstances; the test instance's is the second.
+  { state: 'Launch the test instance', rule: { service: 'ec2', action: 'RunInstances', after: 1 }, call: 'EC2 RunInstances of the test instance', onFailure: 'rolled-back' },
+  { state: 'Send the health check', rule: { service: 'ssm', action: 'SendCommand', after: 1 }, call: 'SSM SendCommand of the health check', onFailure: 'rolled-back' },
+  // moto reports the update done at its first check: one GetCommandInvocation before this step's.
+  { state: 'Check the health check', rule: { service: 'ssm', action: 'GetCommandInvocation', after: 1 }, call: 'SSM GetCommandInvocation of the health check', onFailure: 'rolled-back' },
+  // The first TerminateInstances of a build: the roll back terminates the test instance instead.
+  { state: 'Terminate the test instance', rule: { service: 'ec2', action: 'TerminateInstances' }, call: 'EC2 TerminateInstances of the test instance', onFailure: 'rolled-back' },
   // history/{ami} and metadata are written, the write of latest fails: the roll back has parameters to undo.
   { state: 'Publish the AMI', rule: { service: 'ssm', action: 'PutParameter', after: 2 }, call: 'SSM PutParameter of latest', onFailure: 'rolled-back' },
   // Fails after latest names the new AMI: the roll back keeps it; the previous AMI stays until the next build's clean up.

@@ -19,6 +19,10 @@ const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
   stopBuilder: { folder: 'stop-builder', timeout: 60 },
   createImage: { folder: 'create-image', timeout: 60 },
   checkImage: { folder: 'check-image', timeout: 60 },
+  launchTestInstance: { folder: 'launch-test-instance', timeout: 60 },
+  sendHealthCheck: { folder: 'send-health-check', timeout: 60 },
+  checkHealthCheck: { folder: 'check-health-check', timeout: 60 },
+  terminateTestInstance: { folder: 'terminate-test-instance', timeout: 60 },
   publishAmi: { folder: 'publish-ami', timeout: 60 },
   cleanUp: { folder: 'clean-up', timeout: 120 },
   rollBack: { folder: 'roll-back', timeout: 120 },
@@ -38,6 +42,10 @@ const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTI
  */
 const GRANTED_NOT_CALLED: Record<string, Record<string, string>> = {
   launchBuilder: {
+    'ec2:CreateTags': 'RunInstances with TagSpecifications is authorized as CreateTags too',
+    'iam:PassRole': 'RunInstances with an instance profile passes the builder role',
+  },
+  launchTestInstance: {
     'ec2:CreateTags': 'RunInstances with TagSpecifications is authorized as CreateTags too',
     'iam:PassRole': 'RunInstances with an instance profile passes the builder role',
   },
@@ -176,9 +184,11 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('gives the launch step the stack security group and the API functions the state machine', () => {
-      const launch = (template.Resources[functionId('launchBuilder')].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(launch.BUILDER_SECURITY_GROUP_ID).toEqual({ Ref: 'BuilderSecurityGroup' });
+    it('gives the launch steps the stack security group and the API functions the state machine', () => {
+      for (const key of ['launchBuilder', 'launchTestInstance']) {
+        const launch = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect([key, launch.BUILDER_SECURITY_GROUP_ID]).toEqual([key, { Ref: 'BuilderSecurityGroup' }]);
+      }
       for (const key of Object.keys(API_FUNCTIONS)) {
         const variables = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
         expect(variables.STATE_MACHINE_ARN).toEqual({ Ref: 'BakeAmiStateMachine' });
@@ -431,7 +441,7 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('launches only tagged instances and volumes, from the network and image resources only', () => {
       const found = withAction('ec2:RunInstances');
-      expect(found.map((f) => f.role)).toEqual([roleId('launchBuilder'), roleId('launchBuilder')]);
+      expect(found.map((f) => f.role)).toEqual([roleId('launchBuilder'), roleId('launchBuilder'), roleId('launchTestInstance'), roleId('launchTestInstance')]);
       for (const { statement } of found) {
         const resources = list(statement.Resource).map(refText);
         expect(resources).not.toContain('*');
@@ -444,7 +454,8 @@ describe('the packaged stack (sls package --stage test)', () => {
         }
       }
       const covered = found.flatMap(({ statement }) => list(statement.Resource).map(refText)).map((r) => r.replace(/.*:([a-z-]+)\/\*$/, '$1'));
-      expect(covered.sort()).toEqual(['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume']);
+      const kinds = ['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume'];
+      expect(covered.sort()).toEqual([...kinds, ...kinds].sort());
     });
 
     it('creates images only of tagged builders, and only tagged images', () => {
@@ -471,12 +482,13 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('passes only the builder role, only to EC2, only from the launch step', () => {
+    it('passes only the builder role, only to EC2, only from the two launch steps', () => {
       const found = withAction('iam:PassRole');
-      expect(found).toHaveLength(1);
-      expect(found[0].role).toBe(roleId('launchBuilder'));
-      expect(found[0].statement.Resource).toEqual({ 'Fn::GetAtt': ['BuilderRole', 'Arn'] });
-      expect(found[0].statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+      expect(found.map((f) => f.role)).toEqual([roleId('launchBuilder'), roleId('launchTestInstance')]);
+      for (const { statement } of found) {
+        expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['BuilderRole', 'Arn'] });
+        expect(statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+      }
     });
 
     it('writes and deletes parameters only under the configured prefix', () => {
@@ -491,13 +503,12 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('sends commands only with the two pipeline documents, only to tagged instances', () => {
+    it('sends commands only with the pipeline documents, each from its own step, only to tagged instances', () => {
       const found = withAction('ssm:SendCommand');
-      expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('sendUpdateCommand')]));
-      const documentArns = [config.documents.fresh, config.documents.incremental].map(
-        (d) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:document/${d}`,
-      );
-      for (const { statement } of found) {
+      expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('sendUpdateCommand'), roleId('sendHealthCheck')]));
+      const documentArn = (d: string) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:document/${d}`;
+      for (const { role, statement } of found) {
+        const documentArns = role === roleId('sendHealthCheck') ? [documentArn(config.documents.healthCheck)] : [config.documents.fresh, config.documents.incremental].map(documentArn);
         expect(list(statement.Action)).toEqual(['ssm:SendCommand']);
         const resources = list(statement.Resource).map(refText);
         if (resources.some((r) => r.includes(':instance/'))) {
@@ -591,6 +602,7 @@ describe('the packaged stack (sls package --stage test)', () => {
     describe.each([
       ['FreshInstallDocument', 'fresh'],
       ['UpdateDocument', 'incremental'],
+      ['HealthCheckDocument', 'healthCheck'],
     ] as const)('%s', (logicalId, which) => {
       const document = () => template.Resources[logicalId].Properties;
       const parameters = () => (document().Content as { parameters: Record<string, { type: string; allowedPattern?: string; allowedValues?: string[] }> }).parameters;

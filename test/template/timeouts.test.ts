@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TIMEOUT_SECONDS } from '../../builder/documents.cjs';
-import { parseConfig, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
+import { healthCheckMaxAttempts, parseConfig, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
 
 const ROOT = path.join(__dirname, '..', '..');
 const asl = JSON.parse(readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8')) as {
@@ -20,6 +20,8 @@ const LOOPS: Record<string, (c: PipelineConfig) => number> = {
   'Wait for the update': (c) => c.polling.commandMaxAttempts,
   'Wait for the builder to stop': (c) => c.polling.stopMaxAttempts,
   'Wait for the AMI': (c) => c.polling.imageMaxAttempts,
+  // The longest verification of any environment bounds this loop.
+  'Wait for the health check': (c) => Math.max(...Object.values(c.environments).map((e) => healthCheckMaxAttempts(e.verify))),
 };
 const waitSeconds = (name: string) => asl.States[name].Seconds as number;
 const maxWait = (c: PipelineConfig, name: string) => waitSeconds(name) * LOOPS[name](c);

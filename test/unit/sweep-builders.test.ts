@@ -11,7 +11,7 @@ const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60000);
 describe('sweepBuilders', () => {
   beforeEach(() => ec2.reset());
 
-  it('terminates builders older than the limit, counting whole days, and leaves younger ones', async () => {
+  it('terminates builders and test instances older than the limit, counting whole days, and leaves younger ones', async () => {
     // Prepare: a minute over the limit, 2 days and 10 minutes (a sweeper reading only hours would miss it), 29 minutes.
     const ctx = stepContext();
     ec2.on(DescribeInstancesCommand).resolves({
@@ -30,7 +30,7 @@ describe('sweepBuilders', () => {
     expect(result.terminated.map((t) => t.instanceId)).toEqual(['i-old', 'i-days']);
     expect(ec2).toHaveReceivedCommandTimes(TerminateInstancesCommand, 2);
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
-      Filters: expect.arrayContaining([{ Name: 'tag:comfyui-ami:managed-by', Values: ['comfyui-ami-pipeline'] }, { Name: 'tag:comfyui-ami:role', Values: ['builder'] }]),
+      Filters: expect.arrayContaining([{ Name: 'tag:comfyui-ami:managed-by', Values: ['comfyui-ami-pipeline'] }, { Name: 'tag:comfyui-ami:role', Values: ['builder', 'verifier'] }]),
     });
   });
 });

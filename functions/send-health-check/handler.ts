@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { sendHealthCheck } from './send-health-check';
+
+export const handler = stepHandler(sendHealthCheck);

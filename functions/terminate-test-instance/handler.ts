@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { terminateTestInstance } from './terminate-test-instance';
+
+export const handler = stepHandler(terminateTestInstance);
