@@ -51,13 +51,27 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
       MaxCount: 1,
       ClientToken: launchClientToken(execution.id || execution.name),
       IamInstanceProfile: { Name: config.builder.instanceProfile },
-      SubnetId: config.builder.subnetId,
-      SecurityGroupIds: securityGroupIds,
+      // One interface stated in full: a public IP only when the config asks, whatever the subnet's default.
+      NetworkInterfaces: [
+        {
+          DeviceIndex: 0,
+          SubnetId: config.builder.subnetId,
+          Groups: securityGroupIds,
+          AssociatePublicIpAddress: config.builder.associatePublicIpAddress,
+        },
+      ],
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
       BlockDeviceMappings: [
         {
           DeviceName: rootDevice,
-          Ebs: { VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize), VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+          Ebs: {
+            VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize),
+            VolumeType: 'gp3',
+            Encrypted: true,
+            // Unset: the account's default EBS key. The AMI's snapshots inherit the volume's key.
+            KmsKeyId: config.builder.ebsKmsKeyArn,
+            DeleteOnTermination: true,
+          },
         },
       ],
       // A builder that shuts itself down is gone, not parked: nothing keeps billing.
