@@ -58,6 +58,7 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
           SubnetId: config.builder.subnetId,
           Groups: securityGroupIds,
           AssociatePublicIpAddress: config.builder.associatePublicIpAddress,
+          DeleteOnTermination: true,
         },
       ],
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },

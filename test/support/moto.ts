@@ -1,6 +1,6 @@
 import { startMoto as start, useEndpoint, type Moto as BaseMoto } from '../../scripts/lib/moto';
 import { resetDefaultClients } from '../../functions/shared/clients';
-import { startSnapshotTagsProxy } from './moto-snapshot-tags';
+import { startMotoGapsProxy } from './moto-gaps';
 
 /** `endpoint` is the proxy's; `serverEndpoint` moto's own, for a reader in another process (a spawnSync blocks this one, and the proxy with it). */
 export type Moto = BaseMoto & { serverEndpoint: string };
@@ -11,7 +11,7 @@ export type Moto = BaseMoto & { serverEndpoint: string };
  */
 export async function startMoto(): Promise<Moto> {
   const moto = await start();
-  const proxy = await startSnapshotTagsProxy(moto.endpoint).catch(async (error: unknown) => {
+  const proxy = await startMotoGapsProxy(moto.endpoint).catch(async (error: unknown) => {
     await moto.stop();
     throw error;
   });

@@ -1,14 +1,19 @@
 /**
- * moto 5.2.1 answers an HTML 500 to a CreateImage request with a `snapshot` TagSpecification,
- * which AWS supports and the create-image step sends. This proxy, in front of the moto server,
- * carries such a request out as AWS would: CreateImage without the snapshot specification, then
- * CreateTags on the new image's snapshots with the tags it asked for. Everything else passes
- * through untouched. Test layer only: the product sends the AWS request as it is.
+ * A proxy in front of the moto server for two of its gaps the product's AWS requests run into.
+ * Test layer only: the product sends the AWS requests as they are.
+ * - moto 5.2.1 answers an HTML 500 to a CreateImage request with a `snapshot` TagSpecification,
+ *   which AWS supports and the create-image step sends. The proxy carries it out as AWS would:
+ *   CreateImage without the snapshot specification, then CreateTags on the new image's snapshots
+ *   with the tags it asked for.
+ * - A second TerminateInstances of an instance whose network interface was deleted on termination
+ *   fails in moto with InvalidNetworkInterfaceID.NotFound; AWS answers it with the instance's
+ *   terminated state. The proxy gives AWS's answer when moto says the instance is terminated.
+ * Everything else passes through untouched.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export interface SnapshotTagsProxy {
+export interface MotoGapsProxy {
   endpoint: string;
   /** CreateImage requests whose snapshot tags the proxy applied itself. */
   rewritten(): number;
@@ -43,7 +48,7 @@ export function splitSnapshotTags(form: URLSearchParams): { tags: { Key: string;
   return { tags, rest };
 }
 
-export async function startSnapshotTagsProxy(target: string): Promise<SnapshotTagsProxy> {
+export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const sockets = new Set<Socket>();
@@ -88,6 +93,25 @@ export async function startSnapshotTagsProxy(target: string): Promise<SnapshotTa
     return created;
   };
 
+  const terminateAgain = async (path: string, headers: IncomingHttpHeaders, body: string, form: URLSearchParams): Promise<Upstream> => {
+    const answer = await send('POST', path, headers, body);
+    if (answer.status !== 400 || !answer.body.includes('InvalidNetworkInterfaceID.NotFound')) return answer;
+    const ids = [...form].filter(([key]) => /^InstanceId\.\d+$/.test(key)).map(([, id]) => id);
+    const params: Record<string, string> = { Action: 'DescribeInstances' };
+    ids.forEach((id, i) => (params[`InstanceId.${i + 1}`] = id));
+    const described = await ec2(headers, params);
+    const states = [...described.body.matchAll(/<instanceState>\s*<code>\d+<\/code>\s*<name>([a-z-]+)<\/name>/g)].map((m) => m[1]);
+    if (states.length !== ids.length || states.some((s) => s !== 'terminated')) return answer;
+    const items = ids
+      .map((id) => `<item><instanceId>${id}</instanceId><currentState><code>48</code><name>terminated</name></currentState><previousState><code>48</code><name>terminated</name></previousState></item>`)
+      .join('');
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/xml' },
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<TerminateInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${Date.now()}</requestId><instancesSet>${items}</instancesSet></TerminateInstancesResponse>`,
+    };
+  };
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -95,7 +119,12 @@ export async function startSnapshotTagsProxy(target: string): Promise<SnapshotTa
       const body = Buffer.concat(chunks).toString('utf8');
       const form = String(req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded') ? new URLSearchParams(body) : null;
       const split = form?.get('Action') === 'CreateImage' ? splitSnapshotTags(form) : null;
-      const answer = split ? createImage(req.url ?? '/', req.headers, split.rest, split.tags) : send(req.method ?? 'GET', req.url ?? '/', req.headers, body);
+      const path = req.url ?? '/';
+      const answer = split
+        ? createImage(path, req.headers, split.rest, split.tags)
+        : form?.get('Action') === 'TerminateInstances'
+          ? terminateAgain(path, req.headers, body, form)
+          : send(req.method ?? 'GET', path, req.headers, body);
       answer.then(
         (a) => {
           const headers = { ...a.headers };
@@ -106,7 +135,7 @@ export async function startSnapshotTagsProxy(target: string): Promise<SnapshotTa
         },
         (error: Error) => {
           res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end(`snapshot-tags proxy: upstream error: ${error.message}`);
+          res.end(`moto gaps proxy: upstream error: ${error.message}`);
         },
       );
     });
