@@ -85,7 +85,7 @@ const TARGETS: Target[] = [
   { state: 'Check the update', rule: { service: 'ssm', action: 'GetCommandInvocation' }, call: 'SSM GetCommandInvocation', onFailure: 'rolled-back' },
   { state: 'Stop the builder', rule: { service: 'ec2', action: 'StopInstances' }, call: 'EC2 StopInstances', onFailure: 'rolled-back' },
   { state: 'Create the AMI', rule: { service: 'ec2', action: 'CreateImage' }, call: 'EC2 CreateImage', onFailure: 'rolled-back' },
-  { state: 'Check the AMI', rule: { service: 'ec2', action: 'CreateTags' }, call: 'EC2 CreateTags of the snapshots', onFailure: 'rolled-back' },
+  { state: 'Check the AMI', rule: { service: 'ec2', action: 'ModifyImageAttribute' }, call: 'EC2 ModifyImageAttribute (IMDSv2 only)', onFailure: 'rolled-back' },
   // history/{ami} and metadata are written, the write of latest fails: the roll back has parameters to undo.
   { state: 'Publish the AMI', rule: { service: 'ssm', action: 'PutParameter', after: 2 }, call: 'SSM PutParameter of latest', onFailure: 'rolled-back' },
   // Fails after latest names the new AMI: the roll back keeps it; the previous AMI stays until the next build's clean up.
@@ -441,7 +441,7 @@ describe('beyond the matrix', () => {
 
   test('the roll back itself is throttled (transient): its own Retry absorbs it', async () => {
     const title = 'roll back throttled on DeregisterImage after Check the AMI was denied';
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'ec2', action: 'DeregisterImage', fault: 'throttle', times: TRANSIENT_TIMES }]),
     });
     const extra = attemptsOf(run.result, ROLL_BACK) < 2 ? ['the roll back was not retried'] : [];
@@ -450,7 +450,7 @@ describe('beyond the matrix', () => {
 
   test('the roll back itself fails for good: the execution fails, and a redrive of the roll back and the release cleans up', async () => {
     const title = 'roll back denied, then redriven';
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'ec2', action: 'DeregisterImage', fault: 'access-denied', times: 'always' }]),
     });
     const extra: string[] = [];
@@ -466,7 +466,7 @@ describe('beyond the matrix', () => {
   });
 
   test('the release after a failure fails for good: the build still fails with its own error, the lock is left stale', async () => {
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'dynamodb', action: 'UpdateItem', fault: 'server-error', times: 'always' }]),
     });
     const extra = attemptsOf(run.result, 'Release the lock after failure') === STEP_ATTEMPTS ? [] : ['the release after failure was not retried to the end'];
