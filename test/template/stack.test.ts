@@ -434,6 +434,17 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect({ function: key, ...gaps }).toEqual({ function: key, missing: [], unused: [] });
     });
 
+    it('holds every function of the template to the same rule, listed in this file or not', () => {
+      const gaps: Record<string, { missing: string[]; unused: string[] }> = {};
+      for (const [id, fn] of Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+        const key = path.basename((fn.Properties.Code as { S3Key: string }).S3Key, '.zip');
+        const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        const found = grantGaps(statementsOfRole(template, role), awsCallsOfFunction(key));
+        if (found.missing.length > 0 || found.unused.length > 0) gaps[id] = found;
+      }
+      expect(gaps).toEqual({});
+    });
+
     it('refuses, in its own check, a grant no call needs and a call no grant allows', () => {
       const statement = (Action: string[]): Statement => ({ Effect: 'Allow', Action, Resource: '*' });
       expect(grantGaps([statement(['ec2:DescribeImages', 'ec2:CreateTags'])], ['ec2:DescribeImages'])).toEqual({ missing: [], unused: ['ec2:CreateTags'] });
