@@ -3,7 +3,8 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readConfigFile } from '../functions/shared/config';
 import { parameterPaths } from '../functions/shared/names';
 import { runLocalBuild, type BuildSummary } from './commands/run';
-import { MOTO_INSTALL_HINT, motoInstalled, startMoto, useEndpoint } from './lib/moto';
+import { startMoto } from '../test/support/moto';
+import { MOTO_INSTALL_HINT, motoInstalled, useEndpoint } from './lib/moto';
 import { ecrPushEvent, pushImage, seedAccount } from './lib/seed';
 
 const ENVIRONMENT = 'dev';

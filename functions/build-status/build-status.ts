@@ -42,6 +42,20 @@ export function readableCause(cause: string | undefined): string | undefined {
   return typeof parsed?.errorMessage === 'string' ? parsed.errorMessage : cause;
 }
 
+export const MAX_REASON_CHARS = 200;
+
+/**
+ * What an API caller learns of a failure: the first line of its message, without the command
+ * output some errors carry (the builder's log may print anything; it stays in the command log
+ * group and the execution history, behind their own IAM permissions).
+ */
+export function failureReason(cause: string | undefined): string | undefined {
+  const message = readableCause(cause);
+  if (message === undefined) return undefined;
+  const line = message.replace(/[;,]?\s*last output:[\s\S]*$/i, '').split('\n')[0].trim();
+  return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}…` : line;
+}
+
 /** The state a running execution entered last, from the newest events of its history. */
 async function currentStepOf(sfn: SFNClient, executionArn: string): Promise<string | undefined> {
   const out = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 25, includeExecutionData: false }));

@@ -1,29 +1,21 @@
-import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
 import { describeImage } from '../shared/ec2';
 import { AmiCreationFailed, AmiTimedOut } from '../shared/errors';
-import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type PollResult } from '../shared/state';
-import { imageTags, TAG, toTags } from '../shared/tags';
 
 /**
- * One check of the new AMI. Once available, its snapshots get the image's tags plus the image
- * id (CreateImage cannot tag snapshots portably), so clean-up can find them even after the
- * image is gone.
+ * One check of the new AMI. Once available, it is marked IMDSv2-only (CreateImage has no
+ * ImdsSupport parameter; the attribute cannot be unset once set) before anything publishes it.
  */
 export async function checkImage(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
-  const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const attempt = (state.imageStatus?.attempt ?? 0) + 1;
   const image = await describeImage(clients.ec2, amiId);
   const status = image?.State ?? 'missing';
 
   if (status === 'available') {
-    const snapshotIds = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
-    if (snapshotIds.length > 0) {
-      const tags = { ...imageTags(state, stableAmiName(config, request.environment)), [TAG.role]: 'ami-snapshot', [TAG.imageId]: amiId };
-      await clients.ec2.send(new CreateTagsCommand({ Resources: snapshotIds, Tags: toTags(tags) }));
-    }
+    if (image?.ImdsSupport !== 'v2.0') await clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: amiId, ImdsSupport: { Value: 'v2.0' } }));
     return { done: true, attempt, status };
   }
   if (status !== 'pending') {

@@ -4,7 +4,7 @@ import { findImages } from '../shared/ec2';
 import { AmiNameInUse } from '../shared/errors';
 import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type CreatedImage } from '../shared/state';
-import { imageTags, TAG, tagValue, toTags } from '../shared/tags';
+import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
  * Images the stopped builder. An image this execution already started is reused, so a retry or
@@ -31,7 +31,11 @@ export async function createImage(state: BuildState, { config, clients, logger }
         Description: `ComfyUI ${request.environment} build ${base.buildNumber}: ${request.imageUri}`.slice(0, 255),
         // The builder is already stopped: no reboot needed for a consistent file system.
         NoReboot: true,
-        TagSpecifications: [{ ResourceType: 'image', Tags: toTags(imageTags(state, stableName)) }],
+        // Tagged in the request itself: no role needs CreateTags on an image or snapshot that exists.
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: toTags(imageTags(state, stableName)) },
+          { ResourceType: 'snapshot', Tags: toTags(snapshotTags(state, stableName)) },
+        ],
       }),
     );
     if (!out.ImageId) throw new Error('CreateImage returned no image id');

@@ -4,6 +4,7 @@ import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { describeImage, findBuilders } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
+import { launchPlacement } from '../shared/launch';
 import { need, type Builder, type BuildState } from '../shared/state';
 import { MANAGED_BY, TAG, toTags } from '../shared/tags';
 
@@ -33,7 +34,6 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
 
   const env = environmentConfig(config, request.environment);
-  const securityGroupIds = config.builder.securityGroupIds.length > 0 ? config.builder.securityGroupIds : undefined;
   const tags = toTags({
     Name: `comfyui-ami-builder-${request.environment}`,
     [TAG.managedBy]: MANAGED_BY,
@@ -51,10 +51,7 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
       MinCount: 1,
       MaxCount: 1,
       ClientToken: launchClientToken(execution.id || execution.name),
-      IamInstanceProfile: { Name: config.builder.instanceProfile },
-      SubnetId: config.builder.subnetId,
-      SecurityGroupIds: securityGroupIds,
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+      ...launchPlacement(config),
       BlockDeviceMappings: [
         {
           DeviceName: rootDevice,
@@ -64,12 +61,12 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
             Throughput: config.builder.rootVolumeThroughput,
             Iops: config.builder.rootVolumeIops,
             Encrypted: true,
+            // Unset: the account's default EBS key. The AMI's snapshots inherit the volume's key.
+            KmsKeyId: config.builder.ebsKmsKeyArn,
             DeleteOnTermination: true,
           },
         },
       ],
-      // A builder that shuts itself down is gone, not parked: nothing keeps billing.
-      InstanceInitiatedShutdownBehavior: 'terminate',
       TagSpecifications: [
         { ResourceType: 'instance', Tags: tags },
         { ResourceType: 'volume', Tags: tags },

@@ -4,6 +4,7 @@ import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { describeImage, findTestInstances } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
+import { launchPlacement } from '../shared/launch';
 import { need, type BuildState, type TestInstance } from '../shared/state';
 import { MANAGED_BY, TAG, toTags, VERIFIER_ROLE } from '../shared/tags';
 
@@ -44,7 +45,6 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
 
   const env = environmentConfig(config, request.environment);
   const instanceType = env?.instanceType ?? config.builder.instanceType;
-  const securityGroupIds = config.builder.securityGroupIds.length > 0 ? config.builder.securityGroupIds : undefined;
   const tags = toTags({
     Name: `comfyui-ami-verifier-${request.environment}`,
     [TAG.managedBy]: MANAGED_BY,
@@ -64,12 +64,7 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
         MinCount: 1,
         MaxCount: 1,
         ClientToken: testInstanceClientToken(buildId, amiId),
-        IamInstanceProfile: { Name: config.builder.instanceProfile },
-        SubnetId: config.builder.subnetId,
-        SecurityGroupIds: securityGroupIds,
-        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
-        // A test instance that shuts itself down is gone, not parked.
-        InstanceInitiatedShutdownBehavior: 'terminate',
+        ...launchPlacement(config),
         TagSpecifications: [
           { ResourceType: 'instance', Tags: tags },
           { ResourceType: 'volume', Tags: tags },

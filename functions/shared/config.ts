@@ -34,9 +34,12 @@ const environmentSchema = z
   })
   .strict();
 
+// Who may own a base image, besides this account: an account id, or `amazon` for Amazon's own images.
+const IMAGE_OWNER = z.string().regex(/^(\d{12}|amazon)$/, 'a 12-digit AWS account id or "amazon"');
+
 const baseImageSchema = z.union([
-  z.object({ parameter: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, 'an SSM parameter path') }).strict(),
-  z.object({ amiId: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0') }).strict(),
+  z.object({ parameter: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, 'an SSM parameter path'), owner: IMAGE_OWNER.optional() }).strict(),
+  z.object({ amiId: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'), owner: IMAGE_OWNER.optional() }).strict(),
 ]);
 
 export const configSchema = z
@@ -56,6 +59,13 @@ export const configSchema = z
         instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').default('g4dn.xlarge'),
         subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0').optional(),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).default([]),
+        // Off unless asked for: with it, the builder reaches SSM and ECR without a NAT (a public subnet).
+        associatePublicIpAddress: z.boolean().default(false),
+        // A customer-managed KMS key for the builder's volume, so for the AMI's snapshots too.
+        ebsKmsKeyArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/<uuid>')
+          .optional(),
         instanceProfile: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM instance profile name').default('comfyui-ami-builder'),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(100),
         // gp3 above its 125 MiB/s and 3,000 IOPS baseline, so a multi-GB image pull is not
@@ -95,6 +105,14 @@ export const configSchema = z
       .strict()
       .prefault({}),
     historyLimit: z.number().int().min(1).max(1000).default(100),
+    api: z
+      .object({
+        // Stage-wide request rate (per second) and burst of the HTTP API.
+        throttlingRateLimit: z.number().min(1).max(10000).default(5),
+        throttlingBurstLimit: z.number().int().min(1).max(5000).default(10),
+      })
+      .strict()
+      .prefault({}),
     lock: z
       .object({
         table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name').default('comfyui-ami-locks'),
@@ -154,6 +172,22 @@ function escapeRegExp(text: string): string {
 }
 
 /** Environments whose tag patterns match a pushed tag in a repository. */
+/** Canonical publishes the Ubuntu images the default base image parameter names. */
+export const CANONICAL_ACCOUNT = '099720109477';
+
+/**
+ * Owners whose images the builder may start from, besides this account (whose own AMIs the
+ * incremental builds start from): the configured one, else the publisher of a known public
+ * base image parameter.
+ */
+export function baseImageOwners(config: PipelineConfig): string[] {
+  const base = config.baseImage;
+  if (base.owner) return [base.owner];
+  if ('parameter' in base && base.parameter.startsWith('/aws/service/canonical/')) return [CANONICAL_ACCOUNT];
+  if ('parameter' in base && base.parameter.startsWith('/aws/service/ami-amazon-linux-latest/')) return ['amazon'];
+  return [];
+}
+
 export function environmentsForTag(config: PipelineConfig, repository: string, tag: string): string[] {
   return Object.entries(config.environments)
     .filter(([, env]) => (env.repository ?? config.repositories[0]) === repository && tagMatchesAny(tag, env.tags))

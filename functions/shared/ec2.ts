@@ -103,16 +103,24 @@ export interface RemovedImage {
 
 /**
  * Deregisters an image and deletes its snapshots. Safe to repeat: when the image is already
- * gone, the snapshots the pipeline tagged with its id are still found and deleted. A snapshot
- * another image uses (InvalidSnapshot.InUse) is kept.
+ * gone, the snapshots the pipeline tagged for it are still found and deleted: by the execution
+ * that made it (tagged in the CreateImage request; pass `execution` when known), or by its id
+ * (snapshots of images made before the request tagged them). A snapshot another image uses
+ * (InvalidSnapshot.InUse) is kept.
  */
-export async function removeImage(ec2: EC2Client, amiId: string): Promise<RemovedImage> {
+export async function removeImage(ec2: EC2Client, amiId: string, execution?: string): Promise<RemovedImage> {
   const image = await describeImage(ec2, amiId);
   const fromImage = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
-  const tagged = await ec2.send(
-    new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.imageId}`, Values: [amiId] }] }),
-  );
-  const snapshotIds = [...new Set([...fromImage, ...(tagged.Snapshots ?? []).map((s) => s.SnapshotId ?? '')])].filter(Boolean);
+  const madeBy = execution ?? tagValue(image?.Tags, TAG.execution);
+  const lookups = [[{ Name: `tag:${TAG.imageId}`, Values: [amiId] }]];
+  if (madeBy) {
+    lookups.push([
+      { Name: `tag:${TAG.execution}`, Values: [madeBy] },
+      { Name: `tag:${TAG.role}`, Values: ['ami-snapshot'] },
+    ]);
+  }
+  const tagged = await Promise.all(lookups.map((Filters) => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters }))));
+  const snapshotIds = [...new Set([...fromImage, ...tagged.flatMap((t) => (t.Snapshots ?? []).map((s) => s.SnapshotId ?? ''))])].filter(Boolean);
 
   let deregistered = false;
   if (image && image.State !== 'deregistered') {

@@ -48,3 +48,8 @@ export function imageTags(state: BuildState, stableName: string): Record<string,
     [TAG.buildNumber]: String(base.buildNumber),
   };
 }
+
+/** The tags of an AMI's snapshots, set in the CreateImage request: the image's, as snapshots. */
+export function snapshotTags(state: BuildState, stableName: string): Record<string, string> {
+  return { ...imageTags(state, stableName), [TAG.role]: 'ami-snapshot' };
+}

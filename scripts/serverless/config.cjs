@@ -15,7 +15,7 @@ const CONFIG_FILE = process.env.COMFYUI_AMI_TEST_CONFIG_FILE
   ? path.resolve(process.env.COMFYUI_AMI_TEST_CONFIG_FILE)
   : path.join(ROOT, 'config', 'pipeline.json');
 
-const { readConfigFile } = tsx.require(path.join(ROOT, 'functions', 'shared', 'config.ts'), __filename);
+const { readConfigFile, baseImageOwners } = tsx.require(path.join(ROOT, 'functions', 'shared', 'config.ts'), __filename);
 const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', 'tags.ts'), __filename);
 
 const raw = JSON.parse(readFileSync(CONFIG_FILE, 'utf8'));
@@ -59,6 +59,50 @@ function baseImageParameterArns() {
     : [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(parameter)}`)];
 }
 
+/** Every instance type a build may launch: the builder's and the environments' own. */
+const instanceTypes = [...new Set([config.builder.instanceType, ...Object.values(config.environments).map((e) => e.instanceType).filter(Boolean)])].sort();
+
+const ec2Arn = (resource) => sub(`${ARN}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
+
+/**
+ * With a customer-managed EBS key: what EC2 needs of the key on behalf of the two roles that make
+ * encrypted volumes and snapshots (RunInstances, CreateImage), only through EC2, and grants only
+ * for AWS resources. Deleting a snapshot uses no key operation. Without a key: nothing.
+ */
+function ebsKeyResources() {
+  const key = config.builder.ebsKmsKeyArn;
+  if (!key) return {};
+  const viaEc2 = { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') };
+  return {
+    EbsKeyUsePolicy: {
+      Type: 'AWS::IAM::Policy',
+      Properties: {
+        PolicyName: 'use-the-ebs-key-through-ec2',
+        Roles: [{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }, { Ref: 'CreateImageIamRoleLambdaExecution' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'EncryptVolumesAndSnapshotsThroughEc2',
+              Effect: 'Allow',
+              Action: ['kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+              Resource: key,
+              Condition: { StringEquals: viaEc2 },
+            },
+            {
+              Sid: 'GrantOnlyForEbs',
+              Effect: 'Allow',
+              Action: ['kms:CreateGrant'],
+              Resource: key,
+              Condition: { StringEquals: viaEc2, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
 module.exports = {
   config,
   /** Compact JSON of the file as written: the PIPELINE_CONFIG of every function. */
@@ -88,5 +132,29 @@ module.exports = {
   instanceProfile: config.builder.instanceProfile,
   commandLogGroup: config.commandLogGroup,
   lockTable: config.lock.table,
+  // RunInstances conditions (launch step)
+  instanceTypes,
+  // No subnet in the config: the default VPC's default subnet, which no ARN can name in advance.
+  subnetArns: [ec2Arn(config.builder.subnetId ? `subnet/${config.builder.subnetId}` : 'subnet/*')],
+  // The pipeline's own AMIs (incremental builds) and the base image's publisher.
+  imageOwners: [{ Ref: 'AWS::AccountId' }, ...baseImageOwners(config)],
+  // RunInstances and CreateImage conditions: the managed-by request tag plus what each resource must be.
+  instanceLaunchCondition: {
+    StringEquals: {
+      [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY,
+      'ec2:InstanceType': instanceTypes,
+      'ec2:MetadataHttpTokens': 'required',
+      'ec2:InstanceProfile': { 'Fn::GetAtt': ['BuilderInstanceProfile', 'Arn'] },
+    },
+  },
+  volumeLaunchCondition: { StringEquals: { [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY }, Bool: { 'ec2:Encrypted': 'true' } },
+  tagAtRunInstancesCondition: { StringEquals: { 'ec2:CreateAction': 'RunInstances', [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY } },
+  tagAtCreateImageCondition: { StringEquals: { 'ec2:CreateAction': 'CreateImage', [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY } },
+  publicIpCondition: { Bool: { 'ec2:AssociatePublicIpAddress': String(config.builder.associatePublicIpAddress) } },
+  /** Comma-joined: the stack makes a security group only when this is empty. */
+  securityGroupIdsText: config.builder.securityGroupIds.join(','),
+  configuredSecurityGroupArns: config.builder.securityGroupIds.map((id) => ec2Arn(`security-group/${id}`)),
+  ebsKeyResources: ebsKeyResources(),
+  api: config.api,
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

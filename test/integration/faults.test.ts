@@ -85,7 +85,7 @@ const TARGETS: Target[] = [
   { state: 'Check the update', rule: { service: 'ssm', action: 'GetCommandInvocation' }, call: 'SSM GetCommandInvocation', onFailure: 'rolled-back' },
   { state: 'Stop the builder', rule: { service: 'ec2', action: 'StopInstances' }, call: 'EC2 StopInstances', onFailure: 'rolled-back' },
   { state: 'Create the AMI', rule: { service: 'ec2', action: 'CreateImage' }, call: 'EC2 CreateImage', onFailure: 'rolled-back' },
-  { state: 'Check the AMI', rule: { service: 'ec2', action: 'CreateTags' }, call: 'EC2 CreateTags of the snapshots', onFailure: 'rolled-back' },
+  { state: 'Check the AMI', rule: { service: 'ec2', action: 'ModifyImageAttribute' }, call: 'EC2 ModifyImageAttribute (IMDSv2 only)', onFailure: 'rolled-back' },
   // The builder's launch is the first RunInstances; the test instance's is the second.
   { state: 'Launch the test instance', rule: { service: 'ec2', action: 'RunInstances', after: 1 }, call: 'EC2 RunInstances of the test instance', onFailure: 'rolled-back' },
   { state: 'Send the health check', rule: { service: 'ssm', action: 'SendCommand', after: 1 }, call: 'SSM SendCommand of the health check', onFailure: 'rolled-back' },
@@ -448,7 +448,7 @@ describe('beyond the matrix', () => {
 
   test('the roll back itself is throttled (transient): its own Retry absorbs it', async () => {
     const title = 'roll back throttled on DeregisterImage after Check the AMI was denied';
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'ec2', action: 'DeregisterImage', fault: 'throttle', times: TRANSIENT_TIMES }]),
     });
     const extra = attemptsOf(run.result, ROLL_BACK) < 2 ? ['the roll back was not retried'] : [];
@@ -457,7 +457,7 @@ describe('beyond the matrix', () => {
 
   test('the roll back itself fails for good: the execution fails, and a redrive of the roll back and the release cleans up', async () => {
     const title = 'roll back denied, then redriven';
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'ec2', action: 'DeregisterImage', fault: 'access-denied', times: 'always' }]),
     });
     const extra: string[] = [];
@@ -473,7 +473,7 @@ describe('beyond the matrix', () => {
   });
 
   test('the release after a failure fails for good: the build still fails with its own error, the lock is left stale', async () => {
-    const run = await faultyBuild([{ service: 'ec2', action: 'CreateTags', fault: 'access-denied', times: 'always' }], {
+    const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'dynamodb', action: 'UpdateItem', fault: 'server-error', times: 'always' }]),
     });
     const extra = attemptsOf(run.result, 'Release the lock after failure') === STEP_ATTEMPTS ? [] : ['the release after failure was not retried to the end'];

@@ -1,12 +1,29 @@
-import { startMoto as start, useEndpoint, type Moto } from '../../scripts/lib/moto';
+import { startMoto as start, useEndpoint, type Moto as BaseMoto } from '../../scripts/lib/moto';
 import { resetDefaultClients } from '../../functions/shared/clients';
+import { startMotoGapsProxy } from './moto-gaps';
 
-export type { Moto };
+/** `endpoint` is the proxy's; `serverEndpoint` moto's own, for a reader in another process (a spawnSync blocks this one, and the proxy with it). */
+export type Moto = BaseMoto & { serverEndpoint: string };
 
-/** A moto server for one test file, with every SDK client of this process pointed at it. */
+/**
+ * A moto server for one test file, with every SDK client of this process pointed at it, through
+ * the proxy that supplies what moto lacks of CreateImage (snapshot TagSpecifications).
+ */
 export async function startMoto(): Promise<Moto> {
   const moto = await start();
-  useEndpoint(moto.endpoint);
+  const proxy = await startMotoGapsProxy(moto.endpoint).catch(async (error: unknown) => {
+    await moto.stop();
+    throw error;
+  });
+  useEndpoint(proxy.endpoint);
   resetDefaultClients();
-  return moto;
+  return {
+    endpoint: proxy.endpoint,
+    serverEndpoint: moto.endpoint,
+    reset: () => moto.reset(),
+    async stop() {
+      await proxy.stop();
+      await moto.stop();
+    },
+  };
 }

@@ -36,32 +36,38 @@ const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
 };
 const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
 
+/** What EC2 asks of a customer-managed EBS key when it encrypts a volume or snapshot for the caller. */
+const EBS_KEY_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+
 /**
- * Actions a role holds that its bundle does not call itself, each with its reason. Anything else
- * granted but never called fails the least-privilege test below.
+ * Actions AWS authorizes as part of another call, which no bundle calls itself. A role may hold
+ * them only when its bundle makes that call; any other grant that its bundle does not call, and
+ * any call its grants do not allow, fails the least-privilege test.
  */
-const GRANTED_NOT_CALLED: Record<string, Record<string, string>> = {
-  launchBuilder: {
-    'ec2:CreateTags': 'RunInstances with TagSpecifications is authorized as CreateTags too',
-    'iam:PassRole': 'RunInstances with an instance profile passes the builder role',
+const AUTHORIZED_WITH: Record<string, { actions: string[]; why: string }> = {
+  'ec2:RunInstances': {
+    actions: ['ec2:CreateTags', 'iam:PassRole', ...EBS_KEY_ACTIONS],
+    why: 'TagSpecifications are authorized as CreateTags, the instance profile as PassRole, an encrypted volume as use of its key',
   },
-  launchTestInstance: {
-    'ec2:CreateTags': 'RunInstances with TagSpecifications is authorized as CreateTags too',
-    'iam:PassRole': 'RunInstances with an instance profile passes the builder role',
+  'ec2:CreateImage': {
+    actions: ['ec2:CreateTags', ...EBS_KEY_ACTIONS],
+    why: 'TagSpecifications are authorized as CreateTags, the encrypted snapshots as use of the volume key',
   },
-  createImage: { 'ec2:CreateTags': 'CreateImage with TagSpecifications is authorized as CreateTags too' },
-  sendUpdateCommand: { 'ssm:GetCommandInvocation': 'issue #3 lists it for this step' },
-  checkUpdateCommand: {
-    'ssm:ListCommandInvocations': 'issue #3 lists it for this step',
-    'ec2:DescribeInstances': 'issue #3 lists it for this step',
-  },
-  checkImage: { 'ec2:DescribeSnapshots': 'issue #3 lists it for this step' },
-  cleanUp: {
-    'ssm:GetParametersByPath': 'issue #3 lists it for this step (history pruning)',
-    'ssm:DeleteParameter': 'issue #3 lists it for this step',
-  },
-  rollBack: { 'ssm:GetParameterHistory': 'issue #3 lists it for this step (restoring latest)' },
 };
+
+/** The SSM agent's channel to the service: AWS documents these with Resource "*" only. */
+const AGENT_CHANNEL = [
+  'ec2messages:AcknowledgeMessage',
+  'ec2messages:DeleteMessage',
+  'ec2messages:FailMessage',
+  'ec2messages:GetEndpoint',
+  'ec2messages:GetMessages',
+  'ec2messages:SendReply',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
 
 interface Statement {
   Sid?: string;
@@ -86,11 +92,32 @@ function refText(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The role's inline policies and every AWS::IAM::Policy attached to it. */
 function statementsOfRole(template: Template, logicalId: string): Statement[] {
   const role = template.Resources[logicalId];
   expect(role?.Type).toBe('AWS::IAM::Role');
   const policies = list(role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]);
-  return policies.flatMap((p) => p.PolicyDocument.Statement);
+  const attached = Object.values(template.Resources).filter(
+    (r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: logicalId })),
+  );
+  return [...policies, ...attached.map((r) => r.Properties as { PolicyDocument: { Statement: Statement[] } })].flatMap((p) => p.PolicyDocument.Statement);
+}
+
+/** The framework's statement that lets a function write its own log group. */
+const isOwnLogStatement = (s: Statement) =>
+  list(s.Action).every((a) => a.startsWith('logs:')) && list(s.Resource).map(refText).every((r) => r.includes(':log-group:/aws/lambda/'));
+
+/**
+ * Grants no call of the bundle needs, and calls no grant allows: `calls` are the bundle's AWS
+ * calls; a grant is needed when some call matches it or AWS authorizes it with one of the calls.
+ */
+function grantGaps(statements: Statement[], calls: string[]): { missing: string[]; unused: string[] } {
+  const granted = grantedActions(statements.filter((s) => !isOwnLogStatement(s)));
+  const authorizedWith = new Set(calls.flatMap((call) => AUTHORIZED_WITH[call]?.actions ?? []));
+  return {
+    missing: calls.filter((call) => ![...granted].some((g) => actionMatches(g, call))),
+    unused: [...granted].filter((g) => !calls.some((call) => actionMatches(g, call)) && !authorizedWith.has(g)),
+  };
 }
 
 function allStatements(template: Template): { role: string; statement: Statement }[] {
@@ -104,6 +131,21 @@ function actionMatches(pattern: string, action: string): boolean {
 }
 
 const grantedActions = (statements: Statement[]) => new Set(statements.filter((s) => s.Effect === 'Allow').flatMap((s) => list(s.Action)));
+
+/** The launch role's RunInstances statements, one per EC2 resource type (each type in exactly one). */
+function runInstancesByResourceType(template: Template): Record<string, Statement> {
+  const byType: Record<string, Statement> = {};
+  for (const statement of statementsOfRole(template, roleId('launchBuilder')).filter((s) => list(s.Action).includes('ec2:RunInstances'))) {
+    expect(list(statement.Action)).toEqual(['ec2:RunInstances']);
+    expect(list(statement.Resource)).not.toContain('*');
+    const text = JSON.stringify(statement.Resource);
+    const types = [...new Set([...text.matchAll(/:(instance|volume|image|network-interface|subnet|security-group)\//g)].map((m) => m[1]))];
+    expect(types).toHaveLength(1);
+    expect(byType[types[0]]).toBeUndefined();
+    byType[types[0]] = statement;
+  }
+  return byType;
+}
 
 function stateMachine(template: Template): CfnResource {
   const machines = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
@@ -187,7 +229,7 @@ describe('the packaged stack (sls package --stage test)', () => {
     it('gives the launch steps the stack security group and the API functions the state machine', () => {
       for (const key of ['launchBuilder', 'launchTestInstance']) {
         const launch = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-        expect([key, launch.BUILDER_SECURITY_GROUP_ID]).toEqual([key, { Ref: 'BuilderSecurityGroup' }]);
+        expect([key, launch.BUILDER_SECURITY_GROUP_ID]).toEqual([key, { 'Fn::If': ['CreateBuilderSecurityGroup', { Ref: 'BuilderSecurityGroup' }, { Ref: 'AWS::NoValue' }] }]);
       }
       for (const key of Object.keys(API_FUNCTIONS)) {
         const variables = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -352,6 +394,21 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(integrationOf('GET /builds/{id}')).toEqual({ 'Fn::GetAtt': [functionId('buildStatus'), 'Arn'] });
     });
 
+    it('throttles the stage as the config says and logs every request with its IAM caller', () => {
+      const stages = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Stage');
+      expect(stages).toHaveLength(1);
+      const stage = stages[0].Properties as {
+        DefaultRouteSettings: Record<string, unknown>;
+        AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [string, string] }; Format: string };
+      };
+      expect(stage.DefaultRouteSettings).toMatchObject({ ThrottlingRateLimit: config.api.throttlingRateLimit, ThrottlingBurstLimit: config.api.throttlingBurstLimit });
+      const format = JSON.parse(stage.AccessLogSettings.Format) as Record<string, string>;
+      expect(format).toMatchObject({ requestId: '$context.requestId', caller: '$context.identity.userArn', routeKey: '$context.routeKey', status: '$context.status' });
+      const group = template.Resources[stage.AccessLogSettings.DestinationArn['Fn::GetAtt'][0]];
+      expect(group.Type).toBe('AWS::Logs::LogGroup');
+      expect(group.Properties.RetentionInDays).toBe(30);
+    });
+
     it('outputs the state machine ARN and the API URL', () => {
       expect(template.Outputs.StateMachineArn.Value).toEqual({ Ref: 'BakeAmiStateMachine' });
       expect(refText(template.Outputs.ApiUrl.Value)).toContain('${HttpApi}.execute-api.');
@@ -378,25 +435,32 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('leaves the framework default role unused, with logs permissions only', () => {
-      const used = Object.values(template.Resources).some((r) => JSON.stringify(r.Properties ?? {}).includes('"IamRoleLambdaExecution"'));
-      expect(used).toBe(false);
-      if (template.Resources.IamRoleLambdaExecution) {
-        for (const s of statementsOfRole(template, 'IamRoleLambdaExecution')) for (const a of list(s.Action)) expect(a).toMatch(/^logs:/);
-      }
+    it('has no framework default role: every function runs with its own', () => {
+      expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+      expect(JSON.stringify(template)).not.toContain('"IamRoleLambdaExecution"');
     });
 
     it.each(ALL_FUNCTIONS)('grants %s every AWS call its bundle makes, and nothing it does not use', (key) => {
-      const calls = awsCallsOfFunction(key);
-      // The function's own logging is not a call of its bundle; reading another log group is.
-      const ownLogging = (s: Statement) => list(s.Action).every((a) => a.startsWith('logs:')) && list(s.Resource).map(refText).every((r) => r.includes(':log-group:/aws/lambda/'));
-      const statements = statementsOfRole(template, roleId(key)).filter((s) => !ownLogging(s));
-      const granted = grantedActions(statements);
-      const missing = calls.filter((call) => ![...granted].some((g) => actionMatches(g, call)));
-      expect({ function: key, missing }).toEqual({ function: key, missing: [] });
-      const explained = GRANTED_NOT_CALLED[key] ?? {};
-      const unused = [...granted].filter((g) => !calls.some((call) => actionMatches(g, call)) && !(g in explained));
-      expect({ function: key, unused }).toEqual({ function: key, unused: [] });
+      const gaps = grantGaps(statementsOfRole(template, roleId(key)), awsCallsOfFunction(key));
+      expect({ function: key, ...gaps }).toEqual({ function: key, missing: [], unused: [] });
+    });
+
+    it('holds every function of the template to the same rule, listed in this file or not', () => {
+      const gaps: Record<string, { missing: string[]; unused: string[] }> = {};
+      for (const [id, fn] of Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+        const key = path.basename((fn.Properties.Code as { S3Key: string }).S3Key, '.zip');
+        const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        const found = grantGaps(statementsOfRole(template, role), awsCallsOfFunction(key));
+        if (found.missing.length > 0 || found.unused.length > 0) gaps[id] = found;
+      }
+      expect(gaps).toEqual({});
+    });
+
+    it('refuses, in its own check, a grant no call needs and a call no grant allows', () => {
+      const statement = (Action: string[]): Statement => ({ Effect: 'Allow', Action, Resource: '*' });
+      expect(grantGaps([statement(['ec2:DescribeImages', 'ec2:CreateTags'])], ['ec2:DescribeImages'])).toEqual({ missing: [], unused: ['ec2:CreateTags'] });
+      expect(grantGaps([statement(['ec2:CreateImage', 'ec2:CreateTags'])], ['ec2:CreateImage'])).toEqual({ missing: [], unused: [] });
+      expect(grantGaps([statement(['ec2:DescribeImages'])], ['ec2:DescribeImages', 'ec2:DeregisterImage'])).toEqual({ missing: ['ec2:DeregisterImage'], unused: [] });
     });
 
     it('grants no wildcard action anywhere', () => {
@@ -406,7 +470,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('allows Resource "*" without a condition only for reads (and the log delivery Step Functions needs)', () => {
+    it('allows Resource "*" without a condition only for reads (and the log delivery and agent channel AWS documents with "*")', () => {
       // AWS documents Resource "*" for these: CloudWatch Logs delivery has no resource-level permissions.
       const logDelivery = new Set([
         'logs:CreateLogDelivery',
@@ -422,14 +486,14 @@ describe('the packaged stack (sls package --stage test)', () => {
         if (!list(statement.Resource).includes('*') || statement.Condition) continue;
         for (const action of list(statement.Action)) {
           const read = /^[a-z0-9-]+:(Describe|Get|List)/.test(action) && !/^ssm:GetParameter/.test(action);
-          const allowed = read || (role === 'BakeAmiStateMachineRole' && logDelivery.has(action));
+          const allowed = read || (role === 'BakeAmiStateMachineRole' && logDelivery.has(action)) || (role === 'BuilderRole' && AGENT_CHANNEL.includes(action));
           expect([role, action, allowed]).toEqual([role, action, true]);
         }
       }
     });
 
-    it('terminates, stops, deregisters and deletes only what the pipeline tagged', () => {
-      for (const action of ['ec2:TerminateInstances', 'ec2:StopInstances', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot']) {
+    it('terminates, stops, deregisters, deletes and modifies only what the pipeline tagged', () => {
+      for (const action of ['ec2:TerminateInstances', 'ec2:StopInstances', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:ModifyImageAttribute']) {
         const found = withAction(action);
         expect(found.length).toBeGreaterThan(0);
         for (const { role, statement } of found) {
@@ -439,26 +503,35 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('launches only tagged instances and volumes, from the network and image resources only', () => {
+    it('launches only the configured instance types with IMDSv2 and the builder profile, tagged, from own or base-owner images, in the configured network', () => {
       const found = withAction('ec2:RunInstances');
-      expect(found.map((f) => f.role)).toEqual([roleId('launchBuilder'), roleId('launchBuilder'), roleId('launchTestInstance'), roleId('launchTestInstance')]);
-      for (const { statement } of found) {
-        const resources = list(statement.Resource).map(refText);
-        expect(resources).not.toContain('*');
-        const created = resources.filter((r) => /:(instance|volume)\/\*$/.test(r));
-        if (created.length > 0) {
-          expect(statement.Condition).toEqual(requestTag);
-          expect(resources).toEqual(created);
-        } else {
-          for (const r of resources) expect(r).toMatch(/:(network-interface|subnet|security-group|image)\/\*$/);
-        }
-      }
-      const covered = found.flatMap(({ statement }) => list(statement.Resource).map(refText)).map((r) => r.replace(/.*:([a-z-]+)\/\*$/, '$1'));
-      const kinds = ['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume'];
-      expect(covered.sort()).toEqual([...kinds, ...kinds].sort());
+      expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('launchBuilder'), roleId('launchTestInstance')]));
+      // The test instance launches under the very same statements (one YAML anchor).
+      const launchOnly = (key: string) => statementsOfRole(template, roleId(key)).filter((st) => !JSON.stringify(st.Resource).includes(':log-group:/aws/lambda/'));
+      expect(launchOnly('launchTestInstance')).toEqual(launchOnly('launchBuilder'));
+      const byType = runInstancesByResourceType(template);
+      expect(Object.keys(byType).sort()).toEqual(['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume']);
+      const types = [...new Set([config.builder.instanceType, ...Object.values(config.environments).flatMap((e) => (e.instanceType ? [e.instanceType] : []))])].sort();
+      expect(byType.instance.Condition).toEqual({
+        StringEquals: {
+          [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY,
+          'ec2:InstanceType': types,
+          'ec2:MetadataHttpTokens': 'required',
+          'ec2:InstanceProfile': { 'Fn::GetAtt': ['BuilderInstanceProfile', 'Arn'] },
+        },
+      });
+      expect(byType.volume.Condition).toEqual({ StringEquals: { [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY }, Bool: { 'ec2:Encrypted': 'true' } });
+      // The default base image parameter is Canonical's: its images, and this account's own AMIs.
+      expect(byType.image.Condition).toEqual({ StringEquals: { 'ec2:Owner': [{ Ref: 'AWS::AccountId' }, '099720109477'] } });
+      expect(byType['network-interface'].Condition).toEqual({ Bool: { 'ec2:AssociatePublicIpAddress': String(config.builder.associatePublicIpAddress) } });
+      // No subnet in the config: the default subnet, which no ARN names in advance.
+      expect(list(byType.subnet.Resource).map(refText)).toEqual(['arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*']);
+      expect(byType['security-group'].Resource).toEqual({
+        'Fn::If': ['CreateBuilderSecurityGroup', [{ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${BuilderSecurityGroup.GroupId}' }], []],
+      });
     });
 
-    it('creates images only of tagged builders, and only tagged images', () => {
+    it('creates images only of tagged builders, and only tagged images and snapshots', () => {
       const found = withAction('ec2:CreateImage');
       expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('createImage')]));
       const byResource = new Map<string, Statement['Condition']>();
@@ -466,20 +539,24 @@ describe('the packaged stack (sls package --stage test)', () => {
         expect(list(statement.Action)).toEqual(['ec2:CreateImage']);
         for (const r of list(statement.Resource).map(refText)) byResource.set(r.replace(/.*:([a-z-]+)\/\*$/, '$1'), statement.Condition);
       }
-      // Snapshots are tagged after the fact (moto refuses snapshot TagSpecifications), so their
-      // statement has no request-tag condition; the instance condition gates every CreateImage.
-      expect(Object.fromEntries(byResource)).toEqual({ instance: resourceTag, image: requestTag, snapshot: undefined });
+      expect(Object.fromEntries(byResource)).toEqual({ instance: resourceTag, image: requestTag, snapshot: requestTag });
     });
 
-    it('tags only while creating, or with the managed-by tag', () => {
+    it('tags only in the request that creates the resource, and only with the managed-by tag (no tag can be forged onto an existing resource)', () => {
       const found = withAction('ec2:CreateTags');
-      expect(found.length).toBeGreaterThan(0);
+      expect(found.map((f) => f.role).sort()).toEqual([roleId('createImage'), roleId('launchBuilder'), roleId('launchTestInstance')].sort());
+      const createActions: Record<string, string> = { [roleId('launchBuilder')]: 'RunInstances', [roleId('launchTestInstance')]: 'RunInstances', [roleId('createImage')]: 'CreateImage' };
       for (const { role, statement } of found) {
-        const condition = statement.Condition?.StringEquals ?? {};
-        const ok = condition['ec2:CreateAction'] !== undefined || condition[`aws:RequestTag/${TAG.managedBy}`] === MANAGED_BY;
-        expect([role, ok]).toEqual([role, true]);
+        expect([role, statement.Condition]).toEqual([role, { StringEquals: { 'ec2:CreateAction': createActions[role], [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY } }]);
+        expect(list(statement.Action)).toEqual(['ec2:CreateTags']);
         expect(list(statement.Resource)).not.toContain('*');
       }
+    });
+
+    it('grants no key use without a configured EBS key', () => {
+      const kms = allStatements(template).flatMap(({ statement }) => list(statement.Action)).filter((a) => a.startsWith('kms:'));
+      expect(kms).toEqual([]);
+      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Policy')).toEqual([]);
     });
 
     it('passes only the builder role, only to EC2, only from the two launch steps', () => {
@@ -561,17 +638,21 @@ describe('the packaged stack (sls package --stage test)', () => {
   });
 
   describe('builder infrastructure', () => {
-    it('creates the instance profile named in the config, around a role with SSM core and ECR pull only', () => {
+    it('creates the instance profile named in the config, around a role with the SSM agent channel, ECR pull and command logs only', () => {
       const profile = Object.values(template.Resources).find((r) => r.Type === 'AWS::IAM::InstanceProfile')!;
       expect(profile.Properties.InstanceProfileName).toBe(config.builder.instanceProfile);
       expect(profile.Properties.Roles).toEqual([{ Ref: 'BuilderRole' }]);
       const role = template.Resources.BuilderRole;
-      expect(role.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore' }]);
+      // No managed policy: AmazonSSMManagedInstanceCore would let the builder read every parameter.
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       const assume = role.Properties.AssumeRolePolicyDocument as { Statement: { Principal: unknown }[] };
       expect(assume.Statement.map((s) => s.Principal)).toEqual([{ Service: 'ec2.amazonaws.com' }]);
-      const actions = [...grantedActions(statementsOfRole(template, 'BuilderRole'))].sort();
+      const statements = statementsOfRole(template, 'BuilderRole');
+      const actions = [...grantedActions(statements)].sort();
       expect(actions).toEqual(
         [
+          ...AGENT_CHANNEL,
+          'ssm:UpdateInstanceInformation',
           'ecr:BatchCheckLayerAvailability',
           'ecr:BatchGetImage',
           'ecr:GetAuthorizationToken',
@@ -582,17 +663,31 @@ describe('the packaged stack (sls package --stage test)', () => {
           'logs:PutLogEvents',
         ].sort(),
       );
-      const writes = statementsOfRole(template, 'BuilderRole').filter((s) => list(s.Action).includes('logs:PutLogEvents'));
+      expect(actions.filter((a) => /^ssm:(Get|Describe|List)|^kms:|^secretsmanager:/.test(a))).toEqual([]);
+      const register = statements.find((s) => list(s.Action).includes('ssm:UpdateInstanceInformation'))!;
+      expect(list(register.Action)).toEqual(['ssm:UpdateInstanceInformation']);
+      expect(refText(register.Resource)).toBe('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
+      expect(register.Condition).toEqual({ StringEquals: { [`aws:ResourceTag/${TAG.managedBy}`]: MANAGED_BY } });
+      const writes = statements.filter((s) => list(s.Action).includes('logs:PutLogEvents'));
       expect(list(writes[0].Resource).map(refText)).toEqual([`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`]);
     });
 
-    it('creates a security group with no inbound rule, in the VPC given or the default one', () => {
-      const groups = Object.values(template.Resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroup');
-      expect(groups).toHaveLength(1);
-      expect(groups[0].Properties.SecurityGroupIngress).toBeUndefined();
-      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress')).toHaveLength(0);
-      expect(groups[0].Properties.VpcId).toEqual({ 'Fn::If': ['HasBuilderVpc', { Ref: 'BuilderVpcId' }, { Ref: 'AWS::NoValue' }] });
+    it('creates the builder security group only when the config names none: no inbound rule, outbound HTTPS only, in the VPC given', () => {
+      expect(config.builder.securityGroupIds).toEqual([]);
+      const groups = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::EC2::SecurityGroup');
+      expect(groups.map(([id]) => id)).toEqual(['BuilderSecurityGroup']);
+      const group = groups[0][1];
+      expect(group.Condition).toBe('CreateBuilderSecurityGroup');
+      expect(template.Conditions?.CreateBuilderSecurityGroup).toEqual({ 'Fn::Equals': ['', ''] });
+      expect(group.Properties.SecurityGroupIngress).toBeUndefined();
+      expect(group.Properties.SecurityGroupEgress).toEqual([{ Description: expect.any(String), IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' }]);
+      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress' || r.Type === 'AWS::EC2::SecurityGroupEgress')).toHaveLength(0);
+      expect(group.Properties.VpcId).toEqual({ Ref: 'BuilderVpcId' });
       expect(template.Parameters?.BuilderVpcId).toEqual(expect.objectContaining({ Type: 'String', Default: '' }));
+      // A missing VPC is refused before anything is created, naming the parameter.
+      const rule = template.Rules?.BuilderVpcForTheSecurityGroup;
+      expect(rule?.RuleCondition).toEqual({ 'Fn::Equals': ['', ''] });
+      expect(rule?.Assertions).toEqual([{ Assert: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'BuilderVpcId' }, ''] }] }, AssertDescription: expect.stringContaining('builderVpcId') }]);
     });
 
     it('creates the command log group named in the config', () => {

@@ -3,7 +3,7 @@
  * as the AWS documentation says (test/README.md lists each gap).
  */
 import 'aws-sdk-client-mock-jest';
-import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, ModifyImageAttributeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand, GetParameterCommand, ListCommandsCommand, PutParameterCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -67,9 +67,10 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
 });
 
 describe('new AMIs are pending for minutes (moto makes them available at once)', () => {
-  it('keeps polling while pending and tags nothing yet', async () => {
+  it('keeps polling while pending and changes nothing yet', async () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending' }] });
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toEqual({ done: false, attempt: 1, status: 'pending' });
+    expect(ec2).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
     expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 
@@ -85,14 +86,32 @@ describe('new AMIs are pending for minutes (moto makes them available at once)',
     await expect(checkImage(state, ctx)).rejects.toMatchObject({ name: 'AmiTimedOut' });
   });
 
-  it('tags the snapshots with the image id once available, so clean-up finds them later', async () => {
+  it('makes the image IMDSv2-only once available (CreateImage cannot), and tags nothing after the fact', async () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }] }] });
-    ec2.on(CreateTagsCommand).resolves({});
-    await checkImage(stateAfterImage(), stepContext());
-    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
-      Resources: ['snap-1'],
-      Tags: expect.arrayContaining([{ Key: 'comfyui-ami:image-id', Value: 'ami-00000000000000002' }, { Key: 'comfyui-ami:managed-by', Value: 'comfyui-ami-pipeline' }]),
-    });
+    ec2.on(ModifyImageAttributeCommand).resolves({});
+    await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
+    expect(ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, { ImageId: 'ami-00000000000000002', ImdsSupport: { Value: 'v2.0' } });
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('leaves an image that already requires IMDSv2 as it is', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', ImdsSupport: 'v2.0' }] });
+    await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
+    expect(ec2).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
+  });
+});
+
+describe('CreateImage tags the AMI and its snapshots in the request (moto refuses snapshot tags)', () => {
+  it('asks for the pipeline tags on image and snapshot, and sends no CreateTags', async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(CreateImageCommand).resolves({ ImageId: 'ami-00000000000000002' });
+    await createImage(stateAfterImage({ image: undefined }), stepContext());
+    const input = ec2.commandCalls(CreateImageCommand)[0].args[0].input;
+    const specs = Object.fromEntries((input.TagSpecifications ?? []).map((t) => [t.ResourceType, Object.fromEntries((t.Tags ?? []).map((tag) => [tag.Key, tag.Value]))]));
+    expect(Object.keys(specs).sort()).toEqual(['image', 'snapshot']);
+    expect(specs.image).toMatchObject({ 'comfyui-ami:managed-by': 'comfyui-ami-pipeline', 'comfyui-ami:role': 'ami', 'comfyui-ami:execution': 'dev-exec-1' });
+    expect(specs.snapshot).toMatchObject({ 'comfyui-ami:managed-by': 'comfyui-ami-pipeline', 'comfyui-ami:role': 'ami-snapshot', 'comfyui-ami:execution': 'dev-exec-1' });
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 });
 
@@ -115,6 +134,26 @@ describe('RunInstances honours ClientToken (moto ignores it)', () => {
       InstanceInitiatedShutdownBehavior: 'terminate',
     });
     expect(calls[0].KeyName).toBeUndefined();
+  });
+
+  it('states the network interface in full: a public IP only when the config asks, and the configured EBS key', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1' }] });
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0' }] });
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const state = stateAfterImage({ builder: undefined });
+    const builder = stepContext().config.builder;
+    await launchBuilder(state, stepContext({ builder: { ...builder, subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'], ebsKmsKeyArn: key } }));
+    await launchBuilder(state, stepContext({ builder: { ...builder, associatePublicIpAddress: true } }));
+    const [quiet, public_] = ec2.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
+    expect(quiet.NetworkInterfaces).toEqual([
+      { DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', Groups: ['sg-0123456789abcdef0'], AssociatePublicIpAddress: false, DeleteOnTermination: true },
+    ]);
+    expect(quiet.SubnetId).toBeUndefined();
+    expect(quiet.SecurityGroupIds).toBeUndefined();
+    expect(quiet.BlockDeviceMappings?.[0].Ebs).toMatchObject({ Encrypted: true, KmsKeyId: key });
+    expect(public_.NetworkInterfaces?.[0].AssociatePublicIpAddress).toBe(true);
+    expect(public_.BlockDeviceMappings?.[0].Ebs?.KmsKeyId).toBeUndefined();
   });
 });
 

@@ -5,7 +5,7 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCom
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { statusFromApi, type BuildStatusDeps } from '../../functions/build-status/api';
-import { describeBuild, readableCause } from '../../functions/build-status/build-status';
+import { describeBuild, failureReason, MAX_REASON_CHARS, readableCause } from '../../functions/build-status/build-status';
 import { readConfigFile } from '../../functions/shared/config';
 import { executionArnFor } from '../../functions/shared/execution-name';
 
@@ -121,6 +121,13 @@ describe('describeBuild', () => {
     await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).rejects.toMatchObject({ name: 'BuildNotFound', message: expect.stringContaining(NAME) });
   });
 
+  it('reduces a cause to a reason: before any command output, its first line, at most 200 characters', () => {
+    expect(failureReason(lambdaCause('X ended Failed; last output: docker: pull access denied'))).toBe('X ended Failed');
+    expect(failureReason('first line\nsecond line')).toBe('first line');
+    expect(failureReason('y'.repeat(500))).toHaveLength(MAX_REASON_CHARS);
+    expect(failureReason(undefined)).toBeUndefined();
+  });
+
   it('keeps a cause that is not a Lambda error as it is', () => {
     expect(readableCause('States.Timeout after 50 s')).toBe('States.Timeout after 50 s');
     expect(readableCause(undefined)).toBeUndefined();
@@ -145,6 +152,22 @@ describe('GET /builds/{id}', () => {
     expect(response.statusCode).toBe(200);
     expect(response.body).toMatchObject({ status: 'SUCCEEDED', environment: 'dev', amiId: 'ami-0123456789abcdef0' });
     expect(sfnMock.commandCalls(DescribeExecutionCommand)[0].args[0].input).toEqual({ executionArn: ARN });
+  });
+
+  it('answers a failed build with a short reason: no command output, one line, bounded', async () => {
+    const output = 'E: secret-looking line from the build\n'.repeat(50);
+    sfnMock.on(DescribeExecutionCommand).resolves({
+      executionArn: ARN,
+      name: NAME,
+      status: 'FAILED',
+      startDate: START,
+      error: 'UpdateCommandFailed',
+      cause: lambdaCause(`ComfyUIAmi-Update ended Failed on i-0123 (command c-1); last output:\n${output}`),
+    });
+    const response = await get(NAME);
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed', cause: 'ComfyUIAmi-Update ended Failed on i-0123 (command c-1)' });
+    expect(JSON.stringify(response.body)).not.toContain('secret-looking');
   });
 
   it('answers 404 for an execution that does not exist', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -23,6 +23,7 @@ export interface CfnResource {
 
 export interface Template {
   Resources: Record<string, CfnResource>;
+  Rules?: Record<string, { RuleCondition?: unknown; Assertions: { Assert: unknown; AssertDescription?: string }[] }>;
   Outputs: Record<string, { Value: unknown }>;
   Parameters?: Record<string, { Type: string; Default?: string; AllowedPattern?: string }>;
   Conditions?: Record<string, unknown>;
@@ -77,28 +78,46 @@ function offlineEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A package made from another config than config/pipeline.json, to check what the config decides. */
+export interface TemplateVariant {
+  /** Names its package directory. */
+  name: string;
+  /** The whole config file's content. */
+  config: Record<string, unknown>;
+}
+
 /**
  * `sls package --stage test` once per change of its inputs (so once per jest invocation at most),
- * then the generated CloudFormation template.
+ * then the generated CloudFormation template. With a variant, the package is made from its
+ * config instead (scripts/serverless/config.cjs reads COMFYUI_AMI_TEST_CONFIG_FILE).
  */
-export function packagedTemplate(): Template {
+export function packagedTemplate(variant?: TemplateVariant): Template {
+  const dir = variant ? `${PACKAGE_DIR}-${variant.name}` : PACKAGE_DIR;
+  const templateFile = path.join(dir, 'cloudformation-template-update-stack.json');
+  const configFile = variant ? `${dir}.config.json` : undefined;
   withLock(() => {
-    const newestInput = Math.max(...INPUTS.map((p) => newestMtime(path.join(ROOT, p))));
-    if (existsSync(TEMPLATE_FILE) && statSync(TEMPLATE_FILE).mtimeMs > newestInput) return;
-    rmSync(PACKAGE_DIR, { recursive: true, force: true });
+    if (configFile) {
+      const text = JSON.stringify(variant!.config, null, 2);
+      if (!existsSync(configFile) || readFileSync(configFile, 'utf8') !== text) writeFileSync(configFile, text);
+    }
+    const newestInput = Math.max(...INPUTS.map((p) => newestMtime(path.join(ROOT, p))), configFile ? statSync(configFile).mtimeMs : 0);
+    if (existsSync(templateFile) && statSync(templateFile).mtimeMs > newestInput) return;
+    rmSync(dir, { recursive: true, force: true });
     const sls = path.join(ROOT, 'node_modules', '.bin', 'sls');
-    const run = spawnSync(sls, ['package', '--stage', STAGE, '--region', REGION, '--package', PACKAGE_DIR], {
+    const env = offlineEnv();
+    if (configFile) env.COMFYUI_AMI_TEST_CONFIG_FILE = configFile;
+    const run = spawnSync(sls, ['package', '--stage', STAGE, '--region', REGION, '--package', dir], {
       cwd: ROOT,
-      env: offlineEnv(),
+      env,
       encoding: 'utf8',
       timeout: 150_000,
     });
-    if (run.status !== 0 || !existsSync(TEMPLATE_FILE)) {
-      rmSync(PACKAGE_DIR, { recursive: true, force: true });
-      throw new Error(`sls package --stage ${STAGE} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+    if (run.status !== 0 || !existsSync(templateFile)) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`sls package --stage ${STAGE}${variant ? ` (${variant.name})` : ''} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
     }
   });
-  return JSON.parse(readFileSync(TEMPLATE_FILE, 'utf8')) as Template;
+  return JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
 }
 
 const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs' };

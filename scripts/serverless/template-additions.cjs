@@ -1,0 +1,26 @@
+'use strict';
+/**
+ * Adds custom.templateAdditions.Rules and .Resources to the template: osls's schema has no place
+ * for CloudFormation Rules, and resources that exist only for some configs (built in config.cjs)
+ * cannot be spliced into `resources:` by a variable. CloudFormation checks rules before it
+ * creates anything.
+ */
+class TemplateAdditions {
+  constructor(serverless) {
+    this.serverless = serverless;
+    this.hooks = { 'before:package:finalize': () => this.add() };
+  }
+
+  add() {
+    const additions = this.serverless.service.custom?.templateAdditions ?? {};
+    const template = this.serverless.service.provider.compiledCloudFormationTemplate;
+    for (const section of ['Rules', 'Resources']) {
+      for (const [id, value] of Object.entries(additions[section] ?? {})) {
+        if (template[section]?.[id]) throw new Error(`templateAdditions.${section}.${id} already exists in the template`);
+        template[section] = { ...(template[section] ?? {}), [id]: value };
+      }
+    }
+  }
+}
+
+module.exports = TemplateAdditions;

@@ -1,0 +1,161 @@
+/**
+ * A proxy in front of the moto server for two of its gaps the product's AWS requests run into.
+ * Test layer only: the product sends the AWS requests as they are.
+ * - moto 5.2.1 answers an HTML 500 to a CreateImage request with a `snapshot` TagSpecification,
+ *   which AWS supports and the create-image step sends. The proxy carries it out as AWS would:
+ *   CreateImage without the snapshot specification, then CreateTags on the new image's snapshots
+ *   with the tags it asked for.
+ * - A second TerminateInstances of an instance whose network interface was deleted on termination
+ *   fails in moto with InvalidNetworkInterfaceID.NotFound; AWS answers it with the instance's
+ *   terminated state. The proxy gives AWS's answer when moto says the instance is terminated.
+ * Everything else passes through untouched.
+ */
+import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface MotoGapsProxy {
+  endpoint: string;
+  /** CreateImage requests whose snapshot tags the proxy applied itself. */
+  rewritten(): number;
+  stop(): Promise<void>;
+}
+
+interface Upstream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** `TagSpecification.N.*` entries for `snapshot`: their tags, and the form without them. */
+export function splitSnapshotTags(form: URLSearchParams): { tags: { Key: string; Value: string }[]; rest: URLSearchParams } | null {
+  const snapshotIndexes = new Set<string>();
+  for (const [key, value] of form) {
+    const match = /^TagSpecification\.(\d+)\.ResourceType$/.exec(key);
+    if (match && value === 'snapshot') snapshotIndexes.add(match[1]);
+  }
+  if (snapshotIndexes.size === 0) return null;
+  const tags: { Key: string; Value: string }[] = [];
+  const rest = new URLSearchParams();
+  for (const [key, value] of form) {
+    const match = /^TagSpecification\.(\d+)\.(.*)$/.exec(key);
+    if (!match || !snapshotIndexes.has(match[1])) {
+      rest.append(key, value);
+      continue;
+    }
+    const tag = /^Tag\.(\d+)\.Key$/.exec(match[2]);
+    if (tag) tags.push({ Key: value, Value: form.get(`TagSpecification.${match[1]}.Tag.${tag[1]}.Value`) ?? '' });
+  }
+  return { tags, rest };
+}
+
+export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy> {
+  const upstream = new URL(target);
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const sockets = new Set<Socket>();
+  let rewritten = 0;
+
+  const send = (method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Upstream> =>
+    new Promise((resolve, reject) => {
+      const out = forward(
+        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method, path, headers: { ...headers, host: upstream.host, 'content-length': String(Buffer.byteLength(body)) }, agent },
+        (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (c: Buffer) => chunks.push(c));
+          answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks).toString('utf8') }));
+          answer.on('error', reject);
+        },
+      );
+      out.on('error', reject);
+      out.end(body);
+    });
+
+  /** A query call of moto's EC2 (moto reads the action from the form and checks no signature). */
+  const ec2 = (headers: IncomingHttpHeaders, params: Record<string, string>) =>
+    send('POST', '/', { authorization: headers.authorization, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, new URLSearchParams({ Version: '2016-11-15', ...params }).toString());
+
+  const createImage = async (path: string, headers: IncomingHttpHeaders, rest: URLSearchParams, tags: { Key: string; Value: string }[]): Promise<Upstream> => {
+    const created = await send('POST', path, headers, rest.toString());
+    const imageId = /<imageId>([^<]+)<\/imageId>/.exec(created.body)?.[1];
+    if (created.status !== 200 || !imageId || tags.length === 0) return created;
+    const described = await ec2(headers, { Action: 'DescribeImages', 'ImageId.1': imageId });
+    const snapshotIds = [...described.body.matchAll(/<snapshotId>([^<]+)<\/snapshotId>/g)].map((m) => m[1]);
+    if (snapshotIds.length > 0) {
+      const params: Record<string, string> = { Action: 'CreateTags' };
+      snapshotIds.forEach((id, i) => (params[`ResourceId.${i + 1}`] = id));
+      tags.forEach((t, i) => {
+        params[`Tag.${i + 1}.Key`] = t.Key;
+        params[`Tag.${i + 1}.Value`] = t.Value;
+      });
+      const tagged = await ec2(headers, params);
+      if (tagged.status !== 200) return tagged;
+    }
+    rewritten += 1;
+    return created;
+  };
+
+  const terminateAgain = async (path: string, headers: IncomingHttpHeaders, body: string, form: URLSearchParams): Promise<Upstream> => {
+    const answer = await send('POST', path, headers, body);
+    if (answer.status !== 400 || !answer.body.includes('InvalidNetworkInterfaceID.NotFound')) return answer;
+    const ids = [...form].filter(([key]) => /^InstanceId\.\d+$/.test(key)).map(([, id]) => id);
+    const params: Record<string, string> = { Action: 'DescribeInstances' };
+    ids.forEach((id, i) => (params[`InstanceId.${i + 1}`] = id));
+    const described = await ec2(headers, params);
+    const states = [...described.body.matchAll(/<instanceState>\s*<code>\d+<\/code>\s*<name>([a-z-]+)<\/name>/g)].map((m) => m[1]);
+    if (states.length !== ids.length || states.some((s) => s !== 'terminated')) return answer;
+    const items = ids
+      .map((id) => `<item><instanceId>${id}</instanceId><currentState><code>48</code><name>terminated</name></currentState><previousState><code>48</code><name>terminated</name></previousState></item>`)
+      .join('');
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/xml' },
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<TerminateInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${Date.now()}</requestId><instancesSet>${items}</instancesSet></TerminateInstancesResponse>`,
+    };
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const form = String(req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded') ? new URLSearchParams(body) : null;
+      const split = form?.get('Action') === 'CreateImage' ? splitSnapshotTags(form) : null;
+      const path = req.url ?? '/';
+      const answer = split
+        ? createImage(path, req.headers, split.rest, split.tags)
+        : form?.get('Action') === 'TerminateInstances'
+          ? terminateAgain(path, req.headers, body, form)
+          : send(req.method ?? 'GET', path, req.headers, body);
+      answer.then(
+        (a) => {
+          const headers = { ...a.headers };
+          delete headers['content-length'];
+          delete headers['transfer-encoding'];
+          res.writeHead(a.status, headers);
+          res.end(a.body);
+        },
+        (error: Error) => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(`moto gaps proxy: upstream error: ${error.message}`);
+        },
+      );
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    rewritten: () => rewritten,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      agent.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
