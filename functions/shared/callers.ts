@@ -16,7 +16,22 @@ const ASSUMED_ROLE = /^arn:([a-z-]+):sts::([0-9]{12}):assumed-role\/([^/]+)\/.+$
  */
 export function principalArns(arn: string): string[] {
   const role = ASSUMED_ROLE.exec(arn);
-  return role ? [arn, `arn:${role[1]}:iam::${role[2]}:role/${role[3]}`] : [arn];
+  return role ? [arn, roleArnOf(role)] : [arn];
+}
+
+function roleArnOf(role: RegExpExecArray): string {
+  return `arn:${role[1]}:iam::${role[2]}:role/${role[3]}`;
+}
+
+/**
+ * Whether a principal matches a pattern. A session name is chosen by whoever assumes the role,
+ * so a session is matched by its role's ARN, and by its own ARN only for a pattern that names
+ * the sts service explicitly: `*release*` must not let `assumed-role/dev/release-x` in.
+ */
+function principalMatches(arn: string, pattern: string): boolean {
+  const role = ASSUMED_ROLE.exec(arn);
+  if (!role) return arnMatches(arn, pattern);
+  return arnMatches(roleArnOf(role), pattern) || (/^arn:[a-z-]+:sts:/.test(pattern) && arnMatches(arn, pattern));
 }
 
 function arnMatches(arn: string, pattern: string): boolean {
@@ -28,7 +43,7 @@ function arnMatches(arn: string, pattern: string): boolean {
 export function callerAllowed(config: PipelineConfig, environment: string, caller: Caller): boolean {
   const patterns = environmentConfig(config, environment)?.callers;
   if (!patterns) return true;
-  return principalArns(caller.arn).some((arn) => patterns.some((pattern) => arnMatches(arn, pattern)));
+  return patterns.some((pattern) => principalMatches(caller.arn, pattern));
 }
 
 export function assertCallerAllowed(config: PipelineConfig, environment: string, caller: Caller): void {
