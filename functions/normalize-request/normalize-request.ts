@@ -2,15 +2,21 @@ import { DescribeImagesCommand, DescribeRepositoriesCommand, ImageNotFoundExcept
 import { verifyConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
+import { assertImageBelongs, type ImageGrounds } from '../shared/image-belongs';
 import { parseRequest } from '../shared/request';
+import { recordedRequester, unrecordedRequester } from '../shared/requester';
 import type { BuildRequest, BuildState } from '../shared/state';
 
+/** A request pinned to its digest, before the requester is known. */
+export type ResolvedRequest = Omit<BuildRequest, 'requestedBy'> & { grounds: ImageGrounds };
+
 /**
- * Validates the raw input, then pins the image to a digest that exists in ECR, so every later
- * step (and the metadata) names exactly the bytes that were pushed.
+ * Validates the raw input, pins the image to a digest that exists in ECR, so every later step
+ * (and the metadata) names exactly the bytes that were pushed, and refuses an image that does
+ * not belong to the environment. Shared by the step and the start function.
  */
-export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, { config, clients }: StepContext): Promise<BuildRequest> {
-  const parsed = parseRequest(state.input, config);
+export async function resolveRequest(input: unknown, startTime: string, { config, clients }: Pick<StepContext, 'config' | 'clients'>): Promise<ResolvedRequest> {
+  const parsed = parseRequest(input, config);
 
   let repositoryUri: string;
   try {
@@ -25,21 +31,31 @@ export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execut
     throw new RequestInvalid(`input.image: the registry must be ${registry} (the repository's own), got ${parsed.registry}`);
   }
 
+  const reference = `${parsed.repository}${parsed.digest ? `@${parsed.digest}` : `:${parsed.tag}`}`;
   const imageId = parsed.digest ? { imageDigest: parsed.digest } : { imageTag: parsed.tag ?? '' };
-  let digest: string;
-  let tags: string[];
+  let digest: string | null = null;
+  let tags: string[] = [];
   try {
     const images = await clients.ecr.send(new DescribeImagesCommand({ repositoryName: parsed.repository, imageIds: [imageId] }));
     const detail = images.imageDetails?.[0];
-    digest = detail?.imageDigest ?? '';
+    digest = detail?.imageDigest || null;
     tags = detail?.imageTags ?? [];
   } catch (error) {
-    if (error instanceof ImageNotFoundException) {
-      throw new ImageNotFound(`${parsed.repository}${parsed.digest ? `@${parsed.digest}` : `:${parsed.tag}`} does not exist in ECR`);
-    }
-    throw error;
+    if (!(error instanceof ImageNotFoundException)) throw error;
   }
-  if (!digest) throw new ImageNotFound(`ECR returned no digest for ${parsed.repository}:${parsed.tag}`);
+
+  let grounds: ImageGrounds;
+  if (parsed.source === 'ecr-push') {
+    // The push event's tag matched exactly one environment when it was parsed.
+    grounds = { kind: 'tag', tag: parsed.tag ?? '' };
+  } else if (parsed.digest === null) {
+    // parseRequest accepted the tag only if it is one of the environment's.
+    grounds = { kind: 'tag', tag: parsed.tag ?? '' };
+  } else {
+    // A digest belongs if a tag of the environment points to it now, or the environment published it.
+    grounds = await assertImageBelongs(parsed.environment, { repository: parsed.repository, digest: parsed.digest, tags }, { config, ssm: clients.ssm });
+  }
+  if (!digest) throw new ImageNotFound(`${reference} does not exist in ECR`);
 
   return {
     environment: parsed.environment,
@@ -50,7 +66,21 @@ export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execut
     branch: parsed.branch,
     commitSha: parsed.commitSha,
     source: parsed.source,
-    requestedAt: parsed.requestedAt ?? state.execution.startTime,
+    requestedAt: parsed.requestedAt ?? startTime,
+    grounds,
     verify: verifyConfig(config, parsed.environment).enabled,
   };
+}
+
+/**
+ * The state machine's first step: the request resolved as above, plus who asked for it, read
+ * from what the start function recorded (never from the input, which any caller of
+ * StartExecution writes).
+ */
+export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, ctx: StepContext): Promise<BuildRequest> {
+  const { grounds, ...request } = await resolveRequest(state.input, state.execution.startTime, ctx);
+  const recorded = request.source === 'ecr-push' ? null : await recordedRequester(ctx.clients.dynamodb, ctx.config, state.execution.name, state.execution.startTime);
+  const requestedBy = recorded ?? unrecordedRequester(request.source);
+  ctx.logger.info('request accepted', { environment: request.environment, imageUri: request.imageUri, grounds, requestedBy, source: request.source });
+  return { ...request, requestedBy };
 }

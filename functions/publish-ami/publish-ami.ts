@@ -33,6 +33,7 @@ export function buildMetadata(state: BuildState, amiId: string, creationDate: st
     previous_ami_id: base.previousAmiId,
     source: request.source,
     execution_id: state.execution.id,
+    requested_by: request.requestedBy,
   };
 }
 

@@ -9,6 +9,8 @@ export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[.
 // A tag pattern is a Docker tag in which '*' stands for any run of characters.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
+// An IAM principal ARN in which '*' matches any characters, e.g. arn:aws:iam::*:role/release-*.
+export const CALLER_PATTERN = /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
 
 /**
  * Verify before publish: a test instance boots the new AMI and a health check must pass before
@@ -31,6 +33,10 @@ const environmentSchema = z
     instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').optional(),
     containerPort: z.number().int().min(1).max(65535).default(8188),
     verify: verifySchema,
+    // IAM principals POST /builds accepts for this environment; absent = any caller the API's IAM lets in.
+    callers: z.array(z.string().regex(CALLER_PATTERN, 'an IAM principal ARN where * matches any characters, such as arn:aws:iam::*:role/release-*')).min(1).optional(),
+    // The environment whose published digests this one may also build (promotion), e.g. prod <- staging.
+    promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
   })
   .strict();
 
@@ -135,6 +141,12 @@ export const configSchema = z
       }
       if (!tagMatchesAny(env.defaultTag, env.tags)) {
         ctx.addIssue({ code: 'custom', path: ['environments', name, 'defaultTag'], message: 'a tag matched by the environment\'s tags' });
+      }
+      if (env.promoteFrom !== undefined) {
+        const from = Object.hasOwn(config.environments, env.promoteFrom) ? config.environments[env.promoteFrom] : undefined;
+        if (!from || env.promoteFrom === name || (from.repository ?? config.repositories[0]) !== repository) {
+          ctx.addIssue({ code: 'custom', path: ['environments', name, 'promoteFrom'], message: 'another configured environment that builds from the same repository' });
+        }
       }
     }
   });

@@ -164,3 +164,8 @@ function withCause<T extends Error>(named: T, cause: unknown): T {
 export class BuildNotFound extends PipelineError {
   override readonly name = 'BuildNotFound';
 }
+
+/** The caller's IAM principal may not ask for this environment (config `environments.{env}.callers`). Never retried. */
+export class CallerNotAllowed extends PipelineError {
+  override readonly name = 'CallerNotAllowed';
+}

@@ -14,6 +14,7 @@ export function jsonResponse(statusCode: number, body: unknown): APIGatewayProxy
 
 const STATUS_BY_ERROR: Record<string, number> = {
   RequestInvalid: 400,
+  CallerNotAllowed: 403,
   BuildNotFound: 404,
   ImageNotFound: 422,
   AwsThrottled: 503,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentConfig, environmentsForTag, repositoryFor, type PipelineConfig } from './config';
+import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentConfig, environmentsForTag, repositoryFor, tagMatchesAny, type PipelineConfig } from './config';
 import { RequestInvalid } from './errors';
+import { allowedImageForm } from './image-belongs';
 import type { RequestSource } from './state';
 import { describeZodError } from './validation';
 
@@ -115,6 +116,10 @@ function parseManual(input: Record<string, unknown>, config: PipelineConfig): Pa
   const image = body.image ? parseImageReference(body.image) : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };
   if (image.repository !== expectedRepository) {
     invalid(`input.image: must be an image of repository "${expectedRepository}" (environment ${body.environment}), got "${image.repository}"`);
+  }
+  // A tag of another environment never reaches this one (a digest is checked against ECR and the history).
+  if (image.tag !== null && !tagMatchesAny(image.tag, env.tags)) {
+    invalid(`input.image: the tag "${image.tag}" is not a tag of environment ${body.environment}; must be ${allowedImageForm(config, body.environment)}`);
   }
   return {
     environment: body.environment,

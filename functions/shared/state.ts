@@ -28,6 +28,11 @@ export interface BuildRequest {
   requestedAt: string;
   /** The environment's verify.enabled: "Should the AMI be verified?" skips the stage only when false. */
   verify?: boolean;
+  /**
+   * Who asked: the IAM principal the start function recorded for an API request, else what is
+   * known without it (see shared/requester.ts). Never taken from the execution input.
+   */
+  requestedBy: string;
 }
 
 export type BuildMode = 'fresh' | 'incremental' | 'migration';
@@ -133,6 +138,8 @@ export interface AmiMetadata {
   previous_ami_id: string | null;
   source: RequestSource;
   execution_id: string;
+  /** BuildRequest.requestedBy: the caller's IAM principal, or how the build was started when it is not recorded. */
+  requested_by: string;
 }
 
 /** Reads a key a previous state must have set; a missing one is a wiring bug, named as such. */

@@ -1,26 +1,36 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { routeApi, type ApiRequest, type RouteTable } from '../shared/api-routes';
+import { assertCallerAllowed } from '../shared/callers';
 import { RequestInvalid } from '../shared/errors';
-import { MAX_INPUT_BYTES } from '../shared/request';
-import { baseUrl, bodyText, errorResponse, jsonResponse } from '../shared/http';
+import { baseUrl, bodyText, jsonResponse } from '../shared/http';
+import { MAX_INPUT_BYTES, parseRequest } from '../shared/request';
 import { startBuild, type StartBuildDeps } from './start-build';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;
 const BODY_FORM = '{"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}';
+const PATH_BODY_FORM = '{"image"?: ..., "branch"?: ..., "commit_sha"?: ...} or no body';
 
-/** The JSON object of a POST /builds body, refused when missing, oversized, not JSON or with unknown fields. */
-export function parseApiBody(event: APIGatewayProxyEventV2): Record<string, unknown> {
+/**
+ * The JSON object of a POST body, refused when oversized, not JSON or with unknown fields, and
+ * when missing unless `optional` (the env-in-path route builds the default tag from no body).
+ */
+export function parseApiBody(event: APIGatewayProxyEventV2, optional = false): Record<string, unknown> {
+  const form = optional ? PATH_BODY_FORM : BODY_FORM;
   const text = bodyText(event);
-  if (text === undefined || text.trim() === '') throw new RequestInvalid(`body is required: ${BODY_FORM}`);
+  if (text === undefined || text.trim() === '') {
+    if (optional) return {};
+    throw new RequestInvalid(`body is required: ${form}`);
+  }
   const size = Buffer.byteLength(text, 'utf8');
   if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${BODY_FORM}`);
+    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${BODY_FORM}`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
   const unknown = Object.keys(body).filter((key) => !(API_FIELDS as readonly string[]).includes(key));
   if (unknown.length > 0) {
     throw new RequestInvalid(`body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${API_FIELDS.join(', ')}`);
@@ -28,27 +38,45 @@ export function parseApiBody(event: APIGatewayProxyEventV2): Record<string, unkn
   return body as Record<string, unknown>;
 }
 
-/** POST /builds: 202 with the execution and where to poll it; 4xx, and nothing started, otherwise. */
-export async function startFromApi(
+async function start(input: Record<string, unknown>, { event, caller }: ApiRequest, deps: StartBuildDeps, statusPath: (name: string) => string): Promise<APIGatewayProxyStructuredResultV2> {
+  const started = await startBuild(input, deps, caller.arn);
+  return jsonResponse(202, {
+    executionArn: started.executionArn,
+    executionName: started.executionName,
+    environment: started.environment,
+    imageUri: started.imageUri,
+    alreadyStarted: started.alreadyStarted,
+    statusUrl: `${baseUrl(event)}${statusPath(started.executionName)}`,
+  });
+}
+
+/**
+ * The start function's routes. The environment in the body (POST /builds) is checked against
+ * `environments.{env}.callers`; the environment in the path is authorized by IAM itself
+ * (execute-api:Invoke on .../POST/environments/{env}/builds).
+ */
+export const START_ROUTES: RouteTable<StartBuildDeps> = {
+  'POST /builds': async (request, deps) => {
+    const input = { ...parseApiBody(request.event), source: 'api' };
+    const { environment } = parseRequest(input, deps.config);
+    assertCallerAllowed(deps.config, environment, request.caller);
+    return start(input, request, deps, (name) => `/builds/${name}`);
+  },
+  'POST /environments/{env}/builds': async (request, deps) => {
+    const env = request.pathEnvironment ?? '';
+    const body = parseApiBody(request.event, true);
+    if (body.environment !== undefined && body.environment !== env) {
+      throw new RequestInvalid(`body.environment: must be omitted or "${env}", the environment of the path`);
+    }
+    return start({ ...body, environment: env, source: 'api' }, request, deps, (name) => `/environments/${env}/builds/${name}`);
+  },
+};
+
+/** The HTTP API routes of the start function: 202 with the execution, 4xx (nothing started) otherwise. */
+export function startFromApi(
   event: APIGatewayProxyEventV2,
   deps: () => StartBuildDeps,
-  logger: Pick<Logger, 'error' | 'warn'>,
+  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
 ): Promise<APIGatewayProxyStructuredResultV2> {
-  try {
-    const body = parseApiBody(event);
-    const started = await startBuild({ ...body, source: 'api' }, deps());
-    return jsonResponse(202, {
-      executionArn: started.executionArn,
-      executionName: started.executionName,
-      environment: started.environment,
-      imageUri: started.imageUri,
-      alreadyStarted: started.alreadyStarted,
-      statusUrl: `${baseUrl(event)}/builds/${started.executionName}`,
-    });
-  } catch (error) {
-    const response = errorResponse(error);
-    if ((response.statusCode ?? 500) >= 500) logger.error('POST /builds failed', { error: error as Error });
-    else logger.warn('POST /builds refused', { response: response.body });
-    return response;
-  }
+  return routeApi(START_ROUTES, event, deps, logger);
 }

@@ -1,7 +1,8 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { normalizeRequest } from '../normalize-request/normalize-request';
+import { resolveRequest } from '../normalize-request/normalize-request';
 import { executionArnFor, executionName } from '../shared/execution-name';
 import type { StepContext } from '../shared/handler';
+import { forgetRequester, recordRequester } from '../shared/requester';
 
 export interface StartBuildDeps extends StepContext {
   stateMachineArn: string;
@@ -17,23 +18,29 @@ export interface StartedBuild {
 }
 
 /**
- * The one way a build starts, whatever the trigger: validate the input and pin its image to a
- * digest (nothing starts on a bad request or a missing image), then start the execution named
- * after (environment, digest) with the input as given; the state machine normalizes it again.
+ * The one way a build starts, whatever the trigger: validate the input, pin its image to a
+ * digest and check that it belongs to the environment (nothing starts otherwise), then start
+ * the execution named after (environment, digest) with the input as given; the state machine
+ * checks it again. `requestedBy`, the caller's IAM principal when API Gateway verified one, is
+ * recorded for the execution before it starts (shared/requester.ts), never put in its input.
  */
-export async function startBuild(input: unknown, deps: StartBuildDeps): Promise<StartedBuild> {
-  const request = await normalizeRequest({ input, execution: { name: '', id: '', startTime: new Date().toISOString(), buildId: '' } }, deps);
+export async function startBuild(input: unknown, deps: StartBuildDeps, requestedBy?: string): Promise<StartedBuild> {
+  const request = await resolveRequest(input, new Date().toISOString(), deps);
   const name = executionName(request.environment, request.digest);
   const started = { executionName: name, environment: request.environment, imageUri: request.imageUri };
+  const logged = { ...started, requestedBy: requestedBy ?? null, grounds: request.grounds };
+  const recorded = requestedBy !== undefined && (await recordRequester(deps.clients.dynamodb, deps.config, name, requestedBy));
   try {
     const out = await deps.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
-    deps.logger.info('build started', { executionArn: out.executionArn, ...started });
+    deps.logger.info('build started', { executionArn: out.executionArn, ...logged });
     return { ...started, executionArn: out.executionArn ?? executionArnFor(deps.stateMachineArn, name), alreadyStarted: false };
   } catch (error) {
+    // This caller started nothing: its record must not name an execution someone else started.
+    if (recorded && requestedBy !== undefined) await forgetRequester(deps.clients.dynamodb, deps.config, name, requestedBy);
     // A duplicate event, another tag of the same image, or a repeated request: already started.
     if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
     const executionArn = executionArnFor(deps.stateMachineArn, name);
-    deps.logger.info('build already started for this environment and digest', { executionArn, ...started });
+    deps.logger.info('build already started for this environment and digest', { executionArn, ...logged });
     return { ...started, executionArn, alreadyStarted: true };
   }
 }

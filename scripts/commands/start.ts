@@ -94,6 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const name = (error as Error).name;
+    // What only ECR and the history can tell (a digest that does not belong to the environment): a bad flag too.
+    if (name === 'RequestInvalid') return usageFailure(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`, USAGE);
     if (name === 'ImageNotFound') return failure(error, `push the image first, or name another with --image (aws ecr describe-images --repository-name ...)`);
     return failure(error, `${CLI} start --help`);
   }

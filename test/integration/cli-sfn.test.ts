@@ -102,6 +102,16 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     expect(JSON.parse(json.out)).toMatchObject({ executionName: name, status: 'RUNNING', environment: 'dev' });
   });
 
+  it("start refuses an image of another environment with exit 2 naming --image, and starts nothing", async () => {
+    const before = await executions();
+    const byTag = await run(start, ['--env', 'prod', '--image', 'comfyui:dev-latest', '--state-machine-arn', stateMachineArn]);
+    expect([byTag.code, byTag.err]).toEqual([2, expect.stringContaining('--image: the tag "dev-latest" is not a tag of environment prod')]);
+    // Only ECR and prod's history can tell about a digest: still refused before StartExecution.
+    const byDigest = await run(start, ['--env', 'prod', '--image', `comfyui@${digest}`, '--state-machine-arn', stateMachineArn]);
+    expect([byDigest.code, byDigest.err]).toEqual([2, expect.stringContaining(`--image: comfyui@${digest} is not an image of environment prod`)]);
+    expect(await executions()).toEqual(before);
+  });
+
   it('start reports a second request for the same image as already started, and starts nothing new', async () => {
     const again = await run(start, ['--env', 'dev', '--branch', 'main', '--commit-sha', 'abc1234', '--state-machine-arn', stateMachineArn]);
     expect(again.code).toBe(0);

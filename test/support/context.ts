@@ -34,6 +34,7 @@ export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState
       commitSha: 'abc1234',
       source: 'console',
       requestedAt: '2026-11-27T12:00:00Z',
+      requestedBy: 'console (principal not recorded; CloudTrail StartExecution names it)',
     },
     base: { mode: 'incremental', baseAmiId: 'ami-00000000000000001', previousAmiId: 'ami-00000000000000001', buildNumber: 7, amiName: 'comfyui-multitenant-dev-0007-abababababab' },
     builder: { instanceId: 'i-0123456789abcdef0' },

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configSchema, environmentsForTag, readConfigFile, type PipelineConfig } from '../../functions/shared/config';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
+import { STATUS_ROUTES } from '../../functions/build-status/api';
+import { requestRecordKey } from '../../functions/shared/requester';
+import { START_ROUTES } from '../../functions/start-build/api';
 import { awsCallsOfFunction, packagedTemplate, ROOT, type CfnResource, type Template } from './support/template';
 
 const ASL_FILE = path.join(ROOT, 'statemachine', 'bake-ami.asl.json');
@@ -378,7 +381,12 @@ describe('the packaged stack (sls package --stage test)', () => {
   describe('trigger 3: the HTTP API', () => {
     it('requires IAM authorization on every route', () => {
       const routes = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
-      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(['GET /builds/{id}', 'POST /builds']);
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+        'GET /builds/{id}',
+        'GET /environments/{env}/builds/{id}',
+        'POST /builds',
+        'POST /environments/{env}/builds',
+      ]);
       for (const route of routes) expect([route.Properties.RouteKey, route.Properties.AuthorizationType]).toEqual([route.Properties.RouteKey, 'AWS_IAM']);
       const v1Methods = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method');
       expect(v1Methods).toHaveLength(0);
@@ -407,6 +415,32 @@ describe('the packaged stack (sls package --stage test)', () => {
       const group = template.Resources[stage.AccessLogSettings.DestinationArn['Fn::GetAtt'][0]];
       expect(group.Type).toBe('AWS::Logs::LogGroup');
       expect(group.Properties.RetentionInDays).toBe(30);
+    });
+
+    it('carries the environment in the path of routes IAM can grant per environment, to the functions whose route tables hold them', () => {
+      const integrationOf = (routeKey: string) => {
+        const route = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey);
+        expect([routeKey, route?.Properties.AuthorizationType]).toEqual([routeKey, 'AWS_IAM']);
+        const id = ((route!.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1]).Ref;
+        return template.Resources[id].Properties.IntegrationUri;
+      };
+      expect(integrationOf('POST /environments/{env}/builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
+      expect(integrationOf('GET /environments/{env}/builds/{id}')).toEqual({ 'Fn::GetAtt': [functionId('buildStatus'), 'Arn'] });
+      // Every route the API serves is one the handlers' route tables answer, and the reverse.
+      const served = Object.values(template.Resources)
+        .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+        .map((r) => r.Properties.RouteKey as string)
+        .sort();
+      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES)].sort()).toEqual(served);
+    });
+
+    it('lets the start function write, and the first step read, only requester records in the lock table', () => {
+      const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } };
+      const writes = statementsOfRole(template, roleId('startBuild')).filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
+      expect(writes.map((s) => [list(s.Action).sort(), s.Condition])).toEqual([[['dynamodb:DeleteItem', 'dynamodb:PutItem'], condition]]);
+      const reads = statementsOfRole(template, roleId('normalizeRequest')).filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
+      expect(reads.map((s) => [list(s.Action), s.Condition])).toEqual([[['dynamodb:GetItem'], condition]]);
+      expect(requestRecordKey('dev-abc')).toMatch(/^request:/);
     });
 
     it('outputs the state machine ARN and the API URL', () => {
@@ -570,8 +604,14 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('writes and deletes parameters only under the configured prefix', () => {
       const prefixArn = `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.parameterPrefix}/*`;
+      // The image check of the request reads only each environment's history/ path (authorized on the path).
+      const historyArn = `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.parameterPrefix}/*/history`;
+      const historyReaders = new Set([roleId('normalizeRequest'), roleId('startBuild')]);
       for (const action of ['ssm:PutParameter', 'ssm:DeleteParameter', 'ssm:DeleteParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory']) {
-        for (const { role, statement } of withAction(action)) expect([role, action, list(statement.Resource).map(refText)]).toEqual([role, action, [prefixArn]]);
+        for (const { role, statement } of withAction(action)) {
+          const expected = historyReaders.has(role) && action === 'ssm:GetParametersByPath' ? historyArn : prefixArn;
+          expect([role, action, list(statement.Resource).map(refText)]).toEqual([role, action, [expected]]);
+        }
       }
       const reads = withAction('ssm:GetParameter').flatMap(({ statement }) => list(statement.Resource).map(refText));
       for (const arn of reads) {
@@ -614,7 +654,7 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamodb.map((f) => f.role).sort()).toEqual([roleId('acquireLock'), roleId('releaseLock')].sort());
+      expect(dynamodb.map((f) => f.role).sort()).toEqual([roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort());
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
       expect(template.Resources.LockTable.Properties).toMatchObject({
         TableName: config.lock.table,

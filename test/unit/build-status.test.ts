@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { statusFromApi, type BuildStatusDeps } from '../../functions/build-status/api';
 import { describeBuild, failureReason, MAX_REASON_CHARS, readableCause } from '../../functions/build-status/build-status';
@@ -24,7 +24,7 @@ const sfnMock = mockClient(SFNClient);
 const silent = new Logger({ logLevel: 'SILENT' });
 const deps = (): BuildStatusDeps => ({ sfn: new SFNClient({ region: 'us-east-1' }), stateMachineArn: STATE_MACHINE_ARN, config: CONFIG });
 
-function getEvent(id: string | undefined): APIGatewayProxyEventV2 {
+function getEvent(id: string | undefined): APIGatewayProxyEventV2WithIAMAuthorizer {
   return {
     version: '2.0',
     routeKey: 'GET /builds/{id}',
@@ -44,6 +44,7 @@ function getEvent(id: string | undefined): APIGatewayProxyEventV2 {
       stage: '$default',
       time: '27/Nov/2025:14:00:00 +0000',
       timeEpoch: 1764252000000,
+      authorizer: { iam: { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:audit', cognitoIdentity: null, principalOrgId: '', userArn: 'arn:aws:sts::123456789012:assumed-role/auditor/audit', userId: 'AROAEXAMPLE:audit' } },
     },
   };
 }

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DescribeImagesCommand, DescribeRepositoriesCommand, ECRClient, ImageNotFoundException } from '@aws-sdk/client-ecr';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { defaultClients } from '../../functions/shared/clients';
 import { readConfigFile } from '../../functions/shared/config';
@@ -28,6 +30,9 @@ const ecrPush = (detail: Record<string, unknown> = {}) => {
 
 const sfnMock = mockClient(SFNClient);
 const ecrMock = mockClient(ECRClient);
+const dynamoMock = mockClient(DynamoDBClient);
+const ssmMock = mockClient(SSMClient);
+const CALLER = 'arn:aws:sts::123456789012:assumed-role/dev-builder/alice';
 
 function deps(): StartBuildDeps {
   return {
@@ -39,7 +44,11 @@ function deps(): StartBuildDeps {
   };
 }
 
-function apiEvent(body: string | undefined, overrides: Partial<APIGatewayProxyEventV2['requestContext']> = {}, isBase64Encoded = false): APIGatewayProxyEventV2 {
+function apiEvent(
+  body: string | undefined,
+  overrides: Partial<APIGatewayProxyEventV2WithIAMAuthorizer['requestContext']> = {},
+  isBase64Encoded = false,
+): APIGatewayProxyEventV2WithIAMAuthorizer {
   return {
     version: '2.0',
     routeKey: 'POST /builds',
@@ -59,6 +68,7 @@ function apiEvent(body: string | undefined, overrides: Partial<APIGatewayProxyEv
       stage: '$default',
       time: '27/Nov/2025:14:00:00 +0000',
       timeEpoch: 1764252000000,
+      authorizer: { iam: { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:alice', cognitoIdentity: null, principalOrgId: '', userArn: CALLER, userId: 'AROAEXAMPLE:alice' } },
       ...overrides,
     },
   };
@@ -70,6 +80,11 @@ const silent = new Logger({ logLevel: 'SILENT' });
 beforeEach(() => {
   sfnMock.reset();
   ecrMock.reset();
+  dynamoMock.reset();
+  ssmMock.reset();
+  dynamoMock.on(PutItemCommand).resolves({});
+  dynamoMock.on(DeleteItemCommand).resolves({});
+  ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [] });
   ecrMock.on(DescribeRepositoriesCommand).resolves({ repositories: [{ repositoryName: 'comfyui', repositoryUri: REPOSITORY_URI }] });
   ecrMock.on(DescribeImagesCommand).resolves({ imageDetails: [{ imageDigest: DIGEST, imageTags: ['dev-latest', 'dev-1234'] }] });
   sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
@@ -217,7 +232,7 @@ describe('the handler', () => {
 });
 
 describe('POST /builds', () => {
-  const post = (body: unknown, overrides?: Partial<APIGatewayProxyEventV2['requestContext']>) =>
+  const post = (body: unknown, overrides?: Partial<APIGatewayProxyEventV2WithIAMAuthorizer['requestContext']>) =>
     dispatch(apiEvent(typeof body === 'string' ? body : JSON.stringify(body), overrides), deps, silent) as Promise<{ statusCode: number; body: string }>;
   const bodyOf = (response: { body: string }) => JSON.parse(response.body) as Record<string, unknown>;
 
