@@ -19,6 +19,8 @@ export async function checkImage(state: BuildState, { config, clients }: StepCon
   const status = image?.State ?? 'missing';
 
   if (status === 'available') {
+    // A rollback's retained AMI keeps the tags of the build that made it.
+    if (state.base?.mode === 'rollback') return { done: true, attempt, status };
     const snapshotIds = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
     if (snapshotIds.length > 0) {
       const tags = { ...imageTags(state, stableAmiName(config, request.environment)), [TAG.role]: 'ami-snapshot', [TAG.imageId]: amiId };

@@ -1,15 +1,17 @@
 import { DescribeImagesCommand, DescribeRepositoriesCommand, ImageNotFoundException, RepositoryNotFoundException } from '@aws-sdk/client-ecr';
 import type { StepContext } from '../shared/handler';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
-import { parseRequest } from '../shared/request';
+import { isRollbackInput, parseRequest } from '../shared/request';
 import type { BuildRequest, BuildState } from '../shared/state';
+import { normalizeRollback } from './rollback-request';
 
 /**
  * Validates the raw input, then pins the image to a digest that exists in ECR, so every later
  * step (and the metadata) names exactly the bytes that were pushed.
  */
-export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, { config, clients }: StepContext): Promise<BuildRequest> {
+export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, { config, clients, logger }: StepContext): Promise<BuildRequest> {
   const parsed = parseRequest(state.input, config);
+  if (isRollbackInput(state.input as Record<string, unknown>)) return normalizeRollback(state, { config, clients, logger });
 
   let repositoryUri: string;
   try {
@@ -50,5 +52,6 @@ export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execut
     commitSha: parsed.commitSha,
     source: parsed.source,
     requestedAt: parsed.requestedAt ?? state.execution.startTime,
+    rollbackTo: null,
   };
 }

@@ -18,6 +18,10 @@ const environmentSchema = z
     gpu: z.boolean().default(true),
     instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').optional(),
     containerPort: z.number().int().min(1).max(65535).default(8188),
+    // How many previous pipeline AMIs stay registered besides the one `latest` names: what a rollback can re-point to.
+    retainPrevious: z.number().int().min(0).max(20).default(0),
+    // The one environment whose published digest `promote` may build here.
+    promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
   })
   .strict();
 
@@ -89,6 +93,13 @@ export const configSchema = z
       }
       if (!tagMatchesAny(env.defaultTag, env.tags)) {
         ctx.addIssue({ code: 'custom', path: ['environments', name, 'defaultTag'], message: 'a tag matched by the environment\'s tags' });
+      }
+      if (env.retainPrevious >= config.historyLimit) {
+        // A retained AMI without its history entry could not be rolled back to.
+        ctx.addIssue({ code: 'custom', path: ['environments', name, 'retainPrevious'], message: `less than historyLimit (${config.historyLimit})` });
+      }
+      if (env.promoteFrom !== undefined && (env.promoteFrom === name || !Object.hasOwn(config.environments, env.promoteFrom))) {
+        ctx.addIssue({ code: 'custom', path: ['environments', name, 'promoteFrom'], message: `another configured environment (${Object.keys(config.environments).filter((e) => e !== name).join(', ') || 'none'})` });
       }
     }
   });

@@ -26,9 +26,15 @@ export interface BuildRequest {
   commitSha: string;
   source: RequestSource;
   requestedAt: string;
+  /**
+   * A rollback's target: an AMI of this environment's history to re-point `latest` to (or, when
+   * it is gone, whose recorded digest to rebuild). null for every other request.
+   */
+  rollbackTo?: string | null;
 }
 
-export type BuildMode = 'fresh' | 'incremental' | 'migration';
+/** `rollback`: no AMI is made; `latest` is re-pointed to a retained AMI of the environment. */
+export type BuildMode = 'fresh' | 'incremental' | 'migration' | 'rollback';
 
 export interface BaseAmi {
   mode: BuildMode;
