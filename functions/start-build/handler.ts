@@ -5,6 +5,7 @@ import { classifyError } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
 import { startFromApi } from './api';
+import { environmentActionFromApi } from './environment-api';
 import { isHttpEvent } from '../shared/http';
 import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
 
@@ -18,7 +19,7 @@ function defaultDeps(): StartBuildDeps {
  * async retries cover transient failures.
  */
 export async function dispatch(event: unknown, deps: () => StartBuildDeps, log: Logger = logger) {
-  if (isHttpEvent(event)) return startFromApi(event, deps, log);
+  if (isHttpEvent(event)) return (await environmentActionFromApi(event, deps, log)) ?? startFromApi(event, deps, log);
   try {
     const started: StartedBuild = await startBuild(event, deps());
     return started;
