@@ -171,7 +171,7 @@ const rollbackSchema = z
   .object({
     action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
     environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
-    rollback_to: z.string({ error: 'an AMI id such as ami-0123456789abcdef0 (comfyui-ami rollback picks one)' }).regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'),
+    rollback_to: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'),
     source: z.enum(['console', 'api', 'cli']).optional(),
   })
   .strict();

@@ -190,6 +190,25 @@ describe('rollback', () => {
     expect(await readAccount(baseline)).toEqual(before);
   });
 
+  it('retries a transient fault in Prepare the rollback and still re-points once', async () => {
+    const config = configWith({ retainPrevious: 1 });
+    const baseline = await fresh(config);
+    const good = await buildDev(config);
+    await buildDev(config);
+    const plan = await planRollback({ environment: 'dev', source: 'cli' }, deps(config));
+    const real = await loadStepHandler('PrepareRollbackFunctionArn');
+    let calls = 0;
+    const flaky: LambdaHandler = async (event, context) => {
+      calls += 1;
+      if (calls === 1) throw named('AwsThrottled', 'injected: Rate exceeded');
+      return real(event, context);
+    };
+    const result = await buildWith(plan.input, config, plan.executionName, { 'Prepare the rollback': flaky });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.steps.find((s) => s.name === 'Prepare the rollback')?.attempts).toBe(2);
+    expect((await readAccount(baseline)).parameters[LATEST]).toBe(good.amiId);
+  });
+
   it('refuses in the state machine a target that is no build of the environment, or is latest already', async () => {
     const config = configWith({ retainPrevious: 1 });
     const baseline = await fresh(config);
