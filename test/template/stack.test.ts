@@ -13,6 +13,7 @@ const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
   acquireLock: { folder: 'acquire-lock', timeout: 60 },
   releaseLock: { folder: 'release-lock', timeout: 60 },
   resolveBaseAmi: { folder: 'resolve-base-ami', timeout: 60 },
+  prepareRollback: { folder: 'prepare-rollback', timeout: 60 },
   launchBuilder: { folder: 'launch-builder', timeout: 60 },
   sendUpdateCommand: { folder: 'send-update-command', timeout: 60 },
   checkUpdateCommand: { folder: 'check-update-command', timeout: 60 },
@@ -326,7 +327,7 @@ describe('the packaged stack (sls package --stage test)', () => {
   describe('trigger 3: the HTTP API', () => {
     it('requires IAM authorization on every route', () => {
       const routes = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
-      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(['GET /builds/{id}', 'POST /builds']);
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(['GET /builds/{id}', 'POST /builds', 'POST /environments/{env}/promote', 'POST /environments/{env}/rollback']);
       for (const route of routes) expect([route.Properties.RouteKey, route.Properties.AuthorizationType]).toEqual([route.Properties.RouteKey, 'AWS_IAM']);
       const v1Methods = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method');
       expect(v1Methods).toHaveLength(0);
@@ -340,6 +341,8 @@ describe('the packaged stack (sls package --stage test)', () => {
       };
       expect(integrationOf('POST /builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
       expect(integrationOf('GET /builds/{id}')).toEqual({ 'Fn::GetAtt': [functionId('buildStatus'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/rollback')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/promote')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
     });
 
     it('outputs the state machine ARN and the API URL', () => {
