@@ -1,10 +1,12 @@
 import { DeleteParametersCommand, paginateGetParametersByPath, type Parameter } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../shared/handler';
+import type { Image } from '@aws-sdk/client-ec2';
 import { describeImage, findBuilders, findImages, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { environmentConfig } from '../shared/config';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
 import { need, type BuildState } from '../shared/state';
-import { MANAGED_BY, TAG } from '../shared/tags';
+import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
 
 export interface CleanUpResult {
   terminated: string[];
@@ -14,9 +16,27 @@ export interface CleanUpResult {
 }
 
 /**
- * After a successful publish: no builder left, no other AMI of the environment left (the
- * previous one, and any an earlier failed clean-up stranded), history bounded. The lock means no
- * other build of this environment is running, so every other pipeline AMI of it is outdated.
+ * The environment's AMIs that clean-up removes: of this pipeline's AMIs of the environment
+ * (managed-by and environment tags, not deregistered), never the one `latest` names; the
+ * `retainPrevious` newest of the others (by creation date, then build number, then id) stay,
+ * whatever their history entries say; every older one is outdated. Rollback targets come from
+ * what this keeps.
+ */
+export function outdatedImages(images: Image[], { environment, latest, retainPrevious }: { environment: string; latest: string; retainPrevious: number }): string[] {
+  const previous = images.filter((i) => i.ImageId && i.ImageId !== latest && i.State !== 'deregistered' && isPipelineImage(i, environment));
+  const buildNumber = (i: Image) => Number.parseInt(tagValue(i.Tags, TAG.buildNumber) ?? '0', 10) || 0;
+  previous.sort(
+    (a, b) =>
+      (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || buildNumber(b) - buildNumber(a) || (b.ImageId ?? '').localeCompare(a.ImageId ?? ''),
+  );
+  return [...new Set(previous.slice(Math.max(0, retainPrevious)).map((i) => i.ImageId ?? ''))];
+}
+
+/**
+ * After a successful publish: no builder left, the AMI `latest` names and the `retainPrevious`
+ * newest others kept, every older AMI of the environment removed (the previous one, and any an
+ * earlier failed clean-up stranded), history bounded. The lock means no other build of this
+ * environment is running.
  */
 export async function cleanUp(state: BuildState, { config, clients, logger }: StepContext): Promise<CleanUpResult> {
   const request = need(state, 'request');
@@ -35,16 +55,17 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   if (latest !== published.amiId) {
     keptPrevious = previous ? { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` } : null;
   } else {
-    const outdated = await findImages(clients.ec2, [
+    const images = await findImages(clients.ec2, [
       { Name: `tag:${TAG.environment}`, Values: [request.environment] },
       { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
     ]);
-    const doomed = new Set(outdated.map((i) => i.ImageId ?? '').filter((id) => id && id !== published.amiId));
+    const retainPrevious = environmentConfig(config, request.environment)?.retainPrevious ?? 0;
+    const doomed = new Set(outdatedImages(images, { environment: request.environment, latest, retainPrevious }));
     if (previous && previous !== published.amiId) {
       const image = await describeImage(clients.ec2, previous);
       if (image && !isPipelineImage(image, request.environment)) {
         keptPrevious = { amiId: previous, reason: 'not made by this pipeline for this environment; deregister it by hand if it is no longer needed' };
-      } else {
+      } else if (!image || image.State === 'deregistered') {
         // Already gone (a retried clean-up): its tagged snapshots may remain.
         doomed.add(previous);
       }

@@ -3,9 +3,10 @@ import { verifyConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
 import { assertImageBelongs, type ImageGrounds } from '../shared/image-belongs';
-import { parseRequest } from '../shared/request';
+import { isRollbackInput, parseRequest } from '../shared/request';
 import { recordedRequester, unrecordedRequester } from '../shared/requester';
 import type { BuildRequest, BuildState } from '../shared/state';
+import { normalizeRollback } from './rollback-request';
 
 /** A request pinned to its digest, before the requester is known. */
 export type ResolvedRequest = Omit<BuildRequest, 'requestedBy'> & { grounds: ImageGrounds };
@@ -69,6 +70,7 @@ export async function resolveRequest(input: unknown, startTime: string, { config
     requestedAt: parsed.requestedAt ?? startTime,
     grounds,
     verify: verifyConfig(config, parsed.environment).enabled,
+    rollbackTo: null,
   };
 }
 
@@ -78,7 +80,10 @@ export async function resolveRequest(input: unknown, startTime: string, { config
  * StartExecution writes).
  */
 export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, ctx: StepContext): Promise<BuildRequest> {
-  const { grounds, ...request } = await resolveRequest(state.input, state.execution.startTime, ctx);
+  // A rollback names no image: its target's history entry does (rollback-request.ts).
+  const { grounds, ...request } = isRollbackInput(state.input)
+    ? { ...(await normalizeRollback(state, ctx)), grounds: 'rollback' as const }
+    : await resolveRequest(state.input, state.execution.startTime, ctx);
   const recorded = request.source === 'ecr-push' ? null : await recordedRequester(ctx.clients.dynamodb, ctx.config, state.execution.name, state.execution.startTime);
   const requestedBy = recorded ?? unrecordedRequester(request.source);
   ctx.logger.info('request accepted', { environment: request.environment, imageUri: request.imageUri, grounds, requestedBy, source: request.source });

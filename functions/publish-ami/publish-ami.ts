@@ -5,6 +5,7 @@ import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
 import { need, type AmiMetadata, type BuildState, type Published } from '../shared/state';
+import { rollbackMetadata } from './rollback-metadata';
 
 /** `2024-01-15T10:30:00Z`, the form of the user's documented metadata. */
 export function isoSeconds(date: string | Date): string {
@@ -50,12 +51,18 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
   const image = await describeImage(clients.ec2, amiId);
   if (image?.State !== 'available') throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
   const region = await clients.ssm.config.region();
-  const metadata = buildMetadata(state, amiId, image.CreationDate ?? new Date().toISOString(), region);
+  const rollback = need(state, 'base').mode === 'rollback';
+  const metadata = rollback
+    ? await rollbackMetadata(state, clients.ssm, paths, new Date())
+    : buildMetadata(state, amiId, image.CreationDate ?? new Date().toISOString(), region);
   const json = JSON.stringify(metadata);
 
   if ((await getParameterValue(clients.ssm, paths.latest)) !== amiId) {
     const description = `ComfyUI ${request.environment} AMI`;
-    await clients.ssm.send(new PutParameterCommand({ Name: paths.history(amiId), Value: json, Type: 'String', Overwrite: true, Description: `${description} ${amiId} (audit)` }));
+    // A rollback's history entry is the record of the build that made the AMI: left as it is.
+    if (!rollback) {
+      await clients.ssm.send(new PutParameterCommand({ Name: paths.history(amiId), Value: json, Type: 'String', Overwrite: true, Description: `${description} ${amiId} (audit)` }));
+    }
     await clients.ssm.send(new PutParameterCommand({ Name: paths.metadata, Value: json, Type: 'String', Overwrite: true, Description: `Latest ${description} metadata` }));
     await clients.ssm.send(
       new PutParameterCommand({ Name: paths.latest, Value: amiId, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true, Description: `Latest ${description} id` }),

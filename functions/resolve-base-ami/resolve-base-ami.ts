@@ -81,7 +81,11 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext['cl
 /** Counts up per environment from the published metadata (or the latest AMI's tag). */
 async function nextBuildNumber(clients: StepContext['clients'], metadataPath: string, latest: Image | null): Promise<number> {
   const metadata = await getJsonParameter(clients.ssm, metadataPath);
-  const fromMetadata = Number.parseInt(String(metadata?.workflow_run_number ?? '0'), 10);
+  // After a rollback, metadata names an older build; highest_build_number keeps the count.
+  const fromMetadata = Math.max(
+    ...[metadata?.workflow_run_number, metadata?.highest_build_number].map((v) => Number.parseInt(String(v ?? '0'), 10)).filter(Number.isFinite),
+    0,
+  );
   const fromTag = Number.parseInt(tagValue(latest?.Tags, TAG.buildNumber) ?? '0', 10);
   return Math.max(Number.isFinite(fromMetadata) ? fromMetadata : 0, Number.isFinite(fromTag) ? fromTag : 0) + 1;
 }

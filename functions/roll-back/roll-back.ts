@@ -1,7 +1,7 @@
 import type { StepContext } from '../shared/handler';
 import { findBuilders, findImages, findTestInstances, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
 import { parameterPaths } from '../shared/names';
-import { getParameterValue, undoPublish } from '../shared/parameters';
+import { getParameterValue, undoPublish, undoRepoint } from '../shared/parameters';
 import type { BuildState } from '../shared/state';
 import { TAG } from '../shared/tags';
 
@@ -37,9 +37,16 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
   const removedImages: RemovedImage[] = [];
   const keptImages: string[] = [];
   const parameters: string[] = [];
+  // A rollback's target was made by an earlier build: never removed here, only un-published.
+  const retainedTarget = state.base?.mode === 'rollback' ? state.base.baseAmiId : null;
   for (const amiId of amiIds) {
     if (amiId === published && latest === amiId) {
       // Consumers may already use it: only the clean-up after publishing failed.
+      keptImages.push(amiId);
+      continue;
+    }
+    if (amiId === retainedTarget) {
+      if (paths) parameters.push(...(await undoRepoint(clients.ssm, paths, amiId)));
       keptImages.push(amiId);
       continue;
     }

@@ -37,6 +37,8 @@ const environmentSchema = z
     callers: z.array(z.string().regex(CALLER_PATTERN, 'an IAM principal ARN where * matches any characters, such as arn:aws:iam::*:role/release-*')).min(1).optional(),
     // The environment whose published digests this one may also build (promotion), e.g. prod <- staging.
     promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
+    // How many previous pipeline AMIs stay registered besides the one `latest` names: what a rollback can re-point to.
+    retainPrevious: z.number().int().min(0).max(20).default(0),
   })
   .strict();
 
@@ -141,6 +143,10 @@ export const configSchema = z
       }
       if (!tagMatchesAny(env.defaultTag, env.tags)) {
         ctx.addIssue({ code: 'custom', path: ['environments', name, 'defaultTag'], message: 'a tag matched by the environment\'s tags' });
+      }
+      if (env.retainPrevious >= config.historyLimit) {
+        // A retained AMI without its history entry could not be rolled back to.
+        ctx.addIssue({ code: 'custom', path: ['environments', name, 'retainPrevious'], message: `less than historyLimit (${config.historyLimit})` });
       }
       if (env.promoteFrom !== undefined) {
         const from = Object.hasOwn(config.environments, env.promoteFrom) ? config.environments[env.promoteFrom] : undefined;

@@ -111,6 +111,11 @@ export class AwsAccessDenied extends PipelineError {
   override readonly name = 'AwsAccessDenied';
 }
 
+/** A rollback's target cannot be re-pointed to: it is `latest` already, or not this pipeline's AMI of the environment. */
+export class RollbackRefused extends PipelineError {
+  override readonly name = 'RollbackRefused';
+}
+
 /** Errors the state machine retries on every Task, besides the Lambda service's own. */
 export const TRANSIENT_ERRORS = ['AwsThrottled', 'AwsUnavailable', 'TimeoutError'] as const;
 

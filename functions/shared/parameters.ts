@@ -70,6 +70,18 @@ export async function undoPublish(ssm: SSMClient, paths: { latest: string; metad
   return undone.filter((line): line is string => line !== null);
 }
 
+/**
+ * Undoes what a rollback's publish wrote: `latest` and `metadata` back to their values before it.
+ * The target's history entry and the AMI itself belong to the build that made them: untouched.
+ */
+export async function undoRepoint(ssm: SSMClient, paths: { latest: string; metadata: string }, amiId: string): Promise<string[]> {
+  const undone = [
+    await restorePrevious(ssm, paths.latest, (value) => value === amiId, 'aws:ec2:image'),
+    await restorePrevious(ssm, paths.metadata, (value) => amiOf(value) === amiId),
+  ];
+  return undone.filter((line): line is string => line !== null);
+}
+
 function amiOf(json: string): unknown {
   return parseJsonObject(json)?.ami_id;
 }

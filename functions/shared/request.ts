@@ -54,6 +54,8 @@ export interface ParsedRequest {
   commitSha: string;
   source: RequestSource;
   requestedAt: string | null;
+  /** Set for a rollback request (see the rollback part at the end of this file). */
+  rollbackTo?: string;
 }
 
 export const UNKNOWN = 'unknown';
@@ -78,6 +80,7 @@ export function parseRequest(input: unknown, config: PipelineConfig): ParsedRequ
   const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
   if (size > MAX_INPUT_BYTES) invalid(`input: must be at most ${MAX_INPUT_BYTES} bytes of JSON (got ${size})`);
   const record = input as Record<string, unknown>;
+  if (isRollbackInput(record)) return parsedRollback(parseRollbackInput(record, config));
   return isEcrEvent(record) ? parseEcrEvent(record, config) : parseManual(record, config);
 }
 
@@ -163,4 +166,54 @@ export function parseImageReference(image: string): { registry: string | null; r
   }
   if (!REPOSITORY_NAME.test(repository)) invalid(`input.image: "${repository}" is not an ECR repository name; must be ${IMAGE_FORM}`);
   return { registry, repository, tag, digest };
+}
+
+// ---- Rollback requests (item "a way back"): {"action": "rollback", "environment", "rollback_to"} ----
+
+export const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
+
+const rollbackSchema = z
+  .object({
+    action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
+    environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
+    rollback_to: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'),
+    source: z.enum(['console', 'api', 'cli']).optional(),
+  })
+  .strict();
+
+export interface RollbackInput {
+  environment: string;
+  rollbackTo: string;
+  source: RequestSource;
+}
+
+/** A console or CLI input asking to roll an environment back rather than to build. */
+export function isRollbackInput(input: unknown): boolean {
+  return input !== null && typeof input === 'object' && (Object.hasOwn(input, 'action') || Object.hasOwn(input, 'rollback_to'));
+}
+
+export function parseRollbackInput(input: Record<string, unknown>, config: PipelineConfig): RollbackInput {
+  const result = rollbackSchema.safeParse(input);
+  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const body = result.data;
+  if (!environmentConfig(config, body.environment)) {
+    invalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`);
+  }
+  return { environment: body.environment, rollbackTo: body.rollback_to, source: body.source ?? 'console' };
+}
+
+function parsedRollback(rollback: RollbackInput): ParsedRequest {
+  // The digest is the one the target's history entry recorded: read at Normalize, not taken from input.
+  return {
+    environment: rollback.environment,
+    repository: '',
+    registry: null,
+    tag: null,
+    digest: null,
+    branch: UNKNOWN,
+    commitSha: UNKNOWN,
+    source: rollback.source,
+    requestedAt: null,
+    rollbackTo: rollback.rollbackTo,
+  };
 }

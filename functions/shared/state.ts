@@ -33,9 +33,15 @@ export interface BuildRequest {
    * known without it (see shared/requester.ts). Never taken from the execution input.
    */
   requestedBy: string;
+  /**
+   * A rollback's target: an AMI of this environment's history to re-point `latest` to (or, when
+   * it is gone, whose recorded digest to rebuild). null for every other request.
+   */
+  rollbackTo?: string | null;
 }
 
-export type BuildMode = 'fresh' | 'incremental' | 'migration';
+/** `rollback`: no AMI is made; `latest` is re-pointed to a retained AMI of the environment. */
+export type BuildMode = 'fresh' | 'incremental' | 'migration' | 'rollback';
 
 export interface BaseAmi {
   mode: BuildMode;

@@ -6,6 +6,7 @@ import { RequestInvalid } from '../shared/errors';
 import { baseUrl, bodyText, jsonResponse } from '../shared/http';
 import { MAX_INPUT_BYTES, parseRequest } from '../shared/request';
 import { startBuild, type StartBuildDeps } from './start-build';
+import { ENVIRONMENT_ACTION_ROUTES } from './environment-api';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;
 const BODY_FORM = '{"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}';
@@ -70,6 +71,7 @@ export const START_ROUTES: RouteTable<StartBuildDeps> = {
     }
     return start({ ...body, environment: env, source: 'api' }, request, deps, (name) => `/environments/${env}/builds/${name}`);
   },
+  ...ENVIRONMENT_ACTION_ROUTES,
 };
 
 /** The HTTP API routes of the start function: 202 with the execution, 4xx (nothing started) otherwise. */

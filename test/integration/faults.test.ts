@@ -397,7 +397,8 @@ describe('fault matrix: every step x every fault, transient and permanent', () =
     const tasks = Object.entries(loadDefinition().States)
       .filter(([, state]) => state.Type === 'Task')
       .map(([name]) => name)
-      .filter((name) => ![ROLL_BACK, 'Release the lock after failure'].includes(name));
+      // A build never enters Prepare the rollback; test/statemachine/way-back.test.ts faults it.
+      .filter((name) => ![ROLL_BACK, 'Release the lock after failure', 'Prepare the rollback'].includes(name));
     expect(TARGETS.map((t) => t.state).sort()).toEqual(tasks.sort());
   });
 

@@ -14,8 +14,10 @@ const config = demoConfig();
 const definition = loadDefinition();
 // Releasing the lock never fails a build (a left lock is taken over), so it is tested apart.
 const NOT_FAILING = ['${RollBackFunctionArn}', '${NormalizeRequestFunctionArn}', '${ReleaseLockFunctionArn}'];
+// A build never enters the rollback's own step: test/statemachine/way-back.test.ts fails it.
+const NOT_ON_A_BUILD = ['${PrepareRollbackFunctionArn}'];
 const taskStates = Object.entries(definition.States)
-  .filter(([, s]) => s.Type === 'Task' && !NOT_FAILING.includes(s.Resource ?? ''))
+  .filter(([, s]) => s.Type === 'Task' && !NOT_FAILING.includes(s.Resource ?? '') && !NOT_ON_A_BUILD.includes(s.Resource ?? ''))
   .map(([name]) => name);
 let moto: Moto;
 

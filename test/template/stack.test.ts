@@ -16,6 +16,7 @@ const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
   acquireLock: { folder: 'acquire-lock', timeout: 60 },
   releaseLock: { folder: 'release-lock', timeout: 60 },
   resolveBaseAmi: { folder: 'resolve-base-ami', timeout: 60 },
+  prepareRollback: { folder: 'prepare-rollback', timeout: 60 },
   launchBuilder: { folder: 'launch-builder', timeout: 60 },
   sendUpdateCommand: { folder: 'send-update-command', timeout: 60 },
   checkUpdateCommand: { folder: 'check-update-command', timeout: 60 },
@@ -386,6 +387,8 @@ describe('the packaged stack (sls package --stage test)', () => {
         'GET /environments/{env}/builds/{id}',
         'POST /builds',
         'POST /environments/{env}/builds',
+        'POST /environments/{env}/promote',
+        'POST /environments/{env}/rollback',
       ]);
       for (const route of routes) expect([route.Properties.RouteKey, route.Properties.AuthorizationType]).toEqual([route.Properties.RouteKey, 'AWS_IAM']);
       const v1Methods = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method');
@@ -400,6 +403,8 @@ describe('the packaged stack (sls package --stage test)', () => {
       };
       expect(integrationOf('POST /builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
       expect(integrationOf('GET /builds/{id}')).toEqual({ 'Fn::GetAtt': [functionId('buildStatus'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/rollback')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/promote')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
     });
 
     it('throttles the stage as the config says and logs every request with its IAM caller', () => {

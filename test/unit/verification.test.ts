@@ -84,8 +84,7 @@ describe('launchTestInstance', () => {
     expect(ec2).toHaveReceivedCommandWith(RunInstancesCommand, {
       ImageId: AMI,
       InstanceType: 'g5.2xlarge',
-      SubnetId: 'subnet-0123456789abcdef0',
-      SecurityGroupIds: ['sg-0123456789abcdef0'],
+      NetworkInterfaces: [expect.objectContaining({ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', Groups: ['sg-0123456789abcdef0'] })],
       IamInstanceProfile: { Name: 'comfyui-ami-builder' },
       MetadataOptions: expect.objectContaining({ HttpTokens: 'required' }),
       ClientToken: testInstanceClientToken(BUILD_ID, AMI),

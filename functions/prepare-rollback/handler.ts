@@ -1,0 +1,4 @@
+import { stepHandler } from '../shared/handler';
+import { prepareRollback } from './prepare-rollback';
+
+export const handler = stepHandler(prepareRollback);
