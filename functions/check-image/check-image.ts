@@ -1,6 +1,6 @@
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
-import { describeImage } from '../shared/ec2';
+import { identityOf, ownImage } from '../shared/build-identity';
 import { AmiCreationFailed, AmiTimedOut } from '../shared/errors';
 import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type PollResult } from '../shared/state';
@@ -15,7 +15,8 @@ export async function checkImage(state: BuildState, { config, clients }: StepCon
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const attempt = (state.imageStatus?.attempt ?? 0) + 1;
-  const image = await describeImage(clients.ec2, amiId);
+  // Its snapshots get this build's tags: only an AMI of this build may have them.
+  const image = await ownImage(clients.ec2, identityOf(state), amiId);
   const status = image?.State ?? 'missing';
 
   if (status === 'available') {

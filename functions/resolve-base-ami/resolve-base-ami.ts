@@ -1,6 +1,7 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
 import type { PipelineConfig } from '../shared/config';
+import { identityOf, isOwnedBy, type BuildIdentity } from '../shared/build-identity';
 import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
 import { buildAmiName, parameterPaths, stableAmiName } from '../shared/names';
@@ -46,7 +47,7 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
 
   const buildNumber = await nextBuildNumber(clients, paths.metadata, latest);
   const amiName = buildAmiName(config, environment, buildNumber, request.digest);
-  await assertNameFree(ec2, amiName, state.execution.name);
+  await assertNameFree(ec2, amiName, identityOf(state));
 
   logger.info('base AMI resolved', { environment, mode, baseAmiId, previousAmiId, buildNumber, amiName });
   return { mode, baseAmiId, previousAmiId, buildNumber, amiName };
@@ -87,9 +88,9 @@ async function nextBuildNumber(clients: StepContext['clients'], metadataPath: st
 }
 
 /** A clash found now costs nothing; found by CreateImage at the end of a bake, it costs the bake. */
-async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, executionName: string): Promise<void> {
+async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, identity: BuildIdentity): Promise<void> {
   const clash = (await findImages(ec2, [{ Name: 'name', Values: [amiName] }])).find((i) => i.State !== 'deregistered');
-  if (clash && tagValue(clash.Tags, TAG.execution) !== executionName) {
-    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
+  if (clash && !isOwnedBy(clash.Tags, identity)) {
+    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (build ${tagValue(clash.Tags, TAG.build) ?? 'unknown'}, execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
   }
 }

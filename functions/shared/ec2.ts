@@ -32,20 +32,6 @@ export async function findImages(ec2: EC2Client, filters: Filter[]): Promise<Ima
   return out.Images ?? [];
 }
 
-/** Builders of one execution that are not yet terminated. */
-export async function findBuilders(ec2: EC2Client, executionName: string): Promise<Instance[]> {
-  const out = await ec2.send(
-    new DescribeInstancesCommand({
-      Filters: [
-        { Name: `tag:${TAG.execution}`, Values: [executionName] },
-        { Name: `tag:${TAG.role}`, Values: ['builder'] },
-        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
-      ],
-    }),
-  );
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
 export async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | null> {
   try {
     const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
@@ -85,13 +71,14 @@ export interface RemovedImage {
 /**
  * Deregisters an image and deletes its snapshots. Safe to repeat: when the image is already
  * gone, the snapshots the pipeline tagged with its id are still found and deleted. A snapshot
- * another image uses (InvalidSnapshot.InUse) is kept.
+ * another image uses (InvalidSnapshot.InUse) is kept. `extraSnapshotFilters` narrows the tagged
+ * look-up (roll back adds its build id, so a gone AMI's id in a state cannot reach other snapshots).
  */
-export async function removeImage(ec2: EC2Client, amiId: string): Promise<RemovedImage> {
+export async function removeImage(ec2: EC2Client, amiId: string, extraSnapshotFilters: Filter[] = []): Promise<RemovedImage> {
   const image = await describeImage(ec2, amiId);
   const fromImage = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
   const tagged = await ec2.send(
-    new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.imageId}`, Values: [amiId] }] }),
+    new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${TAG.imageId}`, Values: [amiId] }, ...extraSnapshotFilters] }),
   );
   const snapshotIds = [...new Set([...fromImage, ...(tagged.Snapshots ?? []).map((s) => s.SnapshotId ?? '')])].filter(Boolean);
 

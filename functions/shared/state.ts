@@ -112,6 +112,8 @@ export interface AmiMetadata {
   previous_ami_id: string | null;
   source: RequestSource;
   execution_id: string;
+  /** The build id its resources are tagged with (never repeats, unlike workflow_run_id). */
+  build_id: string;
 }
 
 /** Reads a key a previous state must have set; a missing one is a wiring bug, named as such. */
