@@ -21,6 +21,8 @@ export interface RollBackResult {
 interface Left {
   what: string;
   error: Error;
+  /** Left only because an undo before it failed (an AMI kept while a parameter still names it). */
+  consequence?: boolean;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
       result.keptImages.push({ amiId, reason: 'published by this build' });
       continue;
     }
+    const leftBefore = left.length;
     for (const [what, undo] of [
       [`put back ${paths.latest}`, undoLatest],
       [`put back ${paths.metadata}`, undoMetadata],
@@ -93,7 +96,8 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
     if (!blocker.ok) continue;
     if (blocker.value) {
       result.keptImages.push({ amiId, reason: blocker.value });
-      left.push({ what: `remove AMI ${amiId} and its snapshots`, error: new RollbackIncomplete(`kept because ${blocker.value}`) });
+      const error = new RollbackIncomplete(`kept because ${blocker.value}`);
+      left.push({ what: `remove AMI ${amiId} and its snapshots`, error, consequence: left.length > leftBefore });
       continue;
     }
     const removed = await attempt(`remove AMI ${amiId} and its snapshots`, () => removeOwnImage(clients.ec2, identity, amiId));
@@ -130,7 +134,7 @@ function removeOwnImage(ec2: EC2Client, identity: BuildIdentity, amiId: string):
 function rollbackError(left: Left[]): Error {
   const message = `roll back left: ${left.map((l) => `${l.what} (${l.error.name}: ${l.error.message})`).join('; ')}`;
   const transient = new Set<string>(TRANSIENT_ERRORS);
-  if (!left.every((l) => transient.has(l.error.name))) return new RollbackIncomplete(message);
+  if (!left.every((l) => l.consequence || transient.has(l.error.name))) return new RollbackIncomplete(message);
   if (left.some((l) => l.error.name === 'AwsThrottled')) return new AwsThrottled(message);
   if (left.some((l) => l.error.name === 'AwsUnavailable')) return new AwsUnavailable(message);
   return Object.assign(new Error(message), { name: 'TimeoutError' });
