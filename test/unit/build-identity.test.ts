@@ -56,9 +56,12 @@ function otherBuildsWorld() {
 const crafted = () => stateAfterImage({ builder: { instanceId: THEIRS }, image: { amiId: LIVE, name: 'x' }, published: { amiId: LIVE, metadata: {} as never } });
 
 function expectUntouched(world: ReturnType<typeof otherBuildsWorld>['world'], parameters: Map<string, FakeParameter>) {
-  for (const Command of [StopInstancesCommand, TerminateInstancesCommand, CreateImageCommand, DeregisterImageCommand, DeleteSnapshotCommand, CreateTagsCommand]) {
-    expect(ec2).not.toHaveReceivedCommand(Command);
-  }
+  expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
+  expect(ec2).not.toHaveReceivedCommand(CreateImageCommand);
+  expect(ec2).not.toHaveReceivedCommand(DeregisterImageCommand);
+  expect(ec2).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+  expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
   expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
