@@ -9,7 +9,8 @@ import type { BuildRequest, BuildState } from '../shared/state';
  * step (and the metadata) names exactly the bytes that were pushed.
  */
 export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, { config, clients }: StepContext): Promise<BuildRequest> {
-  const parsed = parseRequest(state.input, config);
+  // The execution's start is the trusted clock an event's time is checked against.
+  const parsed = parseRequest(state.input, config, new Date(state.execution.startTime));
 
   let repositoryUri: string;
   try {

@@ -6,7 +6,7 @@ import { demoConfig, pushEvent } from '../support/builds';
 import { startMoto, type Moto } from '../support/moto';
 
 // Waiting builds poll the lock every 20 ms here instead of every minute.
-const config = demoConfig({ lock: { table: 'comfyui-ami-locks', leaseMinutes: 270, maxWaitAttempts: 1000 } });
+const config = demoConfig({ lock: { ...demoConfig().lock, maxWaitAttempts: 1000 } });
 let moto: Moto;
 
 beforeAll(async () => {
