@@ -6,6 +6,7 @@ const COMMANDS: Record<string, Command> = {
   status: { summary: "show a deployed build's status", load: () => import('./commands/status') },
   watch: { summary: 'follow a deployed build step by step until it ends', load: () => import('./commands/watch') },
   redrive: { summary: 'resume a stopped, timed-out or failed deployed build where it stopped', load: () => import('./commands/redrive') },
+  legacy: { summary: "list the old system's AMIs of an environment, or delete them once migrated", load: () => import('./commands/legacy') },
   lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
 };
 

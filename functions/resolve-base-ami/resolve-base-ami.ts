@@ -4,10 +4,11 @@ import type { PipelineConfig } from '../shared/config';
 import { identityOf, isOwnedBy, type BuildIdentity } from '../shared/build-identity';
 import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
-import { buildAmiName, parameterPaths, stableAmiName } from '../shared/names';
+import { buildAmiName, parameterPaths } from '../shared/names';
 import { getJsonParameter, getParameterValue } from '../shared/parameters';
 import { need, type BaseAmi, type BuildState } from '../shared/state';
-import { TAG, tagValue } from '../shared/tags';
+import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
+import { findLegacyImages } from '../shared/legacy';
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
@@ -53,14 +54,19 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
   return { mode, baseAmiId, previousAmiId, buildNumber, amiName };
 }
 
+/**
+ * The newest available AMI of the environment the account owns: one this pipeline made (latest
+ * lost), or one of the old system (legacy.ts decides which are this environment's).
+ */
 async function newestEnvironmentImage(config: PipelineConfig, environment: string, ec2: StepContext['clients']['ec2']): Promise<Image | null> {
-  const stable = stableAmiName(config, environment);
-  const [tagged, named, nameTagged] = await Promise.all([
-    findImages(ec2, [{ Name: `tag:${TAG.environment}`, Values: [environment] }]),
-    findImages(ec2, [{ Name: 'name', Values: [stable] }]),
-    findImages(ec2, [{ Name: 'tag:Name', Values: [stable] }]),
+  const [tagged, legacy] = await Promise.all([
+    findImages(ec2, [
+      { Name: `tag:${TAG.environment}`, Values: [environment] },
+      { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+    ]),
+    findLegacyImages(ec2, config, environment),
   ]);
-  const available = [...tagged, ...named, ...nameTagged].filter((i) => i.State === 'available');
+  const available = [...tagged.filter((i) => isPipelineImage(i, environment)), ...legacy].filter((i) => i.State === 'available');
   available.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
   return available[0] ?? null;
 }
