@@ -14,7 +14,13 @@ import { findLegacyImages, legacyOwner } from '../../functions/shared/legacy';
 import { main as legacy } from '../../scripts/commands/legacy';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { build, demoConfig, pushEvent } from '../support/builds';
+import { resetDefaultClients } from '../../functions/shared/clients';
+import { useEndpoint } from '../../scripts/lib/moto';
+import { FAST_REGION } from '../support/fault-proxy';
 import { startMoto, type Moto } from '../support/moto';
+
+// Builds against moto on a loaded machine take more than jest's default.
+jest.setTimeout(180_000);
 
 const base = demoConfig();
 const config: PipelineConfig = {
@@ -65,6 +71,9 @@ const registered = async () => new Set(((await new EC2Client({}).send(new Descri
 beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   moto = await startMoto();
+  // Few stock AMIs in this region: DescribeImages stays fast (see fault-proxy.ts).
+  useEndpoint(moto.endpoint, FAST_REGION);
+  resetDefaultClients();
   writeFileSync(CONFIG_FILE, JSON.stringify(config));
   const { baseAmiId } = await seedAccount(config);
   ami.qaPlain = await oldAmi(baseAmiId, 'comfyui-multitenant-qa');
@@ -73,7 +82,7 @@ beforeAll(async () => {
   ami.qaEast = await oldAmi(baseAmiId, 'comfyui-multitenant-qa-east-3');
   ami.qaz = await oldAmi(baseAmiId, 'comfyui-multitenant-qaz');
   ami.dev = await oldAmi(baseAmiId, 'comfyui-multitenant-dev-old');
-});
+}, 180_000);
 afterAll(async () => moto?.stop());
 
 describe('legacy AMIs', () => {
