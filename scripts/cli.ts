@@ -9,6 +9,8 @@ const COMMANDS: Record<string, Command> = {
   promote: { summary: "build an environment from the digest its configured source environment has published", load: () => import('./commands/promote') },
   history: { summary: "list an environment's builds and whether their AMIs still exist", load: () => import('./commands/history') },
   redrive: { summary: 'resume a stopped, timed-out or failed deployed build where it stopped', load: () => import('./commands/redrive') },
+  legacy: { summary: "list the old system's AMIs of an environment, or delete them once migrated", load: () => import('./commands/legacy') },
+  lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
 };
 
 export const USAGE = `Usage: comfyui-ami <command> [options]

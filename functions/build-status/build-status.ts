@@ -30,7 +30,7 @@ function environmentOf(input: Record<string, unknown> | null, config: PipelineCo
   if (!input) return null;
   if (typeof input.environment === 'string') return input.environment;
   try {
-    return parseRequest(input, config).environment;
+    return parseRequest(input, config, null).environment;
   } catch {
     return null;
   }

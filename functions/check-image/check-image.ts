@@ -1,5 +1,6 @@
 import { ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
+import { identityOf, ownImage } from '../shared/build-identity';
 import { describeImage } from '../shared/ec2';
 import { AmiCreationFailed, AmiTimedOut } from '../shared/errors';
 import { need, type BuildState, type PollResult } from '../shared/state';
@@ -11,7 +12,9 @@ import { need, type BuildState, type PollResult } from '../shared/state';
 export async function checkImage(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
   const { amiId } = need(state, 'image');
   const attempt = (state.imageStatus?.attempt ?? 0) + 1;
-  const image = await describeImage(clients.ec2, amiId);
+  // Only an AMI of this build is changed; a rollback's target, an earlier build's, was checked
+  // by Prepare the rollback under the lock and already requires IMDSv2.
+  const image = state.base?.mode === 'rollback' ? await describeImage(clients.ec2, amiId) : await ownImage(clients.ec2, identityOf(state), amiId);
   const status = image?.State ?? 'missing';
 
   if (status === 'available') {

@@ -1,8 +1,10 @@
 import { DeleteParametersCommand, paginateGetParametersByPath, type Parameter } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../shared/handler';
 import type { Image } from '@aws-sdk/client-ec2';
-import { describeImage, findBuilders, findImages, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { findBuildInstances, identityOf, ownImage, ownInstance } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config';
+import { describeImage, findImages, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { latestWrittenAt, removalBlocker } from '../shared/removal-guard';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
 import { need, type BuildState } from '../shared/state';
@@ -12,6 +14,8 @@ export interface CleanUpResult {
   terminated: string[];
   removed: RemovedImage[];
   keptPrevious: { amiId: string; reason: string } | null;
+  /** Outdated AMIs the removal guard kept, with its reason. */
+  kept: { amiId: string; reason: string }[];
   prunedHistory: string[];
 }
 
@@ -44,10 +48,17 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const published = need(state, 'published');
   const paths = parameterPaths(config, request.environment);
 
-  const builders = (await findBuilders(clients.ec2, state.execution.name)).map((i) => i.InstanceId ?? '');
-  const terminated = await terminateInstances(clients.ec2, [...builders, state.builder?.instanceId ?? ''].filter(Boolean));
+  const identity = identityOf(state);
+  // Only an AMI this build made decides what is outdated; ownImage refuses any other. A
+  // rollback publishes an earlier build's AMI, which Prepare the rollback checked under the lock.
+  if (base.mode !== 'rollback') await ownImage(clients.ec2, identity, published.amiId);
+  const builders = (await findBuildInstances(clients.ec2, identity)).map((i) => i.InstanceId ?? '');
+  // The state's builder id counts only once its tags show this build (ownInstance refuses others).
+  const named = state.builder?.instanceId && !builders.includes(state.builder.instanceId) && (await ownInstance(clients.ec2, identity, state.builder.instanceId));
+  const terminated = await terminateInstances(clients.ec2, [...builders, named ? (named.InstanceId ?? '') : ''].filter(Boolean));
 
   const removed: RemovedImage[] = [];
+  const kept: CleanUpResult['kept'] = [];
   let keptPrevious: CleanUpResult['keptPrevious'] = null;
   // Never remove what consumers may still be pointed at.
   const latest = await getParameterValue(clients.ssm, paths.latest);
@@ -70,13 +81,20 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
         doomed.add(previous);
       }
     }
-    for (const amiId of doomed) removed.push(await removeImage(clients.ec2, amiId));
+    // History entries up to the moment this build pointed `latest` at its AMI are of AMIs it replaced.
+    const supersededAt = (await latestWrittenAt(clients.ssm, paths)) ?? undefined;
+    for (const amiId of doomed) {
+      const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt });
+      if (blocker) kept.push({ amiId, reason: blocker });
+      else removed.push(await removeImage(clients.ec2, amiId));
+    }
   }
   if (keptPrevious) logger.warn('previous AMI kept', keptPrevious);
+  if (kept.length > 0) logger.warn('outdated AMIs kept by the removal guard', { kept });
 
   const prunedHistory = await pruneHistory(clients.ssm, paths.historyPrefix, config.historyLimit, published.amiId);
   logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length });
-  return { terminated, removed, keptPrevious, prunedHistory };
+  return { terminated, removed, keptPrevious, kept, prunedHistory };
 }
 
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */

@@ -1,27 +1,32 @@
 import { CreateImageCommand } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
+import { findBuildImages, identityOf, isOwnedBy, ownInstance } from '../shared/build-identity';
 import { findImages } from '../shared/ec2';
+import { BuilderLost } from '../shared/errors';
 import { AmiNameInUse } from '../shared/errors';
 import { stableAmiName } from '../shared/names';
 import { need, type BuildState, type CreatedImage } from '../shared/state';
 import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
- * Images the stopped builder. An image this execution already started is reused, so a retry or
- * a redrive never leaves a second AMI behind.
+ * Images the stopped builder, once its tags show it is this build's. An image this build already
+ * started is reused, so a retry or a redrive never leaves a second AMI behind.
  */
 export async function createImage(state: BuildState, { config, clients, logger }: StepContext): Promise<CreatedImage> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const { instanceId } = need(state, 'builder');
 
-  const mine = await findImages(clients.ec2, [{ Name: `tag:${TAG.execution}`, Values: [state.execution.name] }]);
+  const identity = identityOf(state);
+  const mine = await findBuildImages(clients.ec2, identity);
   const reusable = mine.find((i) => i.State !== 'deregistered' && i.ImageId);
   if (reusable?.ImageId) {
-    logger.info('image already created by this execution', { amiId: reusable.ImageId });
+    logger.info('image already created by this build', { amiId: reusable.ImageId });
     return { amiId: reusable.ImageId, name: reusable.Name ?? base.amiName };
   }
 
+  const builder = await ownInstance(clients.ec2, identity, instanceId);
+  if (!builder) throw new BuilderLost(`builder ${instanceId} no longer exists; no image can be made`);
   const stableName = stableAmiName(config, request.environment);
   try {
     const out = await clients.ec2.send(
@@ -44,7 +49,7 @@ export async function createImage(state: BuildState, { config, clients, logger }
   } catch (error) {
     if ((error as Error).name !== 'InvalidAMIName.Duplicate') throw error;
     const [owner] = await findImages(clients.ec2, [{ Name: 'name', Values: [base.amiName] }]);
-    if (owner?.ImageId && tagValue(owner.Tags, TAG.execution) === state.execution.name) return { amiId: owner.ImageId, name: base.amiName };
-    throw new AmiNameInUse(`AMI name ${base.amiName} is already used by ${owner?.ImageId ?? 'another image'}`);
+    if (owner?.ImageId && isOwnedBy(owner.Tags, identity)) return { amiId: owner.ImageId, name: base.amiName };
+    throw new AmiNameInUse(`AMI name ${base.amiName} is already used by ${owner?.ImageId ?? 'another image'} (build ${tagValue(owner?.Tags, TAG.build) ?? 'unknown'})`);
   }
 }

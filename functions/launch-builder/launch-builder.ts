@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
-import { describeImage, findBuilders } from '../shared/ec2';
+import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import { launchPlacement } from '../shared/launch';
 import { need, type Builder, type BuildState } from '../shared/state';
@@ -15,16 +16,16 @@ export function launchClientToken(executionId: string): string {
 
 /**
  * Starts the builder from the base AMI. Idempotent twice over: an instance already tagged with
- * this execution is reused, and the ClientToken makes EC2 itself return the same instance.
+ * this build id is reused, and the ClientToken makes EC2 itself return the same instance.
  */
 export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext): Promise<Builder> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const execution = state.execution;
 
-  const existing = await findBuilders(clients.ec2, execution.name);
+  const existing = await findBuildInstances(clients.ec2, identityOf(state), ['builder']);
   if (existing[0]?.InstanceId) {
-    logger.info('builder already launched for this execution', { instanceId: existing[0].InstanceId });
+    logger.info('builder already launched for this build', { instanceId: existing[0].InstanceId });
     return { instanceId: existing[0].InstanceId };
   }
 

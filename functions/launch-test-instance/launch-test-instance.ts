@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
-import { describeImage, findTestInstances } from '../shared/ec2';
+import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { describeImage } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
 import { launchPlacement } from '../shared/launch';
 import { need, type BuildState, type TestInstance } from '../shared/state';
@@ -31,10 +32,10 @@ export function testInstanceClientToken(buildId: string, amiId: string): string 
 export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext): Promise<TestInstance> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
-  const { buildId } = state.execution;
-  if (!buildId) throw new Error('state.execution.buildId is missing: the state machine did not record the execution');
+  const identity = identityOf(state);
+  const { buildId } = identity;
 
-  const existing = (await findTestInstances(clients.ec2, buildId)).find((i) => i.ImageId === amiId && i.InstanceId);
+  const existing = (await findBuildInstances(clients.ec2, identity, [VERIFIER_ROLE])).find((i) => i.ImageId === amiId && i.InstanceId);
   if (existing?.InstanceId) {
     logger.info('test instance already launched for this build', { instanceId: existing.InstanceId });
     return { instanceId: existing.InstanceId, amiId };

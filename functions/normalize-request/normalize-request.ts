@@ -17,7 +17,8 @@ export type ResolvedRequest = Omit<BuildRequest, 'requestedBy'> & { grounds: Ima
  * not belong to the environment. Shared by the step and the start function.
  */
 export async function resolveRequest(input: unknown, startTime: string, { config, clients }: Pick<StepContext, 'config' | 'clients'>): Promise<ResolvedRequest> {
-  const parsed = parseRequest(input, config);
+  // The execution's start is the trusted clock an event's time is checked against.
+  const parsed = parseRequest(input, config, new Date(startTime));
 
   let repositoryUri: string;
   try {

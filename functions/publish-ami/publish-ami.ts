@@ -1,6 +1,6 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../shared/handler';
-import { describeImage } from '../shared/ec2';
+import { identityOf, ownImage } from '../shared/build-identity';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
@@ -35,6 +35,7 @@ export function buildMetadata(state: BuildState, amiId: string, creationDate: st
     source: request.source,
     execution_id: state.execution.id,
     requested_by: request.requestedBy,
+    build_id: state.execution.buildId,
   };
 }
 
@@ -48,7 +49,7 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
   const { amiId } = need(state, 'image');
   const paths = parameterPaths(config, request.environment);
 
-  const image = await describeImage(clients.ec2, amiId);
+  const image = await ownImage(clients.ec2, identityOf(state), amiId);
   if (image?.State !== 'available') throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
   const region = await clients.ssm.config.region();
   const rollback = need(state, 'base').mode === 'rollback';

@@ -1,12 +1,14 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
 import type { PipelineConfig } from '../shared/config';
+import { identityOf, isOwnedBy, type BuildIdentity } from '../shared/build-identity';
 import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
-import { buildAmiName, parameterPaths, stableAmiName } from '../shared/names';
+import { buildAmiName, parameterPaths } from '../shared/names';
 import { getJsonParameter, getParameterValue } from '../shared/parameters';
 import { need, type BaseAmi, type BuildState } from '../shared/state';
-import { TAG, tagValue } from '../shared/tags';
+import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
+import { findLegacyImages } from '../shared/legacy';
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
@@ -46,20 +48,25 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
 
   const buildNumber = await nextBuildNumber(clients, paths.metadata, latest);
   const amiName = buildAmiName(config, environment, buildNumber, request.digest);
-  await assertNameFree(ec2, amiName, state.execution.name);
+  await assertNameFree(ec2, amiName, identityOf(state));
 
   logger.info('base AMI resolved', { environment, mode, baseAmiId, previousAmiId, buildNumber, amiName });
   return { mode, baseAmiId, previousAmiId, buildNumber, amiName };
 }
 
+/**
+ * The newest available AMI of the environment the account owns: one this pipeline made (latest
+ * lost), or one of the old system (legacy.ts decides which are this environment's).
+ */
 async function newestEnvironmentImage(config: PipelineConfig, environment: string, ec2: StepContext['clients']['ec2']): Promise<Image | null> {
-  const stable = stableAmiName(config, environment);
-  const [tagged, named, nameTagged] = await Promise.all([
-    findImages(ec2, [{ Name: `tag:${TAG.environment}`, Values: [environment] }]),
-    findImages(ec2, [{ Name: 'name', Values: [stable] }]),
-    findImages(ec2, [{ Name: 'tag:Name', Values: [stable] }]),
+  const [tagged, legacy] = await Promise.all([
+    findImages(ec2, [
+      { Name: `tag:${TAG.environment}`, Values: [environment] },
+      { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+    ]),
+    findLegacyImages(ec2, config, environment),
   ]);
-  const available = [...tagged, ...named, ...nameTagged].filter((i) => i.State === 'available');
+  const available = [...tagged.filter((i) => isPipelineImage(i, environment)), ...legacy].filter((i) => i.State === 'available');
   available.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
   return available[0] ?? null;
 }
@@ -91,9 +98,9 @@ async function nextBuildNumber(clients: StepContext['clients'], metadataPath: st
 }
 
 /** A clash found now costs nothing; found by CreateImage at the end of a bake, it costs the bake. */
-async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, executionName: string): Promise<void> {
+async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, identity: BuildIdentity): Promise<void> {
   const clash = (await findImages(ec2, [{ Name: 'name', Values: [amiName] }])).find((i) => i.State !== 'deregistered');
-  if (clash && tagValue(clash.Tags, TAG.execution) !== executionName) {
-    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
+  if (clash && !isOwnedBy(clash.Tags, identity)) {
+    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (build ${tagValue(clash.Tags, TAG.build) ?? 'unknown'}, execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
   }
 }

@@ -1,7 +1,7 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { environmentConfig } from '../shared/config';
 import type { StepContext } from '../shared/handler';
-import { describeInstance } from '../shared/ec2';
+import { identityOf, ownInstance } from '../shared/build-identity';
 import { AgentNotRegistered, BuilderLost } from '../shared/errors';
 import { need, type BuildState, type UpdateCommand } from '../shared/state';
 
@@ -20,7 +20,8 @@ export async function sendUpdateCommand(state: BuildState, { config, clients, lo
   const documentName = base.mode === 'fresh' ? config.documents.fresh : config.documents.incremental;
   const comment = commandComment(state.execution.name);
 
-  const instance = await describeInstance(clients.ec2, instanceId);
+  // Root commands run only on an instance tagged with this build id.
+  const instance = await ownInstance(clients.ec2, identityOf(state), instanceId);
   const instanceState = instance?.State?.Name ?? 'missing';
   if (['shutting-down', 'terminated', 'stopping', 'stopped', 'missing'].includes(instanceState)) {
     throw new BuilderLost(`builder ${instanceId} is ${instanceState}; the update cannot run`);

@@ -126,7 +126,12 @@ export const configSchema = z
         table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name').default('comfyui-ami-locks'),
         // Longer than the state machine's own 16-hour timeout: a live holder is never taken over.
         leaseMinutes: z.number().int().min(5).max(24 * 60).default(990),
-        maxWaitAttempts: z.number().int().min(1).max(1000).default(300),
+        // Checks of the lock, one per "Wait for the environment" (60 s): the longest wait must end
+        // before the execution's own timeout (scripts/lib/lock-budget.ts checks it against the ASL).
+        maxWaitAttempts: z.number().int().min(1).max(1000).default(120),
+        // How far an ECR event's time may lie from the execution's start (request.ts eventTime).
+        maxEventSkewMinutes: z.number().int().min(1).max(60).default(5),
+        maxEventAgeMinutes: z.number().int().min(1).max(24 * 60).default(360),
       })
       .strict()
       .prefault({}),

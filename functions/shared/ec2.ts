@@ -10,7 +10,7 @@ import {
   type Image,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import { MANAGED_BY, TAG, tagValue, VERIFIER_ROLE } from './tags';
+import { MANAGED_BY, TAG, tagValue } from './tags';
 
 function errorName(error: unknown): string {
   return (error as { name?: string })?.name ?? '';
@@ -30,39 +30,6 @@ export async function describeImage(ec2: EC2Client, amiId: string): Promise<Imag
 export async function findImages(ec2: EC2Client, filters: Filter[]): Promise<Image[]> {
   const out = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: filters }));
   return out.Images ?? [];
-}
-
-/** Builders of one execution that are not yet terminated. */
-export async function findBuilders(ec2: EC2Client, executionName: string): Promise<Instance[]> {
-  const out = await ec2.send(
-    new DescribeInstancesCommand({
-      Filters: [
-        { Name: `tag:${TAG.execution}`, Values: [executionName] },
-        { Name: `tag:${TAG.role}`, Values: ['builder'] },
-        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
-      ],
-    }),
-  );
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
-/**
- * Test instances of one build (tagged with its build id, never reused across executions) that
- * are not yet terminated. No build id, no instances: an empty value must not match anything.
- */
-export async function findTestInstances(ec2: EC2Client, buildId: string | undefined): Promise<Instance[]> {
-  if (!buildId) return [];
-  const out = await ec2.send(
-    new DescribeInstancesCommand({
-      Filters: [
-        { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
-        { Name: `tag:${TAG.build}`, Values: [buildId] },
-        { Name: `tag:${TAG.role}`, Values: [VERIFIER_ROLE] },
-        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
-      ],
-    }),
-  );
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
 }
 
 export async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | null> {
@@ -103,19 +70,20 @@ export interface RemovedImage {
 
 /**
  * Deregisters an image and deletes its snapshots. Safe to repeat: when the image is already
- * gone, the snapshots the pipeline tagged for it are still found and deleted: by the execution
- * that made it (tagged in the CreateImage request; pass `execution` when known), or by its id
- * (snapshots of images made before the request tagged them). A snapshot another image uses
- * (InvalidSnapshot.InUse) is kept.
+ * gone, the snapshots the pipeline tagged for it are still found and deleted: by the build that
+ * made it (tagged in the CreateImage request; pass `buildId` when known, which also narrows the
+ * look-up by image id to that build), or by its id (snapshots of images made before the request
+ * tagged them). A snapshot another image uses (InvalidSnapshot.InUse) is kept.
  */
-export async function removeImage(ec2: EC2Client, amiId: string, execution?: string): Promise<RemovedImage> {
+export async function removeImage(ec2: EC2Client, amiId: string, buildId?: string): Promise<RemovedImage> {
   const image = await describeImage(ec2, amiId);
   const fromImage = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
-  const madeBy = execution ?? tagValue(image?.Tags, TAG.execution);
-  const lookups = [[{ Name: `tag:${TAG.imageId}`, Values: [amiId] }]];
+  const madeBy = buildId ?? tagValue(image?.Tags, TAG.build);
+  const byBuild: Filter[] = buildId ? [{ Name: `tag:${TAG.build}`, Values: [buildId] }] : [];
+  const lookups: Filter[][] = [[{ Name: `tag:${TAG.imageId}`, Values: [amiId] }, ...byBuild]];
   if (madeBy) {
     lookups.push([
-      { Name: `tag:${TAG.execution}`, Values: [madeBy] },
+      { Name: `tag:${TAG.build}`, Values: [madeBy] },
       { Name: `tag:${TAG.role}`, Values: ['ami-snapshot'] },
     ]);
   }

@@ -14,6 +14,15 @@ function requestKey(state: BuildState): string {
   return `${need(state, 'request').requestedAt}|${state.execution.name}`;
 }
 
+/**
+ * Keys beyond this are no request's: request times are checked to lie at most
+ * lock.maxEventSkewMinutes ahead, so a key further ahead was written before that check existed
+ * (or by hand) and must not supersede every later build. `~` sorts after any execution name.
+ */
+function keyHorizon(config: StepContext['config'], now = Date.now()): string {
+  return `${new Date(now + config.lock.maxEventSkewMinutes * 60000).toISOString()}|~`;
+}
+
 const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
 
@@ -53,11 +62,13 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
           ':id': s(state.execution.id),
           ':key': s(myKey),
           ':exp': n(Math.floor(Date.now() / 1000) + config.lock.leaseMinutes * 60),
+          ':horizon': s(horizon),
           ...values,
         },
       }),
     );
-  const notNewer = '(attribute_not_exists(newest_key) OR newest_key <= :key)';
+  const horizon = keyHorizon(config);
+  const notNewer = '(attribute_not_exists(newest_key) OR newest_key <= :key OR newest_key > :horizon)';
 
   try {
     await take(`(attribute_not_exists(holder) OR holder = :me) AND ${notNewer}`, {});
@@ -68,9 +79,10 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
 
   const item = (await clients.dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: key, ConsistentRead: true }))).Item ?? {};
   const holder = item.holder?.S ?? null;
-  const newer = [item.holder_key?.S, item.newest_key?.S].filter((k): k is string => Boolean(k) && (k as string) > myKey);
+  const isNewer = (k: string | undefined): k is string => k !== undefined && k > myKey && k <= horizon;
+  const newer = [item.holder_key?.S, item.newest_key?.S].filter(isNewer);
   if (newer.length > 0) {
-    const by = (item.newest_key?.S ?? '') > myKey ? item.newest?.S : holder;
+    const by = isNewer(item.newest_key?.S) ? item.newest?.S : holder;
     logger.info('request superseded by a newer one', { environment, by });
     return { status: 'superseded', attempt, other: by ?? null };
   }
@@ -85,7 +97,11 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
     }
   }
 
-  if (attempt >= config.lock.maxWaitAttempts) throw new LockTimedOut(`environment ${environment} is still locked by ${holder ?? 'another build'} after ${attempt} checks`);
+  if (attempt >= config.lock.maxWaitAttempts) {
+    throw new LockTimedOut(
+      `environment ${environment} is still locked by ${holder ?? 'another build'} after ${attempt} checks (lock.maxWaitAttempts); see it with: comfyui-ami lock --env ${environment}`,
+    );
+  }
   try {
     await clients.dynamodb.send(
       new UpdateItemCommand({
@@ -93,7 +109,7 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
         Key: key,
         UpdateExpression: 'SET newest = :me, newest_key = :key',
         ConditionExpression: notNewer,
-        ExpressionAttributeValues: { ':me': s(me), ':key': s(myKey) },
+        ExpressionAttributeValues: { ':me': s(me), ':key': s(myKey), ':horizon': s(horizon) },
       }),
     );
   } catch (error) {

@@ -91,6 +91,19 @@ export class VerificationTimedOut extends PipelineError {
   override readonly name = 'VerificationTimedOut';
 }
 
+/**
+ * A state names an instance or AMI whose tags do not show this build id, environment and
+ * pipeline. Never retried: a step acts only on what its own build made.
+ */
+export class ResourceNotOwned extends PipelineError {
+  override readonly name = 'ResourceNotOwned';
+}
+
+/** Roll back could not undo everything; the message names what is left, each with its reason. */
+export class RollbackIncomplete extends PipelineError {
+  override readonly name = 'RollbackIncomplete';
+}
+
 /** The environment stayed locked by another build for all the allowed checks. */
 export class LockTimedOut extends PipelineError {
   override readonly name = 'LockTimedOut';

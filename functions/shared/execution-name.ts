@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { ENVIRONMENT_NAME } from './config';
 import { ConfigInvalid, RequestInvalid } from './errors';
 import { DIGEST } from './request';
@@ -5,16 +6,30 @@ import { DIGEST } from './request';
 /** What Step Functions accepts as an execution name (and what the API takes as a build id). */
 export const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
-const DIGEST_HEX_CHARS = 40;
+const DIGEST_HEX_CHARS = 24;
+const DISCRIMINATOR_HEX_CHARS = 12;
+const EVENT_ID = /^[A-Za-z0-9-]{1,128}$/;
 
 /**
- * One name per (environment, image digest): a duplicate ECR event, a second tag on the same
- * image or a repeated request all map to the same execution, which Step Functions starts once.
+ * `<env>-<24 hex of the digest>-<12 hex of the request>`: readable, at most 70 characters. The
+ * request part is the EventBridge event id for an ECR push, so a duplicate delivery of the same
+ * event maps to the same execution, which Step Functions starts once; a later push of the same
+ * digest is another event, hence another build (never refused as ExecutionAlreadyExists). Any
+ * other request is a build of its own. The name only names: resources belong to the build id.
  */
-export function executionName(environment: string, digest: string): string {
+export function executionName(environment: string, digest: string, discriminator: string): string {
   if (!ENVIRONMENT_NAME.test(environment)) throw new RequestInvalid(`environment: "${environment}" is not an environment name`);
   if (!DIGEST.test(digest)) throw new RequestInvalid(`digest: "${digest}" is not sha256: followed by 64 lowercase hex characters`);
-  return `${environment}-${digest.slice('sha256:'.length, 'sha256:'.length + DIGEST_HEX_CHARS)}`;
+  const request = createHash('sha256').update(discriminator).digest('hex').slice(0, DISCRIMINATOR_HEX_CHARS);
+  return `${environment}-${digest.slice('sha256:'.length, 'sha256:'.length + DIGEST_HEX_CHARS)}-${request}`;
+}
+
+/** The EventBridge event id of an ECR push (the same on every delivery of it); else a fresh id. */
+export function requestDiscriminator(input: unknown): string {
+  const record = input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+  const id = record.id;
+  if (record.source === 'aws.ecr' && typeof id === 'string' && EVENT_ID.test(id)) return `event:${id}`;
+  return `request:${randomUUID()}`;
 }
 
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/;

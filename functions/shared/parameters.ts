@@ -57,16 +57,33 @@ async function restorePrevious(ssm: SSMClient, name: string, fromThisBuild: (val
   return `restored ${name}`;
 }
 
+export interface PublishPaths {
+  latest: string;
+  metadata: string;
+  history: (amiId: string) => string;
+}
+
+/** Puts `latest` back if it names `amiId`; null when it does not. */
+export function undoLatest(ssm: SSMClient, paths: PublishPaths, amiId: string): Promise<string | null> {
+  return restorePrevious(ssm, paths.latest, (value) => value === amiId, 'aws:ec2:image');
+}
+
+/** Puts `metadata` back if it describes `amiId`; null when it does not. */
+export function undoMetadata(ssm: SSMClient, paths: PublishPaths, amiId: string): Promise<string | null> {
+  return restorePrevious(ssm, paths.metadata, (value) => amiOf(value) === amiId);
+}
+
+/** Deletes `history/{amiId}`; null when there was none. */
+export async function undoHistory(ssm: SSMClient, paths: PublishPaths, amiId: string): Promise<string | null> {
+  return (await deleteParameter(ssm, paths.history(amiId))) ? `deleted ${paths.history(amiId)}` : null;
+}
+
 /**
  * Undoes what publishing `amiId` wrote: `latest` first (consumers stop seeing it), then
  * `metadata`, then `history/{amiId}`. Parameters the build never wrote are left alone.
  */
-export async function undoPublish(ssm: SSMClient, paths: { latest: string; metadata: string; history: (amiId: string) => string }, amiId: string): Promise<string[]> {
-  const undone = [
-    await restorePrevious(ssm, paths.latest, (value) => value === amiId, 'aws:ec2:image'),
-    await restorePrevious(ssm, paths.metadata, (value) => amiOf(value) === amiId),
-  ];
-  if (await deleteParameter(ssm, paths.history(amiId))) undone.push(`deleted ${paths.history(amiId)}`);
+export async function undoPublish(ssm: SSMClient, paths: PublishPaths, amiId: string): Promise<string[]> {
+  const undone = [await undoLatest(ssm, paths, amiId), await undoMetadata(ssm, paths, amiId), await undoHistory(ssm, paths, amiId)];
   return undone.filter((line): line is string => line !== null);
 }
 

@@ -71,9 +71,11 @@ export function isEcrEvent(input: Record<string, unknown>): boolean {
 
 /**
  * Validates any of the three ways in against the configuration, with no AWS call, and says
- * which field is wrong and what it must look like.
+ * which field is wrong and what it must look like. `now` is what an ECR event's time is checked
+ * against (the execution's start in the state machine); null skips that check (reading an old
+ * execution's input back).
  */
-export function parseRequest(input: unknown, config: PipelineConfig): ParsedRequest {
+export function parseRequest(input: unknown, config: PipelineConfig, now: Date | null = new Date()): ParsedRequest {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     invalid('input: must be a JSON object: an ECR push event or {"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}');
   }
@@ -81,10 +83,33 @@ export function parseRequest(input: unknown, config: PipelineConfig): ParsedRequ
   if (size > MAX_INPUT_BYTES) invalid(`input: must be at most ${MAX_INPUT_BYTES} bytes of JSON (got ${size})`);
   const record = input as Record<string, unknown>;
   if (isRollbackInput(record)) return parsedRollback(parseRollbackInput(record, config));
-  return isEcrEvent(record) ? parseEcrEvent(record, config) : parseManual(record, config);
+  return isEcrEvent(record) ? parseEcrEvent(record, config, now) : parseManual(record, config);
 }
 
-function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig): ParsedRequest {
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The lock orders requests by this time, so it must be one the pipeline can trust: a valid
+ * ISO-8601 timestamp, at most lock.maxEventSkewMinutes ahead of now (a time far ahead would
+ * supersede every later build) and at most lock.maxEventAgeMinutes behind (EventBridge and
+ * Lambda retry a delivery for that long). Normalized to UTC milliseconds so keys sort as times.
+ */
+export function eventTime(time: string | undefined, config: PipelineConfig, now: Date | null): string | null {
+  if (time === undefined) return null;
+  const { maxEventSkewMinutes: ahead, maxEventAgeMinutes: behind } = config.lock;
+  const form = `an ISO-8601 timestamp such as 2026-11-27T12:00:00Z, at most ${ahead} minutes ahead of and ${behind} minutes behind the time the build starts`;
+  const at = ISO_TIMESTAMP.test(time) ? Date.parse(time) : Number.NaN;
+  if (!Number.isFinite(at)) invalid(`input.time: must be ${form}, got "${time.slice(0, 64)}"`);
+  if (now) {
+    const minutes = (at - now.getTime()) / 60000;
+    if (minutes > ahead || minutes < -behind) {
+      invalid(`input.time: must be ${form}; "${time}" is ${Math.round(Math.abs(minutes))} minutes ${minutes > 0 ? 'ahead' : 'behind'}`);
+    }
+  }
+  return new Date(at).toISOString();
+}
+
+function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, now: Date | null): ParsedRequest {
   const result = ecrEventSchema.safeParse(input);
   if (!result.success) invalid(describeZodError(result.error, 'input'));
   const detail = result.data.detail;
@@ -96,6 +121,7 @@ function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig): 
   const environments = environmentsForTag(config, repository, tag);
   if (environments.length === 0) invalid(`input.detail.image-tag: "${tag}" matches no environment's tags in the config`);
   if (environments.length > 1) invalid(`input.detail.image-tag: "${tag}" matches several environments (${environments.join(', ')}); make their tag patterns disjoint`);
+  const requestedAt = eventTime(result.data.time, config, now);
   return {
     environment: environments[0],
     repository,
@@ -105,7 +131,7 @@ function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig): 
     branch: UNKNOWN,
     commitSha: UNKNOWN,
     source: 'ecr-push',
-    requestedAt: result.data.time ?? null,
+    requestedAt,
   };
 }
 

@@ -146,6 +146,8 @@ export interface AmiMetadata {
   execution_id: string;
   /** BuildRequest.requestedBy: the caller's IAM principal, or how the build was started when it is not recorded. */
   requested_by: string;
+  /** The build id its resources are tagged with (never repeats, unlike workflow_run_id). */
+  build_id: string;
 }
 
 /** Reads a key a previous state must have set; a missing one is a wiring bug, named as such. */

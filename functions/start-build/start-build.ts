@@ -1,6 +1,6 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { resolveRequest } from '../normalize-request/normalize-request';
-import { executionArnFor, executionName } from '../shared/execution-name';
+import { executionArnFor, executionName, requestDiscriminator } from '../shared/execution-name';
 import type { StepContext } from '../shared/handler';
 import { forgetRequester, recordRequester } from '../shared/requester';
 
@@ -13,20 +13,20 @@ export interface StartedBuild {
   executionName: string;
   environment: string;
   imageUri: string;
-  /** True when an execution of this environment and digest existed already: nothing new started. */
+  /** True when this very request (the same ECR event) had started an execution already: nothing new started. */
   alreadyStarted: boolean;
 }
 
 /**
  * The one way a build starts, whatever the trigger: validate the input, pin its image to a
  * digest and check that it belongs to the environment (nothing starts otherwise), then start
- * the execution named after (environment, digest) with the input as given; the state machine
- * checks it again. `requestedBy`, the caller's IAM principal when API Gateway verified one, is
+ * the execution named after (environment, digest, request) with the input as given; the state machine
+ * checks it again. Redeliveries of one ECR event start one build; every other request its own. `requestedBy`, the caller's IAM principal when API Gateway verified one, is
  * recorded for the execution before it starts (shared/requester.ts), never put in its input.
  */
 export async function startBuild(input: unknown, deps: StartBuildDeps, requestedBy?: string): Promise<StartedBuild> {
   const request = await resolveRequest(input, new Date().toISOString(), deps);
-  const name = executionName(request.environment, request.digest);
+  const name = executionName(request.environment, request.digest, requestDiscriminator(input));
   const started = { executionName: name, environment: request.environment, imageUri: request.imageUri };
   const logged = { ...started, requestedBy: requestedBy ?? null, grounds: request.grounds };
   const recorded = requestedBy !== undefined && (await recordRequester(deps.clients.dynamodb, deps.config, name, requestedBy));
@@ -37,10 +37,10 @@ export async function startBuild(input: unknown, deps: StartBuildDeps, requested
   } catch (error) {
     // This caller started nothing: its record must not name an execution someone else started.
     if (recorded && requestedBy !== undefined) await forgetRequester(deps.clients.dynamodb, deps.config, name, requestedBy);
-    // A duplicate event, another tag of the same image, or a repeated request: already started.
+    // A redelivery of the same ECR event: already started.
     if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
     const executionArn = executionArnFor(deps.stateMachineArn, name);
-    deps.logger.info('build already started for this environment and digest', { executionArn, ...logged });
+    deps.logger.info('build already started for this event', { executionArn, ...logged });
     return { ...started, executionArn, alreadyStarted: true };
   }
 }

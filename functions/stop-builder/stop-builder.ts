@@ -1,14 +1,17 @@
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
 import type { StepContext } from '../shared/handler';
-import { describeInstance } from '../shared/ec2';
+import { identityOf, ownInstance } from '../shared/build-identity';
 import { BuilderLost, BuilderStopTimedOut } from '../shared/errors';
 import { need, type BuildState, type PollResult } from '../shared/state';
 
-/** Asks the builder to stop (repeating the request is harmless) and reports whether it has. */
+/**
+ * Asks the builder to stop (repeating the request is harmless) and reports whether it has. Only
+ * an instance tagged with this build id is touched.
+ */
 export async function stopBuilder(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
   const { instanceId } = need(state, 'builder');
   const attempt = (state.stop?.attempt ?? 0) + 1;
-  const instance = await describeInstance(clients.ec2, instanceId);
+  const instance = await ownInstance(clients.ec2, identityOf(state), instanceId);
   const status = instance?.State?.Name ?? 'missing';
 
   if (status === 'stopped') return { done: true, attempt, status };

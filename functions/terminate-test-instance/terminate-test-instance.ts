@@ -1,5 +1,7 @@
 import type { StepContext } from '../shared/handler';
-import { findTestInstances, terminateInstances } from '../shared/ec2';
+import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { terminateInstances } from '../shared/ec2';
+import { VERIFIER_ROLE } from '../shared/tags';
 import type { BuildState, TestInstanceTerminated } from '../shared/state';
 
 /**
@@ -7,7 +9,7 @@ import type { BuildState, TestInstanceTerminated } from '../shared/state';
  * by the build id tag only: an instance id in the input that is not this build's is never touched.
  */
 export async function terminateTestInstance(state: BuildState, { clients, logger }: StepContext): Promise<TestInstanceTerminated> {
-  const mine = (await findTestInstances(clients.ec2, state.execution.buildId)).map((i) => i.InstanceId ?? '').filter(Boolean);
+  const mine = (await findBuildInstances(clients.ec2, identityOf(state), [VERIFIER_ROLE])).map((i) => i.InstanceId ?? '').filter(Boolean);
   const terminated = await terminateInstances(clients.ec2, mine);
   logger.info('test instance terminated', { terminated });
   return { terminated };

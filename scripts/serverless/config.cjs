@@ -21,6 +21,10 @@ const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', '
 const raw = JSON.parse(readFileSync(CONFIG_FILE, 'utf8'));
 /** Parsed and defaulted; throws ConfigInvalid naming the field when the file is wrong. */
 const config = readConfigFile(CONFIG_FILE);
+// The longest lock wait must end before the state machine's own timeout (read from the ASL).
+const { lockWaitProblem } = tsx.require(path.join(ROOT, 'scripts', 'lib', 'lock-budget.ts'), __filename);
+const lockProblem = lockWaitProblem(config);
+if (lockProblem) throw new Error(`${CONFIG_FILE}: ${lockProblem}`);
 
 const sub = (text) => ({ 'Fn::Sub': text });
 const ARN = 'arn:${AWS::Partition}';

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
@@ -13,7 +14,6 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
-import { executionName } from '../../functions/shared/execution-name';
 import { main as redrive } from '../../scripts/commands/redrive';
 import { main as start } from '../../scripts/commands/start';
 import { main as status } from '../../scripts/commands/status';
@@ -65,6 +65,8 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   let moto: Moto;
   let stateMachineArn: string;
   let digest: string;
+  let firstName = '';
+  let stagingName = '';
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -80,10 +82,12 @@ describe('the CLI against a Step Functions API (moto server)', () => {
 
   const executions = async () => (await new SFNClient({}).send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
 
-  it('start resolves the tag, starts the execution named after (environment, digest) and prints its ARN', async () => {
+  it('start resolves the tag, starts the execution named after (environment, digest, request) and prints its ARN', async () => {
     const result = await run(start, ['--env', 'dev', '--state-machine-arn', stateMachineArn]);
     expect(result.code).toBe(0);
-    const name = executionName('dev', digest);
+    const name = result.out.slice(result.out.lastIndexOf(':') + 1);
+    expect(name).toMatch(new RegExp(`^dev-${digest.slice(7, 31)}-[0-9a-f]{12}$`));
+    firstName = name;
     expect(result.out).toBe(`arn:aws:states:us-east-1:123456789012:execution:${STATE_MACHINE_NAME}:${name}`);
     expect(result.err).toContain(`comfyui-ami watch ${result.out}`);
     const listed = await executions();
@@ -91,7 +95,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   });
 
   it('status finds the build by name and prints its status and environment', async () => {
-    const name = executionName('dev', digest);
+    const name = firstName;
     const text = await run(status, [name, '--state-machine-arn', stateMachineArn]);
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/^build\s+dev-/m);
@@ -112,14 +116,28 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     expect(await executions()).toEqual(before);
   });
 
-  it('start reports a second request for the same image as already started, and starts nothing new', async () => {
+  it('start builds the same image again on a second request, under a name of its own (a re-push is a normal build)', async () => {
     const again = await run(start, ['--env', 'dev', '--branch', 'main', '--commit-sha', 'abc1234', '--state-machine-arn', stateMachineArn]);
     expect(again.code).toBe(0);
-    expect(again.err).toMatch(/^already started/);
-    const fromFile = await run(start, ['--input', path.join(ROOT, 'events', 'console-dev.json'), '--state-machine-arn', stateMachineArn]);
-    expect(fromFile.code).toBe(0);
-    expect(fromFile.out).toBe(again.out);
-    expect(await executions()).toHaveLength(1);
+    expect(again.err).toMatch(/^started /);
+    expect(again.out).not.toContain(firstName);
+    expect(await executions()).toHaveLength(2);
+  });
+
+  it('start starts one build for the same ECR event delivered twice', async () => {
+    const event = path.join(ROOT, 'events', 'ecr-push-dev.json');
+    const copy = path.join(tmpdir(), `ecr-push-${process.pid}.json`);
+    const text = JSON.parse(readFileSync(event, 'utf8')) as { time: string; detail: Record<string, string> };
+    text.detail['image-digest'] = digest;
+    text.time = new Date().toISOString();
+    writeFileSync(copy, JSON.stringify(text));
+    const before = (await executions()).length;
+    const first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    const second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    expect([first.code, second.code]).toEqual([0, 0]);
+    // Same name and input as a running execution: Step Functions (and moto) answers with that one.
+    expect(second.out).toBe(first.out);
+    expect(await executions()).toHaveLength(before + 1);
   });
 
   it('start finds the state machine from the environment variable or the stack outputs', async () => {
@@ -128,7 +146,8 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     try {
       const viaEnv = await run(start, ['--env', 'staging']);
       expect(viaEnv.code).toBe(0);
-      expect(viaEnv.out).toContain(`:${executionName('staging', second)}`);
+      expect(viaEnv.out).toMatch(new RegExp(`:staging-${second.slice(7, 31)}-[0-9a-f]{12}$`));
+      stagingName = viaEnv.out.slice(viaEnv.out.lastIndexOf(':') + 1);
     } finally {
       delete process.env[STATE_MACHINE_ARN_ENV];
     }
@@ -142,7 +161,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
         }),
       }),
     );
-    const viaStack = await run(status, [executionName('staging', second), '--stack', 'comfyui-ami-test']);
+    const viaStack = await run(status, [stagingName, '--stack', 'comfyui-ami-test']);
     expect(viaStack.code).toBe(0);
     expect(viaStack.out).toMatch(/^environment\s+staging$/m);
   });
@@ -176,7 +195,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   });
 
   it('status reports an aborted build, and exits 1 naming an unknown one', async () => {
-    const arn = (await executions()).find((e) => e.name === executionName('dev', digest))!.executionArn!;
+    const arn = (await executions()).find((e) => e.name === firstName)!.executionArn!;
     await new SFNClient({}).send(new StopExecutionCommand({ executionArn: arn }));
     const aborted = await run(status, [arn]);
     expect(aborted.code).toBe(0);

@@ -6,7 +6,7 @@ import { demoConfig, pushEvent } from '../support/builds';
 import { startMoto, type Moto } from '../support/moto';
 
 // Waiting builds poll the lock every 20 ms here instead of every minute.
-const config = demoConfig({ lock: { table: 'comfyui-ami-locks', leaseMinutes: 270, maxWaitAttempts: 1000 } });
+const config = demoConfig({ lock: { ...demoConfig().lock, maxWaitAttempts: 1000 } });
 let moto: Moto;
 
 beforeAll(async () => {
@@ -15,8 +15,9 @@ beforeAll(async () => {
 });
 afterAll(async () => moto?.stop());
 
-function at(event: Record<string, unknown>, time: string): Record<string, unknown> {
-  return { ...event, time };
+/** Pushed `secondsAgo` before now: event times must lie within minutes of the build's start. */
+function at(event: Record<string, unknown>, secondsAgo: number): Record<string, unknown> {
+  return { ...event, time: new Date(Date.now() - secondsAgo * 1000).toISOString() };
 }
 
 describe('builds started at the same time', () => {
@@ -34,10 +35,10 @@ describe('builds started at the same time', () => {
 
     // Act
     const results = await Promise.all([
-      run(at(pushEvent('comfyui', tags[0], digests[0]), '2026-11-27T10:00:01Z'), 'dev-a'),
-      run(at(pushEvent('comfyui', tags[1], digests[1]), '2026-11-27T10:00:02Z'), 'dev-b'),
-      run(at(pushEvent('comfyui', tags[2], digests[2]), '2026-11-27T10:00:03Z'), 'dev-c'),
-      run(at(pushEvent('comfyui', 'prod-latest', prodDigest), '2026-11-27T10:00:01Z'), 'prod-p'),
+      run(at(pushEvent('comfyui', tags[0], digests[0]), 10), 'dev-a'),
+      run(at(pushEvent('comfyui', tags[1], digests[1]), 9), 'dev-b'),
+      run(at(pushEvent('comfyui', tags[2], digests[2]), 8), 'dev-c'),
+      run(at(pushEvent('comfyui', 'prod-latest', prodDigest), 10), 'prod-p'),
     ]);
 
     // Assess

@@ -469,8 +469,10 @@ describe('beyond the matrix', () => {
     await realRollBack(rollBackInput, lambdaContext('RollBackFunction'));
     const release = await loadStepHandler('ReleaseLockFunctionArn');
     await release(rollBackInput, lambdaContext('ReleaseLockFunction'));
+    // The roll back did what it could, then failed naming what is left (issue 8, item 5).
+    if (!/^roll back left: remove AMI ami-\w+ and its snapshots \(AwsAccessDenied: /.test(run.result.cause ?? '')) extra.push(`cause does not name what is left: ${run.result.cause}`);
     const redriven = { ...run, after: await readAccount(baseline), lockHolder: await lockHolder() };
-    await check(title, redriven, { status: 'FAILED', error: 'AwsAccessDenied', published: false }, extra);
+    await check(title, redriven, { status: 'FAILED', error: 'RollbackIncomplete', published: false }, extra);
   });
 
   test('the release after a failure fails for good: the build still fails with its own error, the lock is left stale', async () => {

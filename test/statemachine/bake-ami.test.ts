@@ -120,6 +120,31 @@ describe('the bake-ami state machine', () => {
     expect(after.orphanSnapshots).toEqual([]);
   });
 
+  // Issue 8, path 1: Step Functions reuses a name after 90 days, the console and CLI accept any
+  // name, so a second execution may carry the name of the build that made the live AMI.
+  it.each([
+    ['Acquire the environment lock', 'after'],
+    ['Create the AMI', 'after'],
+    ['Publish the AMI', 'after'],
+  ] as const)('leaves latest and the live AMI alone when an execution reusing its builder\'s name fails at "%s" (%s)', async (state, when) => {
+    // Prepare: the live AMI was made by execution "dev-first".
+    const { before, baseline, input } = await accountWithOneBuild();
+    const live = before.parameters['/comfyui/ami/dev/latest'];
+
+    // Act
+    const handler = await failing(state, when, named('UpdateCommandFailed', `injected failure in ${state}`));
+    const result = await buildWith(input, config, 'dev-first', { [state]: handler });
+    const after = await readAccount(baseline);
+
+    // Assess
+    expect(result).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed' });
+    expect(after.parameters).toEqual(before.parameters);
+    expect(after.parameters['/comfyui/ami/dev/latest']).toBe(live);
+    expect(after.amis).toEqual({ dev: [live] });
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.orphanSnapshots).toEqual([]);
+  });
+
   it.each(taskStates.flatMap((state) => [[state, 'before'] as const, [state, 'after'] as const]))(
     'fails at "%s" (%s its work) and leaves the account as it was',
     async (state, when) => {

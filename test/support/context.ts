@@ -43,3 +43,18 @@ export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState
     ...overrides,
   };
 }
+
+/** The tags that make a resource the build of `stateAfterImage()`: pipeline, environment, build id. */
+export function buildTags(state: BuildState = stateAfterImage(), overrides: Record<string, string> = {}): { Key: string; Value: string }[] {
+  const tags: Record<string, string> = {
+    'comfyui-ami:managed-by': 'comfyui-ami-pipeline',
+    'comfyui-ami:environment': state.request?.environment ?? 'dev',
+    'comfyui-ami:build-id': state.execution.buildId,
+    'comfyui-ami:execution': state.execution.name,
+    ...overrides,
+  };
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/** Another build of the same environment, with the same execution name (Step Functions reuses names). */
+export const OTHER_BUILD_ID = '9d1c7e4a-2b3f-4c5d-8e6f-7a8b9c0d1e2f';

@@ -10,7 +10,7 @@ import { statusFromApi, type BuildStatusDeps } from '../../functions/build-statu
 import { callerAllowed, principalArns } from '../../functions/shared/callers';
 import { defaultClients } from '../../functions/shared/clients';
 import { configSchema, readConfigFile, type PipelineConfig } from '../../functions/shared/config';
-import { executionArnFor, executionName } from '../../functions/shared/execution-name';
+import { executionArnFor } from '../../functions/shared/execution-name';
 import { assertImageBelongs } from '../../functions/shared/image-belongs';
 import { recordedRequester, requestRecordKey } from '../../functions/shared/requester';
 import { dispatch } from '../../functions/start-build/handler';
@@ -130,7 +130,8 @@ describe('caller principals', () => {
 describe('POST /environments/{env}/builds', () => {
   it('starts the environment of the path, records the caller before starting, and answers with the env-in-path status URL', async () => {
     const response = await call(postEnv('dev', undefined));
-    const name = executionName('dev', DIGEST);
+    const name = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name ?? '';
+    expect(name).toMatch(new RegExp(`^dev-${DIGEST.slice(7, 31)}-[0-9a-f]{12}$`));
     expect(response).toEqual({
       statusCode: 202,
       body: expect.objectContaining({ environment: 'dev', executionName: name, statusUrl: `https://abc123.execute-api.us-east-1.amazonaws.com/environments/dev/builds/${name}` }),
@@ -174,7 +175,8 @@ describe('POST /environments/{env}/builds', () => {
     sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('rate exceeded'), { name: 'ThrottlingException' }));
     expect((await call(postEnv('dev', undefined))).statusCode).toBe(503);
     const del = dynamoMock.commandCalls(DeleteItemCommand)[0].args[0].input;
-    expect(del).toMatchObject({ Key: { environment: { S: requestRecordKey(executionName('dev', DIGEST)) } }, ExpressionAttributeValues: { ':me': { S: DEV_BUILDER } } });
+    const name = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name ?? '';
+    expect(del).toMatchObject({ Key: { environment: { S: requestRecordKey(name) } }, ExpressionAttributeValues: { ':me': { S: DEV_BUILDER } } });
   });
 });
 

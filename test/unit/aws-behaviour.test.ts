@@ -15,7 +15,7 @@ import { publishAmi } from '../../functions/publish-ami/publish-ami';
 import { resolveBaseAmi } from '../../functions/resolve-base-ami/resolve-base-ami';
 import { sendUpdateCommand } from '../../functions/send-update-command/send-update-command';
 import { removeImage } from '../../functions/shared/ec2';
-import { stateAfterImage, stepContext } from '../support/context';
+import { buildTags, OTHER_BUILD_ID, stateAfterImage, stepContext } from '../support/context';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
@@ -38,7 +38,7 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
     ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] }).resolves({
-      Images: [{ ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: [{ Key: 'comfyui-ami:execution', Value: 'someone-else' }] }],
+      Images: [{ ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) }],
     });
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] }).resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', State: 'available' }] });
     const ctx = stepContext({ baseImage: { amiId: 'ami-0123456789abcdef0' } });
@@ -49,17 +49,19 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
     expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
   });
 
-  it('reuses its own image when CreateImage says the name is taken by this execution', async () => {
+  it('reuses its own image when CreateImage says the name is taken by this build', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
     ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
-      Images: [{ ImageId: 'ami-0bbb0bbb0bbb0bbb0', State: 'pending', Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-exec-1' }] }],
+      Images: [{ ImageId: 'ami-0bbb0bbb0bbb0bbb0', State: 'pending', Tags: buildTags() }],
     });
     ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate', 'AMI name x is already in use by AMI ami-0bbb0bbb0bbb0bbb0'));
     await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).resolves.toMatchObject({ amiId: 'ami-0bbb0bbb0bbb0bbb0' });
   });
 
-  it('fails with AmiNameInUse when the duplicate belongs to another execution', async () => {
+  it('fails with AmiNameInUse when the duplicate belongs to another build, even of the same execution name', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
     ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
-      Images: [{ ImageId: 'ami-0ccc0ccc0ccc0ccc0', State: 'available', Tags: [{ Key: 'comfyui-ami:execution', Value: 'other' }] }],
+      Images: [{ ImageId: 'ami-0ccc0ccc0ccc0ccc0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) }],
     });
     ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate'));
     await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).rejects.toMatchObject({ name: 'AmiNameInUse' });
@@ -68,26 +70,26 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
 
 describe('new AMIs are pending for minutes (moto makes them available at once)', () => {
   it('keeps polling while pending and changes nothing yet', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending', Tags: buildTags() }] });
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toEqual({ done: false, attempt: 1, status: 'pending' });
     expect(ec2).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
     expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 
   it('fails the build when the image ends failed, with the reason', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'failed', StateReason: { Message: 'snapshot error' } }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'failed', StateReason: { Message: 'snapshot error' }, Tags: buildTags() }] });
     await expect(checkImage(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'AmiCreationFailed', message: expect.stringContaining('snapshot error') });
   });
 
   it('gives up after the configured number of checks', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'pending', Tags: buildTags() }] });
     const ctx = stepContext();
     const state = stateAfterImage({ imageStatus: { done: false, attempt: ctx.config.polling.imageMaxAttempts - 1, status: 'pending' } });
     await expect(checkImage(state, ctx)).rejects.toMatchObject({ name: 'AmiTimedOut' });
   });
 
   it('makes the image IMDSv2-only once available (CreateImage cannot), and tags nothing after the fact', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }] }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }], Tags: buildTags() }] });
     ec2.on(ModifyImageAttributeCommand).resolves({});
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
     expect(ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, { ImageId: 'ami-00000000000000002', ImdsSupport: { Value: 'v2.0' } });
@@ -95,7 +97,7 @@ describe('new AMIs are pending for minutes (moto makes them available at once)',
   });
 
   it('leaves an image that already requires IMDSv2 as it is', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', ImdsSupport: 'v2.0' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', ImdsSupport: 'v2.0', Tags: buildTags() }] });
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
     expect(ec2).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
   });
@@ -159,7 +161,7 @@ describe('RunInstances honours ClientToken (moto ignores it)', () => {
 
 describe('aws:ec2:image parameters are validated asynchronously (moto stores any value at once)', () => {
   it('fails with LatestNotConfirmed when latest does not read back the new id', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }] });
     ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-00000000000000001' } });
     ssm.on(PutParameterCommand).resolves({ Version: 2 });
     await expect(publishAmi(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'LatestNotConfirmed' });
@@ -167,7 +169,7 @@ describe('aws:ec2:image parameters are validated asynchronously (moto stores any
   });
 
   it('writes history, then metadata, then latest', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z' }] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }] });
     ssm.on(GetParameterCommand).resolvesOnce({ Parameter: { Value: 'ami-00000000000000001' } }).resolves({ Parameter: { Value: 'ami-00000000000000002' } });
     ssm.on(PutParameterCommand).resolves({ Version: 2 });
     await publishAmi(stateAfterImage(), stepContext());
@@ -181,14 +183,14 @@ describe('aws:ec2:image parameters are validated asynchronously (moto stores any
 
 describe('SSM Run Command really runs (moto reports Success for everything)', () => {
   it('retries as AgentNotRegistered while SSM does not know the new instance', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' } }] }] });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
     ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     ssm.on(SendCommandCommand).rejects(awsError('InvalidInstanceId'));
     await expect(sendUpdateCommand(stateAfterImage({ update: undefined }), stepContext())).rejects.toMatchObject({ name: 'AgentNotRegistered' });
   });
 
   it('passes the image as a document parameter, never inside shell text', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' } }] }] });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
     ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-9' } });
     const state = stateAfterImage({ update: undefined });

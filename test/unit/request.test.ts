@@ -11,6 +11,34 @@ describe('parseRequest', () => {
     expect(parseRequest(pushEvent('comfyui', 'dev-latest', DIGEST), config)).toMatchObject({ environment: 'dev', repository: 'comfyui', tag: 'dev-latest', digest: DIGEST, source: 'ecr-push' });
   });
 
+  describe('the ECR event time, which orders requests in the lock', () => {
+    const at = (time: unknown) => ({ ...pushEvent('comfyui', 'dev-latest', DIGEST), time });
+    const start = new Date('2026-11-27T12:00:00Z');
+
+    it('accepts a time within minutes of the start and normalizes it to UTC', () => {
+      expect(parseRequest(at('2026-11-27T13:02:00+01:00'), config, start).requestedAt).toBe('2026-11-27T12:02:00.000Z');
+      expect(parseRequest(at('2026-11-27T11:00:00Z'), config, start).requestedAt).toBe('2026-11-27T11:00:00.000Z');
+    });
+
+    it.each([
+      ['2026-11-27T12:06:00Z', 'is 6 minutes ahead'],
+      ['2999-01-01T00:00:00Z', 'ahead'],
+      ['2026-11-27T05:59:00Z', 'is 361 minutes behind'],
+      ['2026-11-27', 'must be an ISO-8601 timestamp'],
+      ['2026-13-45T99:00:00Z', 'must be an ISO-8601 timestamp'],
+      ['27/Nov/2026:12:00:00 +0000', 'must be an ISO-8601 timestamp'],
+    ])('refuses %s naming input.time and the allowed form', (time, message) => {
+      expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ name: 'RequestInvalid', message: expect.stringMatching(/^input\.time: must be an ISO-8601 timestamp such as .* at most 5 minutes ahead of and 360 minutes behind/) }));
+      expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ message: expect.stringContaining(message) }));
+    });
+
+    it('takes the window from lock.maxEventSkewMinutes and lock.maxEventAgeMinutes', () => {
+      const wide = demoConfig({ lock: { ...config.lock, maxEventSkewMinutes: 10, maxEventAgeMinutes: 30 } });
+      expect(parseRequest(at('2026-11-27T12:09:00Z'), wide, start).requestedAt).toBe('2026-11-27T12:09:00.000Z');
+      expect(() => parseRequest(at('2026-11-27T11:29:00Z'), wide, start)).toThrow(/input\.time/);
+    });
+  });
+
   it('accepts a console body with only the environment and uses its default tag', () => {
     expect(parseRequest({ environment: 'prod' }, config)).toMatchObject({ environment: 'prod', tag: 'prod-latest', digest: null, branch: 'unknown', commitSha: 'unknown', source: 'console' });
   });

@@ -10,7 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { defaultClients } from '../../functions/shared/clients';
 import { readConfigFile } from '../../functions/shared/config';
 import { ConfigInvalid } from '../../functions/shared/errors';
-import { EXECUTION_NAME, executionArnFor, executionName, stateMachineArnFromEnv } from '../../functions/shared/execution-name';
+import { EXECUTION_NAME, executionArnFor, executionName, requestDiscriminator, stateMachineArnFromEnv } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { dispatch } from '../../functions/start-build/handler';
 import { startBuild, type StartBuildDeps } from '../../functions/start-build/start-build';
@@ -25,7 +25,8 @@ const OTHER_DIGEST = `sha256:${'a1'.repeat(32)}`;
 const readEvent = (name: string) => JSON.parse(readFileSync(path.join(ROOT, 'events', name), 'utf8')) as Record<string, unknown>;
 const ecrPush = (detail: Record<string, unknown> = {}) => {
   const event = readEvent('ecr-push-dev.json');
-  return { ...event, detail: { ...(event.detail as object), 'image-digest': DIGEST, ...detail } };
+  // Delivered now: an event's time must lie within minutes of the build's start.
+  return { ...event, time: new Date().toISOString(), detail: { ...(event.detail as object), 'image-digest': DIGEST, ...detail } };
 };
 
 const sfnMock = mockClient(SFNClient);
@@ -94,20 +95,30 @@ beforeEach(() => {
 });
 
 describe('execution names', () => {
-  it('derives one name per environment and digest, within Step Functions limits', () => {
-    const name = executionName('dev', DIGEST);
-    expect(name).toBe(`dev-${'3f'.repeat(20)}`);
-    expect(executionName('dev', DIGEST)).toBe(name);
-    expect(executionName('staging', DIGEST)).not.toBe(name);
-    expect(executionName('dev', OTHER_DIGEST)).not.toBe(name);
-    const longest = executionName(`e${'x'.repeat(31)}`, DIGEST);
+  it('derives one name per environment, digest and request, within Step Functions limits', () => {
+    const name = executionName('dev', DIGEST, 'event:1');
+    expect(name).toMatch(new RegExp(`^dev-${'3f'.repeat(12)}-[0-9a-f]{12}$`));
+    expect(executionName('dev', DIGEST, 'event:1')).toBe(name);
+    expect(executionName('dev', DIGEST, 'event:2')).not.toBe(name);
+    expect(executionName('staging', DIGEST, 'event:1')).not.toBe(name);
+    expect(executionName('dev', OTHER_DIGEST, 'event:1')).not.toBe(name);
+    const longest = executionName(`e${'x'.repeat(31)}`, DIGEST, 'event:1');
     expect(longest.length).toBeLessThanOrEqual(80);
     expect(longest).toMatch(EXECUTION_NAME);
   });
 
+  it('takes the request part from the ECR event id, and a fresh one for any other request', () => {
+    expect(requestDiscriminator(ecrPush())).toBe(requestDiscriminator(ecrPush()));
+    expect(requestDiscriminator({ ...ecrPush(), id: 'another-event' })).not.toBe(requestDiscriminator(ecrPush()));
+    expect(requestDiscriminator({ environment: 'dev' })).not.toBe(requestDiscriminator({ environment: 'dev' }));
+    // An id that is not an EventBridge id (or a console body that carries one) gives no fixed name.
+    expect(requestDiscriminator({ ...ecrPush(), id: '../x y' })).toMatch(/^request:/);
+    expect(requestDiscriminator({ environment: 'dev', id: 'x' })).toMatch(/^request:/);
+  });
+
   it('refuses what is not an environment or a digest', () => {
-    expect(() => executionName('Dev', DIGEST)).toThrow(expect.objectContaining({ name: 'RequestInvalid' }));
-    expect(() => executionName('dev', 'sha256:abc')).toThrow(expect.objectContaining({ name: 'RequestInvalid' }));
+    expect(() => executionName('Dev', DIGEST, 'x')).toThrow(expect.objectContaining({ name: 'RequestInvalid' }));
+    expect(() => executionName('dev', 'sha256:abc', 'x')).toThrow(expect.objectContaining({ name: 'RequestInvalid' }));
   });
 
   it('builds an execution ARN from a name and the state machine, and keeps an ARN as it is', () => {
@@ -144,7 +155,9 @@ describe('console sample inputs (events/*.json)', () => {
   });
 
   it.each(files)('%s is accepted by parseRequest against config/pipeline.json as it is', (file) => {
-    const parsed = parseRequest(readEvent(file), CONFIG);
+    const input = readEvent(file);
+    // A sample ECR event is checked as of its own time.
+    const parsed = parseRequest(input, CONFIG, typeof input.time === 'string' ? new Date(input.time) : new Date());
     const match = /^(?:console|ecr-push|api-body)-([a-z0-9-]+?)(?:-tag|-digest)?\.json$/.exec(file);
     expect(match).not.toBeNull();
     expect(parsed.environment).toBe(match![1]);
@@ -152,12 +165,13 @@ describe('console sample inputs (events/*.json)', () => {
 });
 
 describe('startBuild', () => {
-  it('starts the execution named after (environment, digest) with the original input', async () => {
+  it('starts the execution named after (environment, digest, event) with the original input', async () => {
     const event = ecrPush();
     const started = await startBuild(event, deps());
+    const name = executionName('dev', DIGEST, requestDiscriminator(event));
     expect(started).toEqual({
-      executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${executionName('dev', DIGEST)}`,
-      executionName: executionName('dev', DIGEST),
+      executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${name}`,
+      executionName: name,
       environment: 'dev',
       imageUri: `${REPOSITORY_URI}@${DIGEST}`,
       alreadyStarted: false,
@@ -170,19 +184,28 @@ describe('startBuild', () => {
   it('resolves a console tag to its digest for the name, and starts with the input unchanged', async () => {
     const input = readEvent('console-dev-tag.json');
     const started = await startBuild(input, deps());
-    expect(started.executionName).toBe(executionName('dev', DIGEST));
+    expect(started.executionName).toMatch(new RegExp(`^dev-${'3f'.repeat(12)}-[0-9a-f]{12}$`));
     expect(ecrMock.commandCalls(DescribeImagesCommand)[0].args[0].input.imageIds).toEqual([{ imageTag: 'dev-1234' }]);
     expect(startInputs().map((i) => JSON.parse(i.input!))).toEqual([input]);
   });
 
-  it('names a duplicate delivery and another tag of the same image alike, and treats ExecutionAlreadyExists as started', async () => {
+  it('names a duplicate delivery of one event alike, and treats ExecutionAlreadyExists as started', async () => {
     await startBuild(ecrPush(), deps());
     sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-    const again = await startBuild(ecrPush({ 'image-tag': 'dev-1234' }), deps());
+    const again = await startBuild(ecrPush(), deps());
     expect(again.alreadyStarted).toBe(true);
-    expect(again.executionArn).toBe(executionArnFor(STATE_MACHINE_ARN, executionName('dev', DIGEST)));
+    const name = executionName('dev', DIGEST, requestDiscriminator(ecrPush()));
+    expect(again.executionArn).toBe(executionArnFor(STATE_MACHINE_ARN, name));
     const names = sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
-    expect(new Set(names)).toEqual(new Set([executionName('dev', DIGEST)]));
+    expect(new Set(names)).toEqual(new Set([name]));
+  });
+
+  it('starts a new build for a later push of a digest built before, under a name of its own', async () => {
+    const first = await startBuild(ecrPush(), deps());
+    const repush = await startBuild({ ...ecrPush(), id: 'a-later-push-event' }, deps());
+    expect(repush.alreadyStarted).toBe(false);
+    expect(repush.executionName).not.toBe(first.executionName);
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(2);
   });
 
   it('refuses a bad input naming the field, and neither asks ECR nor starts anything', async () => {
@@ -213,7 +236,7 @@ describe('startBuild', () => {
 
 describe('the handler', () => {
   it('starts a build from an EventBridge ECR push event and returns what it started', async () => {
-    await expect(dispatch(ecrPush(), deps, silent)).resolves.toMatchObject({ executionName: executionName('dev', DIGEST), alreadyStarted: false });
+    await expect(dispatch(ecrPush(), deps, silent)).resolves.toMatchObject({ executionName: executionName('dev', DIGEST, requestDiscriminator(ecrPush())), alreadyStarted: false });
   });
 
   it('throws a named error for an event it refuses, so the failure is visible and nothing starts', async () => {
@@ -239,7 +262,8 @@ describe('POST /builds', () => {
   it('answers 202 with the execution and its status URL, and starts with source "api"', async () => {
     const response = await post({ environment: 'dev', image: 'comfyui:dev-1234', branch: 'main', commit_sha: 'abc1234' });
     expect(response.statusCode).toBe(202);
-    const name = executionName('dev', DIGEST);
+    const name = String(bodyOf(response).executionName);
+    expect(name).toMatch(new RegExp(`^dev-${'3f'.repeat(12)}-[0-9a-f]{12}$`));
     expect(bodyOf(response)).toEqual({
       executionArn: executionArnFor(STATE_MACHINE_ARN, name),
       executionName: name,
@@ -255,7 +279,7 @@ describe('POST /builds', () => {
 
   it('puts a named stage in the status URL', async () => {
     const response = await post({ environment: 'dev' }, { stage: 'v1' });
-    expect(bodyOf(response).statusUrl).toBe(`https://abc123.execute-api.us-east-1.amazonaws.com/v1/builds/${executionName('dev', DIGEST)}`);
+    expect(bodyOf(response).statusUrl).toBe(`https://abc123.execute-api.us-east-1.amazonaws.com/v1/builds/${String(bodyOf(response).executionName)}`);
   });
 
   it('decodes a base64 body', async () => {

@@ -1,0 +1,94 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { environmentConfig } from '../../functions/shared/config';
+import { clearLock, readLock, type LockView } from '../lib/lock-item';
+import { CLI, failure, loadCliConfig, parseCommandLine, usageFailure, UsageError } from '../lib/stack';
+
+export const USAGE = `usage: ${CLI} lock --env <env> [--json] [--config <file>]
+       ${CLI} lock --env <env> --clear --yes [--config <file>]
+
+Shows the build lock of an environment: the build holding it, its lease, and the newest request
+(an older request ends as superseded). --clear deletes the lock item; it asks for --yes, because
+a build still running would then no longer keep another build of the environment from starting.
+
+  --env <env>       the environment
+  --json            print the lock item as JSON
+  --clear           delete the lock item (with --yes)
+  --yes             confirm --clear
+  --config <file>   pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)`;
+
+const OPTIONS = {
+  env: { type: 'string' },
+  json: { type: 'boolean' },
+  clear: { type: 'boolean' },
+  yes: { type: 'boolean' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function formatLock(view: LockView): string {
+  const rows: [string, string | null][] = [
+    ['environment', view.environment],
+    ['holder', view.holder ?? 'none (the environment is free)'],
+    ['execution', view.holderExecution],
+    ['its request', view.holderRequest],
+    ['lease ends', view.leaseEnds && `${view.leaseEnds}${view.leaseExpired ? ' (expired: the next build takes it over)' : ''}`],
+    ['newest', view.newest],
+    ['its request', view.newestRequest],
+    ['ahead of now', view.aheadOfNow.length > 0 ? `${view.aheadOfNow.join(', ')} (ignored by acquiring builds; clear with --clear --yes)` : null],
+  ];
+  return rows
+    .filter(([, value]) => value !== null)
+    .map(([key, value]) => `${key.padEnd(14)}${value}`)
+    .join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  let config;
+  try {
+    const parsed = parseCommandLine(argv, OPTIONS);
+    values = parsed.values;
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
+    config = loadCliConfig(values.config);
+    if (!values.env) throw new UsageError('--env is required');
+    if (!environmentConfig(config, values.env)) throw new UsageError(`--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`);
+    if (values.yes && !values.clear) throw new UsageError('--yes only confirms --clear');
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
+    if ((error as Error).name === 'ConfigInvalid') return usageFailure((error as Error).message, USAGE);
+    return failure(error);
+  }
+  const env = values.env;
+  const dynamodb = new DynamoDBClient({});
+  try {
+    const view = await readLock(dynamodb, config, env);
+    if (values.clear) {
+      if (!view) {
+        console.log(`no lock item for ${env} in ${config.lock.table}: nothing to clear`);
+        return 0;
+      }
+      if (!values.yes) {
+        const holder = view.holder ? `held by ${view.holder}${view.leaseExpired ? ' (lease expired)' : ''}` : 'not held';
+        return usageFailure(
+          `--clear deletes the lock item of ${env} (${holder}; newest request ${view.newest ?? 'none'}). If that build is still running, another build of ${env} can then start alongside it. Add --yes to delete it.`,
+          USAGE,
+        );
+      }
+      await clearLock(dynamodb, config, env);
+      console.log(`cleared the lock of ${env} (was: holder ${view.holder ?? 'none'}, newest ${view.newest ?? 'none'})`);
+      return 0;
+    }
+    if (!view) {
+      console.log(values.json ? JSON.stringify(null) : `no lock item for ${env} in ${config.lock.table}: the environment is free`);
+      return 0;
+    }
+    console.log(values.json ? JSON.stringify(view, null, 2) : formatLock(view));
+    return 0;
+  } catch (error) {
+    return failure(error, `check the table ${config.lock.table} exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it`);
+  }
+}
