@@ -220,7 +220,7 @@ for name, call in calls.items():
     out[name] = f'denied {denied.group(1)}' if denied else f'failed: {error}'
 print(json.dumps(out))
 `;
-  const args = ['-c', script, moto.endpoint, FAST_REGION, credentials.AccessKeyId ?? '', credentials.SecretAccessKey ?? '', amiId, latest];
+  const args = ['-c', script, moto.serverEndpoint, FAST_REGION, credentials.AccessKeyId ?? '', credentials.SecretAccessKey ?? '', amiId, latest];
   return JSON.parse(run('python3', args).stdout) as Record<string, string>;
 }
 
