@@ -46,14 +46,14 @@ function relative(file: string): string {
 
 /** The first pin this python lacks, or undefined when it has them all (and what they need). */
 export function firstMissing(python: string, requirements: string): string | undefined {
-  const check = spawnSync(python, [CHECK_SCRIPT, requirements], { encoding: 'utf8' });
+  const check = spawnSync(python, [CHECK_SCRIPT, requirements], { encoding: 'utf8', env: process.env });
   if (check.error) return `python (${python}: ${check.error.message})`;
   if (check.status === 0) return undefined;
   return check.stdout.trim() || `the pins of ${relative(requirements)}`;
 }
 
 function scriptsDirOf(python: string): string {
-  const run = spawnSync(python, ['-c', "import sysconfig; print(sysconfig.get_path('scripts'))"], { encoding: 'utf8' });
+  const run = spawnSync(python, ['-c', "import sysconfig; print(sysconfig.get_path('scripts'))"], { encoding: 'utf8', env: process.env });
   if (run.status !== 0) throw new PythonToolsError(`${python} does not run: ${run.stderr || run.error?.message}`);
   return run.stdout.trim();
 }
@@ -88,10 +88,13 @@ function withLock<T>(venvDir: string, fn: () => T): T {
   }
 }
 
+const OFFLINE =
+  /NewConnectionError|Name or service not known|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out/i;
+
 /** Why pip failed, in one line: the package it could not find, and whether an index was reachable. */
 function pipFailure(output: string): string {
   const missing = /No matching distribution found for (\S+)/.exec(output)?.[1];
-  const offline = /NewConnectionError|Name or service not known|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out/i.test(output);
+  const offline = OFFLINE.test(output);
   const reason = offline ? 'no package index can be reached' : 'the configured package index and PIP_FIND_LINKS do not have it';
   if (missing) return `pip found no ${missing} (${reason})`;
   const last = output.trim().split('\n').filter(Boolean).slice(-3).join('\n');
@@ -105,14 +108,16 @@ function createVenv(options: Required<PythonToolsOptions>, hash: string, missing
       `(python3 -m venv, again whenever ${path.basename(requirements)} changes)`,
   );
   rmSync(venvDir, { recursive: true, force: true });
-  const venv = spawnSync(python, ['-m', 'venv', venvDir], { encoding: 'utf8' });
+  const venv = spawnSync(python, ['-m', 'venv', venvDir], { encoding: 'utf8', env: process.env });
   if (venv.status !== 0) {
     rmSync(venvDir, { recursive: true, force: true });
     throw new PythonToolsError(`${python} -m venv ${relative(venvDir)} failed: ${venv.stderr || venv.error?.message}`);
   }
+  // process.env explicitly: under jest it is not the environment child processes inherit.
   // pip reads PIP_INDEX_URL, PIP_FIND_LINKS, PIP_NO_INDEX from the environment: a mirror or a wheel directory works as is.
   const install = spawnSync(venvPython(venvDir), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', '-r', requirements], {
     encoding: 'utf8',
+    env: process.env,
   });
   if (install.status !== 0) {
     rmSync(venvDir, { recursive: true, force: true });
