@@ -46,7 +46,7 @@ export function formatStatus(status: BuildStatus): string {
 
 export async function main(argv: string[]): Promise<number> {
   let executionArn: string;
-  let values;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
     values = parsed.values;
