@@ -47,7 +47,7 @@ function relative(file: string): string {
 /** The first pin this python lacks, or undefined when it has them all (and what they need). */
 export function firstMissing(python: string, requirements: string): string | undefined {
   const check = spawnSync(python, [CHECK_SCRIPT, requirements], { encoding: 'utf8', env: process.env });
-  if (check.error) return `python (${python}: ${check.error.message})`;
+  if (check.error) throw new PythonToolsError(`cannot run ${python} (${check.error.message}): python3 is, with Node, the one prerequisite`);
   if (check.status === 0) return undefined;
   return check.stdout.trim() || `the pins of ${relative(requirements)}`;
 }
