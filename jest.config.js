@@ -6,6 +6,8 @@ const common = { transform, transformIgnorePatterns, setupFiles: ['<rootDir>/tes
 
 module.exports = {
   testTimeout: 60000,
+  // Finds or sets up the Python tools (moto server, boto3, cfn-lint) once, before any worker starts.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'statemachine', testMatch: ['<rootDir>/test/statemachine/**/*.test.ts'] },

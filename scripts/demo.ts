@@ -4,7 +4,8 @@ import { readConfigFile } from '../functions/shared/config';
 import { parameterPaths } from '../functions/shared/names';
 import { runLocalBuild, type BuildSummary } from './commands/run';
 import { startMoto } from '../test/support/moto';
-import { MOTO_INSTALL_HINT, motoInstalled, useEndpoint } from './lib/moto';
+import { useEndpoint } from './lib/moto';
+import { PythonToolsError, pythonTools } from './lib/python-tools';
 import { ecrPushEvent, pushImage, seedAccount } from './lib/seed';
 
 const ENVIRONMENT = 'dev';
@@ -20,13 +21,17 @@ function report(summary: BuildSummary): void {
 
 /** The main job end to end against a local emulator: a fresh build, a push, an incremental build. */
 async function demo(): Promise<number> {
-  if (!motoInstalled()) {
-    console.error(`npm run demo: ${MOTO_INSTALL_HINT}`);
+  let python: string;
+  try {
+    python = pythonTools().python;
+  } catch (error) {
+    if (!(error instanceof PythonToolsError)) throw error;
+    console.error(`npm run demo: ${error.message}`);
     return 1;
   }
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   const config = readConfigFile(join(__dirname, '..', 'config', 'demo.json'));
-  const moto = await startMoto();
+  const moto = await startMoto(python);
   try {
     useEndpoint(moto.endpoint);
     banner(`Local AWS emulator (moto) at ${moto.endpoint}; seeding an Ubuntu 22.04 base image and an ECR repository`);

@@ -1,4 +1,4 @@
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, GetExecutionHistoryCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound } from '../shared/errors';
 import { executionNameOf } from '../shared/execution-name';
@@ -65,7 +65,7 @@ async function currentStepOf(sfn: SFNClient, executionArn: string): Promise<stri
 
 /** One execution summed up: its status, environment, and the AMI or the failure. */
 export async function describeBuild(sfn: SFNClient, executionArn: string, config: PipelineConfig): Promise<BuildStatus> {
-  let out;
+  let out: DescribeExecutionCommandOutput;
   try {
     out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
   } catch (error) {

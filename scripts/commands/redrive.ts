@@ -10,18 +10,25 @@ import {
   usageFailure,
   UsageError,
 } from '../lib/stack';
+import { readableServiceError } from '../lib/aws-target';
 
 export const USAGE = `usage: ${CLI} redrive <execution-name|execution-arn> [stack]
 
 Resumes a failed, aborted or timed-out build from the step that failed, with the same input and
 ARN (Step Functions RedriveExecution, within 14 days); the steps that succeeded are not rerun.
 
-${STACK_USAGE}`;
+${STACK_USAGE}
+
+Examples:
+  ${CLI} redrive dev-3f1c6a0e9b8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b --stack comfyui-ami-dev
+  ${CLI} redrive arn:aws:states:eu-west-1:123456789012:execution:comfyui-ami-dev-bake-ami:dev-build-1`;
+
+export const OPTIONS = STACK_OPTIONS;
 
 export async function main(argv: string[]): Promise<number> {
   let executionArn: string;
   try {
-    const { values, positionals } = parseCommandLine(argv, STACK_OPTIONS);
+    const { values, positionals } = parseCommandLine(argv, OPTIONS);
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -40,6 +47,6 @@ export async function main(argv: string[]): Promise<number> {
     const name = (error as Error).name;
     if (name === 'ExecutionNotRedrivable') return failure(error, `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`);
     if (name === 'ExecutionDoesNotExist') return failure(error, 'check the name or ARN');
-    return failure(error);
+    return failure(readableServiceError(error, 'RedriveExecution'));
   }
 }

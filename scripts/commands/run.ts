@@ -3,6 +3,7 @@ import { resetDefaultClients } from '../../functions/shared/clients';
 import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
 import { EXECUTION_NAME } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
+import { AwsTargetMissing, checkAwsTarget } from '../lib/aws-target';
 import { buildInput } from '../lib/input';
 import { runStateMachine, type RunEvent, type RunResult } from '../lib/local-runner';
 import { loadCliConfig, parseCommandLine, UsageError } from '../lib/stack';
@@ -21,9 +22,16 @@ AWS that the standard SDK configuration names (AWS_REGION, credentials, AWS_ENDP
   --wait-seconds  seconds for every Wait state and retry interval (default: as the ASL says)
   --name          execution name (default: <env>-<timestamp>)
   --json          make the last line of stdout a JSON summary
-Exit status: 0 built, 1 build failed, 2 bad input or configuration.`;
+  -h, --help      this help
+Exit status: 0 built, 1 build failed, 2 bad input or configuration, or no AWS region or credentials.
 
-const OPTIONS = {
+Examples:
+  comfyui-ami run --env dev
+  comfyui-ami run --env prod --image comfyui:prod-2025-11-27 --branch main --commit-sha abc1234 --json
+  comfyui-ami run --input events/console-dev-tag.json --wait-seconds 5
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 comfyui-ami run --env dev --config config/demo.json --fast`;
+
+export const OPTIONS = {
   env: { type: 'string' },
   image: { type: 'string' },
   branch: { type: 'string' },
@@ -121,6 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     if (values.name !== undefined && !EXECUTION_NAME.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
     const config = loadCliConfig(values.config);
     const input = buildInput(values);
+    await checkAwsTarget();
     process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
     const summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
     if (summary.status === 'SUPERSEDED') {
@@ -136,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
   } catch (error) {
     const e = error as Error;
-    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid)) throw error;
+    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || e instanceof AwsTargetMissing)) throw error;
     console.error(`comfyui-ami run: ${e.message}`);
     if (e instanceof UsageError) console.error(`\n${RUN_USAGE}`);
     if (json) console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));

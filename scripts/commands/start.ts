@@ -14,6 +14,7 @@ import {
   usageFailure,
   UsageError,
 } from '../lib/stack';
+import { checkAwsTarget } from '../lib/aws-target';
 import { buildInput } from '../lib/input';
 
 export const USAGE = `usage: ${CLI} start --env <environment> [--image <repo:tag|repo@sha256:...>] [--branch <name>] [--commit-sha <sha>] [stack]
@@ -28,9 +29,14 @@ and digest that already exists is reported instead of started twice.
   --branch <name>            git branch recorded in the AMI metadata
   --commit-sha <sha>         git commit recorded in the AMI metadata
   --input <file>             a whole input instead: a console sample (events/console-*.json) or an ECR push event
-${STACK_USAGE}`;
+${STACK_USAGE}
 
-const OPTIONS = {
+Examples:
+  ${CLI} start --env dev --stack comfyui-ami-dev
+  ${CLI} start --env prod --image comfyui:prod-2025-11-27 --branch main --commit-sha abc1234 --stack comfyui-ami-prod
+  ${CLI} start --input events/console-dev-tag.json --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:comfyui-ami-dev-bake-ami`;
+
+export const OPTIONS = {
   ...STACK_OPTIONS,
   env: { type: 'string' },
   image: { type: 'string' },
@@ -69,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
       if ((error as Error).name !== 'RequestInvalid') throw error;
       throw new UsageError(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`);
     }
+    await checkAwsTarget();
     stateMachineArn = await resolveStateMachineArn(values);
   } catch (error) {
     if (error instanceof UsageError) return usageFailure(error.message, USAGE);

@@ -19,9 +19,13 @@ Prints a build's status, environment, and its AMI or its failure. Exits 0 when t
 found, whatever its status; 1 when it was not.
 
   --json                     print the status as JSON
-${STACK_USAGE}`;
+${STACK_USAGE}
 
-const OPTIONS = { ...STACK_OPTIONS, json: { type: 'boolean' } } as const;
+Examples:
+  ${CLI} status dev-3f1c6a0e9b8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b --stack comfyui-ami-dev
+  ${CLI} status arn:aws:states:eu-west-1:123456789012:execution:comfyui-ami-dev-bake-ami:dev-build-1 --json`;
+
+export const OPTIONS = { ...STACK_OPTIONS, json: { type: 'boolean' } } as const;
 
 export function formatStatus(status: BuildStatus): string {
   const rows: [string, string | number | null | undefined][] = [
@@ -46,7 +50,7 @@ export function formatStatus(status: BuildStatus): string {
 
 export async function main(argv: string[]): Promise<number> {
   let executionArn: string;
-  let values;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
     values = parsed.values;

@@ -19,9 +19,13 @@ Follows a build: one line per step as it completes, then the AMI id, or the fail
 commands to see more. Exits 0 when the build succeeded, 1 when it failed, timed out or was aborted.
 
   --interval <seconds>       how often to poll the execution history (default 10)
-${STACK_USAGE}`;
+${STACK_USAGE}
 
-const OPTIONS = { ...STACK_OPTIONS, interval: { type: 'string' } } as const;
+Examples:
+  ${CLI} watch dev-3f1c6a0e9b8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b --stack comfyui-ami-dev
+  ${CLI} watch arn:aws:states:eu-west-1:123456789012:execution:comfyui-ami-dev-bake-ami:dev-build-1 --interval 30`;
+
+export const OPTIONS = { ...STACK_OPTIONS, interval: { type: 'string' } } as const;
 
 export interface WatchOutcome {
   status: 'SUCCEEDED' | 'SUPERSEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';

@@ -7,7 +7,8 @@ export interface Moto {
   stop(): Promise<void>;
 }
 
-export const MOTO_INSTALL_HINT = 'the moto server is needed as the local AWS endpoint: pip install "moto[server]"';
+export const MOTO_INSTALL_HINT =
+  'the moto server is needed as the local AWS endpoint: run through npm (npm run demo, npm test), which sets it up from requirements-dev.txt';
 
 export function motoInstalled(python = process.env.PYTHON ?? 'python3'): boolean {
   const probe = spawnSync(python, ['-c', 'import moto.server'], { stdio: 'ignore' });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONFIG_ENV_VAR, loadConfig, parseConfig, readConfigFile, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
 import { executionArnFor, isExecutionArn, isStateMachineArn } from '../../functions/shared/execution-name';
+import { readableServiceError } from './aws-target';
 
 /** A wrong command line: the command prints it with its usage and exits 2. */
 export class UsageError extends Error {
@@ -23,7 +24,8 @@ export const STACK_OPTIONS = {
 
 export const STACK_USAGE = `  --state-machine-arn <arn>  the bake state machine (or env ${STATE_MACHINE_ARN_ENV})
   --stack <name>             find it in the outputs of this CloudFormation stack (e.g. comfyui-ami-dev)
-  --config <file>            pipeline config (default: ${CONFIG_ENV_VAR} or config/pipeline.json)`;
+  --config <file>            pipeline config (default: ${CONFIG_ENV_VAR} or config/pipeline.json)
+  -h, --help                 this help`;
 
 /** node:util parseArgs, strict, its errors turned into UsageError (they name the flag). */
 export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
@@ -40,12 +42,12 @@ export function usageFailure(message: string, usage: string): number {
   return 2;
 }
 
-/** Prints an operational failure and, when known, the command to run next. */
+/** Prints an operational failure and, when known, the command to run next; exit 2 for bad configuration or no AWS target. */
 export function failure(error: unknown, next?: string): number {
-  const e = error as Error;
+  const e = readableServiceError(error) as Error;
   console.error(`error: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
   if (next) console.error(`next: ${next}`);
-  return 1;
+  return e.name === 'ConfigInvalid' || e.name === 'AwsTargetMissing' ? 2 : 1;
 }
 
 /** --config, else PIPELINE_CONFIG, else config/pipeline.json of this repository. */

@@ -26,7 +26,7 @@ history = [p['Name'] for p in ssm.get_parameters_by_path(Path=f'/comfyui/ami/{en
 amis = [i['ImageId'] for i in ec2.describe_images(Owners=['self'])['Images'] if any(t['Key'] == 'Name' and t['Value'] == f'comfyui-multitenant-{env}' for t in i.get('Tags', []))]
 print(json.dumps(dict(latest=latest, metadata=metadata, history=history, amis=amis)))
 `;
-  const out = spawnSync('python3', ['-c', script, moto.serverEndpoint, env], { encoding: 'utf8' });
+  const out = spawnSync(process.env.PYTHON ?? 'python3', ['-c', script, moto.serverEndpoint, env], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(out.stderr);
   return JSON.parse(out.stdout);
 }

@@ -35,7 +35,8 @@ export async function readAccount(baseline: Set<string> = new Set(), prefix = '/
   for (const image of images) {
     if (image.Tags?.find((t) => t.Key === TAG.managedBy)?.Value !== MANAGED_BY) continue;
     const env = image.Tags?.find((t) => t.Key === TAG.environment)?.Value ?? '?';
-    (amis[env] ??= []).push(image.ImageId ?? '');
+    amis[env] ??= [];
+    amis[env].push(image.ImageId ?? '');
   }
   const used = new Set(images.flatMap((i) => (i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId ?? '')));
   const snapshots = (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots ?? [];

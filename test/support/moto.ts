@@ -9,8 +9,8 @@ export type Moto = BaseMoto & { serverEndpoint: string };
  * A moto server for one test file, with every SDK client of this process pointed at it, through
  * the proxy that supplies what moto lacks of CreateImage (snapshot TagSpecifications).
  */
-export async function startMoto(): Promise<Moto> {
-  const moto = await start();
+export async function startMoto(python?: string): Promise<Moto> {
+  const moto = await start(python);
   const proxy = await startMotoGapsProxy(moto.endpoint).catch(async (error: unknown) => {
     await moto.stop();
     throw error;

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pythonTools } from '../../scripts/lib/python-tools';
 import { packagedTemplate, ROOT, TEMPLATE_FILE } from './support/template';
 
 // asl-validator ships no types.
@@ -9,13 +10,9 @@ const aslValidator = require('asl-validator') as (definition: unknown, options?:
   errors: { 'Error code': string; Message: string }[];
 };
 
-const CFN_LINT_HINT = 'cfn-lint is needed to lint the generated template: pip install cfn-lint';
-
-function findCfnLint(): string | undefined {
-  const probe = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
-  if (probe.status === 0) return 'cfn-lint';
-  const shim = '/root/.pyenv/shims/cfn-lint';
-  return existsSync(shim) ? shim : undefined;
+/** cfn-lint from the python that has requirements-dev.txt (the machine's, or .venv/dev). */
+function cfnLintPath(): string {
+  return path.join(pythonTools().scriptsDir, 'cfn-lint');
 }
 
 describe('validators', () => {
@@ -37,10 +34,9 @@ describe('validators', () => {
 
   it('cfn-lint finds no error in the generated template (warnings allowed)', () => {
     packagedTemplate();
-    const cfnLint = findCfnLint();
-    if (!cfnLint) throw new Error(CFN_LINT_HINT);
+    const cfnLint = cfnLintPath();
     const run = spawnSync(cfnLint, ['--format', 'parseable', TEMPLATE_FILE], { encoding: 'utf8', timeout: 120_000 });
-    if (run.error) throw new Error(`${CFN_LINT_HINT} (${run.error.message})`);
+    if (run.error) throw new Error(`cannot run ${cfnLint}: ${run.error.message}`);
     const findings = run.stdout.split('\n').filter(Boolean);
     const errors = findings.filter((line) => /:E\d{4}:/.test(line));
     expect(errors).toEqual([]);

@@ -1,8 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import AdmZip from 'adm-zip';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const STAGE = 'test';
@@ -129,12 +130,12 @@ const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs
  */
 export function awsCallsOfFunction(functionKey: string): string[] {
   const zip = path.join(PACKAGE_DIR, `${functionKey}.zip`);
-  let code: string;
-  try {
-    code = execFileSync('unzip', ['-p', zip, '*.js'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  } catch (error) {
-    throw new Error(`cannot read ${zip} with unzip (apt-get install unzip): ${(error as Error).message}`);
-  }
+  const code = new AdmZip(zip)
+    .getEntries()
+    .filter((entry) => entry.entryName.endsWith('.js'))
+    .map((entry) => entry.getData().toString('utf8'))
+    .join('\n');
+  if (!code) throw new Error(`${zip} holds no .js file`);
   const modules = new Map<string, string>();
   for (const m of code.matchAll(/([\w$]+)=(?:[\w$]+\()?require\("@aws-sdk\/client-([\w-]+)"\)/g)) modules.set(m[1], m[2]);
   const actions = new Set<string>();

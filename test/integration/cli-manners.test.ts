@@ -1,0 +1,150 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as redrive from '../../scripts/commands/redrive';
+import * as run from '../../scripts/commands/run';
+import * as start from '../../scripts/commands/start';
+import * as status from '../../scripts/commands/status';
+import * as watch from '../../scripts/commands/watch';
+import { DEMO_CONFIG_PATH } from '../support/builds';
+import { type Moto, startMoto } from '../support/moto';
+
+type Main = (argv: string[]) => Promise<number>;
+
+const COMMANDS: [string, Main, Record<string, { type: string; short?: string }>][] = [
+  ['run', run.main, run.OPTIONS],
+  ['start', start.main, start.OPTIONS],
+  ['status', status.main, status.OPTIONS],
+  ['watch', watch.main, watch.OPTIONS],
+  ['redrive', redrive.main, redrive.OPTIONS],
+];
+
+// Everything the SDK reads to find a region and credentials; IMDS off, so nothing leaves this machine.
+const AWS_KEYS = [
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_PROFILE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_ENDPOINT_URL',
+  'COMFYUI_AMI_STATE_MACHINE_ARN',
+  'PIPELINE_CONFIG',
+];
+const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:comfyui-ami-test-bake-ami:dev-build-1';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:comfyui-ami-test-bake-ami';
+
+const saved: Record<string, string | undefined> = {};
+let dir: string;
+
+async function capture(command: Main, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
+  try {
+    return { code: await command(argv), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+/** A machine with no AWS settings at all (no region, no credentials, no profile files). */
+function noAwsAccount(): void {
+  for (const key of AWS_KEYS) delete process.env[key];
+  process.env.AWS_CONFIG_FILE = path.join(dir, 'no-config');
+  process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'no-credentials');
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+}
+
+beforeAll(() => {
+  for (const key of AWS_KEYS) saved[key] = process.env[key];
+  dir = mkdtempSync(path.join(tmpdir(), 'cli-manners-'));
+});
+afterEach(() => {
+  for (const key of AWS_KEYS) {
+    if (saved[key] === undefined) delete process.env[key];
+    else process.env[key] = saved[key];
+  }
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('--help', () => {
+  it.each(COMMANDS)('%s lists every flag it accepts, with examples, and exits 0', async (name, main, options) => {
+    const { code, out } = await capture(main, ['--help']);
+
+    expect(code).toBe(0);
+    for (const [flag, option] of Object.entries(options)) {
+      expect(out).toContain(`--${flag}`);
+      if (option.short) expect(out).toContain(`-${option.short}`);
+    }
+    expect(out).toMatch(new RegExp(`Examples:\\n(  .*comfyui-ami ${name} .*\\n?)+`));
+  });
+});
+
+describe('no AWS region or credentials', () => {
+  it('run stops before anything starts, says how to set a region or use the demo, and exits 2', async () => {
+    noAwsAccount();
+
+    const { code, err } = await capture(run.main, ['--env', 'dev', '--config', DEMO_CONFIG_PATH]);
+
+    expect(code).toBe(2);
+    expect(err).toContain('no AWS region: set AWS_REGION');
+    expect(err).toContain('npm run demo');
+  });
+
+  it('start stops before anything starts, says how to give credentials or use the demo, and exits 2', async () => {
+    noAwsAccount();
+    process.env.AWS_REGION = 'us-east-1';
+
+    const { code, err } = await capture(start.main, [
+      '--env',
+      'dev',
+      '--config',
+      DEMO_CONFIG_PATH,
+      '--state-machine-arn',
+      STATE_MACHINE_ARN,
+    ]);
+
+    expect(code).toBe(2);
+    expect(err).toContain('no AWS credentials: set AWS_PROFILE');
+    expect(err).toContain('npm run demo');
+  });
+});
+
+describe('a bad pipeline config', () => {
+  it('makes start exit 2 naming the field, as run does', async () => {
+    const file = path.join(dir, 'bad-pipeline.json');
+    writeFileSync(file, JSON.stringify({ repositories: [] }));
+
+    const started = await capture(start.main, ['--env', 'dev', '--config', file, '--state-machine-arn', STATE_MACHINE_ARN]);
+    const ran = await capture(run.main, ['--env', 'dev', '--config', file]);
+
+    expect(started.code).toBe(2);
+    expect(started.err).toMatch(/ConfigInvalid: .*repositories/);
+    expect(ran.code).toBe(2);
+  });
+});
+
+describe('an endpoint that lacks an API', () => {
+  let moto: Moto;
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => moto?.stop());
+
+  it('redrive against moto (no RedriveExecution) says so instead of a parser error, and exits 1', async () => {
+    process.env.AWS_ENDPOINT_URL = moto.endpoint;
+
+    const { code, err } = await capture(redrive.main, [EXECUTION_ARN]);
+
+    expect(code).toBe(1);
+    expect(err).toContain(`error: ApiNotSupported: the endpoint ${moto.endpoint} answered RedriveExecution with an HTML page (HTTP 500)`);
+    expect(err).toContain('it does not implement RedriveExecution');
+    expect(err).not.toMatch(/Deserialization|not valid JSON/);
+  });
+});
