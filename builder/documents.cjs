@@ -154,7 +154,10 @@ function document(kind, description, parameters, pattern) {
         action: 'aws:runShellScript',
         name: STEP_NAMES[kind],
         precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: { timeoutSeconds: kind === 'healthCheck' ? HEALTH_CHECK_TIMEOUT_SECONDS : TIMEOUT_SECONDS, runCommand: runCommand(kind, pattern) },
+        inputs: {
+          timeoutSeconds: kind === 'healthCheck' ? HEALTH_CHECK_TIMEOUT_SECONDS : TIMEOUT_SECONDS,
+          runCommand: runCommand(kind, pattern),
+        },
       },
     ],
   };
@@ -231,7 +234,7 @@ function readConfiguredRepositories(file = CONFIG_FILE) {
 /** The document options config/pipeline.json sets: repositories and the driver branch. */
 function configuredOptions(file = CONFIG_FILE) {
   const config = readConfig(file);
-  const branch = config.builder && config.builder.nvidiaDriverBranch;
+  const branch = config.builder?.nvidiaDriverBranch;
   return { repositories: config.repositories, ...(branch === undefined ? {} : { nvidiaDriverBranch: branch }) };
 }
 

@@ -29,7 +29,11 @@ export interface BuildDocumentsOptions {
   nvidiaDriverBranch?: string;
 }
 
-export declare function buildDocuments(options: BuildDocumentsOptions): { fresh: SsmCommandDocument; incremental: SsmCommandDocument; healthCheck: SsmCommandDocument };
+export declare function buildDocuments(options: BuildDocumentsOptions): {
+  fresh: SsmCommandDocument;
+  incremental: SsmCommandDocument;
+  healthCheck: SsmCommandDocument;
+};
 /** For serverless.yml: ${file(builder/documents.cjs):freshInstall}; reads config/pipeline.json. */
 export declare function freshInstall(context?: unknown): Promise<SsmCommandDocument>;
 /** For serverless.yml: ${file(builder/documents.cjs):update}; reads config/pipeline.json. */

@@ -5,11 +5,20 @@ const COMMANDS: Record<string, Command> = {
   start: { summary: 'start a build on the deployed state machine', load: () => import('./commands/start') },
   status: { summary: "show a deployed build's status", load: () => import('./commands/status') },
   watch: { summary: 'follow a deployed build step by step until it ends', load: () => import('./commands/watch') },
-  rollback: { summary: "point an environment back to an earlier build (re-point a retained AMI, else rebuild its digest)", load: () => import('./commands/rollback') },
-  promote: { summary: "build an environment from the digest its configured source environment has published", load: () => import('./commands/promote') },
+  rollback: {
+    summary: 'point an environment back to an earlier build (re-point a retained AMI, else rebuild its digest)',
+    load: () => import('./commands/rollback'),
+  },
+  promote: {
+    summary: 'build an environment from the digest its configured source environment has published',
+    load: () => import('./commands/promote'),
+  },
   history: { summary: "list an environment's builds and whether their AMIs still exist", load: () => import('./commands/history') },
   redrive: { summary: 'resume a stopped, timed-out or failed deployed build where it stopped', load: () => import('./commands/redrive') },
-  legacy: { summary: "list the old system's AMIs of an environment, or delete them once migrated", load: () => import('./commands/legacy') },
+  legacy: {
+    summary: "list the old system's AMIs of an environment, or delete them once migrated",
+    load: () => import('./commands/legacy'),
+  },
   lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
 };
 

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readConfigFile } from '../functions/shared/config';
 import { parameterPaths } from '../functions/shared/names';
-import { runLocalBuild, type BuildSummary } from './commands/run';
 import { startMoto } from '../test/support/moto';
+import { type BuildSummary, runLocalBuild } from './commands/run';
 import { useEndpoint } from './lib/moto';
 import { PythonToolsError, pythonTools } from './lib/python-tools';
 import { ecrPushEvent, pushImage, seedAccount } from './lib/seed';
@@ -16,7 +16,9 @@ function banner(text: string): void {
 
 function report(summary: BuildSummary): void {
   if (summary.status !== 'SUCCEEDED') throw new Error(`build ${summary.executionName} failed: ${summary.error}: ${summary.cause}`);
-  console.log(`   -> ${summary.mode} build ${summary.executionName}: ${summary.amiId}${summary.previousAmiId ? ` (replaces ${summary.previousAmiId})` : ''}`);
+  console.log(
+    `   -> ${summary.mode} build ${summary.executionName}: ${summary.amiId}${summary.previousAmiId ? ` (replaces ${summary.previousAmiId})` : ''}`,
+  );
 }
 
 /** The main job end to end against a local emulator: a fresh build, a push, an incremental build. */

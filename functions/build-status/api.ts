@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { routeApi, type RouteTable } from '../shared/api-routes';
+import { type RouteTable, routeApi } from '../shared/api-routes';
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound, RequestInvalid } from '../shared/errors';
 import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
 import { jsonResponse } from '../shared/http';
-import { describeBuild, failureReason, type BuildStatus } from './build-status';
+import { type BuildStatus, describeBuild, failureReason } from './build-status';
 
 export interface BuildStatusDeps {
   sfn: SFNClient;
@@ -17,7 +17,8 @@ export interface BuildStatusDeps {
 async function statusOf(event: APIGatewayProxyEventV2, { sfn, stateMachineArn, config }: BuildStatusDeps): Promise<BuildStatus> {
   const id = event.pathParameters?.id ?? '';
   // Only a name: an ARN could name another state machine's execution.
-  if (!EXECUTION_NAME.test(id)) throw new RequestInvalid(`id: must be a build's execution name (letters, digits, - and _, at most 80), got "${id.slice(0, 100)}"`);
+  if (!EXECUTION_NAME.test(id))
+    throw new RequestInvalid(`id: must be a build's execution name (letters, digits, - and _, at most 80), got "${id.slice(0, 100)}"`);
   const status = await describeBuild(sfn, executionArnFor(stateMachineArn, id), config);
   // A short reason only: no build output in an API answer.
   if (status.cause !== undefined) status.cause = failureReason(status.cause);

@@ -1,4 +1,9 @@
-import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, GetExecutionHistoryCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound } from '../shared/errors';
 import { executionNameOf } from '../shared/execution-name';
@@ -52,13 +57,18 @@ export const MAX_REASON_CHARS = 200;
 export function failureReason(cause: string | undefined): string | undefined {
   const message = readableCause(cause);
   if (message === undefined) return undefined;
-  const line = message.replace(/[;,]?\s*last output:[\s\S]*$/i, '').split('\n')[0].trim();
+  const line = message
+    .replace(/[;,]?\s*last output:[\s\S]*$/i, '')
+    .split('\n')[0]
+    .trim();
   return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}…` : line;
 }
 
 /** The state a running execution entered last, from the newest events of its history. */
 async function currentStepOf(sfn: SFNClient, executionArn: string): Promise<string | undefined> {
-  const out = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 25, includeExecutionData: false }));
+  const out = await sfn.send(
+    new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 25, includeExecutionData: false }),
+  );
   const events = [...(out.events ?? [])].sort((a, b) => (b.id ?? 0) - (a.id ?? 0));
   return events.find((e) => e.stateEnteredEventDetails?.name)?.stateEnteredEventDetails?.name;
 }
@@ -69,7 +79,8 @@ export async function describeBuild(sfn: SFNClient, executionArn: string, config
   try {
     out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
   } catch (error) {
-    if ((error as Error).name === 'ExecutionDoesNotExist') throw new BuildNotFound(`no build ${executionNameOf(executionArn)} (${executionArn})`);
+    if ((error as Error).name === 'ExecutionDoesNotExist')
+      throw new BuildNotFound(`no build ${executionNameOf(executionArn)} (${executionArn})`);
     throw error;
   }
   const output = parseJsonObject(out.output);

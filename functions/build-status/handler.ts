@@ -1,9 +1,9 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { defaultClients } from '../shared/clients';
 import { loadConfig } from '../shared/config';
-import { lambdaHandler, logger } from '../shared/handler';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
-import { statusFromApi, type BuildStatusDeps } from './api';
+import { lambdaHandler, logger } from '../shared/handler';
+import { type BuildStatusDeps, statusFromApi } from './api';
 
 function defaultDeps(): BuildStatusDeps {
   return { sfn: defaultClients().sfn, stateMachineArn: stateMachineArnFromEnv(), config: loadConfig() };

@@ -1,9 +1,9 @@
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { tail } from '../check-update-command/check-update-command';
 import { healthCheckMaxAttempts, verifyConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { VerificationFailed, VerificationTimedOut } from '../shared/errors';
-import { need, type BuildState, type PollResult } from '../shared/state';
+import type { StepContext } from '../shared/handler';
+import { type BuildState, need, type PollResult } from '../shared/state';
 
 const RUNNING = new Set(['Pending', 'InProgress', 'Delayed']);
 
@@ -34,11 +34,15 @@ export async function checkHealthCheck(state: BuildState, { config, clients }: S
   if (status === 'Success') return { done: true, attempt, status };
   if (!RUNNING.has(status)) {
     const output = tail(stderr) || tail(stdout) || '(no output)';
-    throw new VerificationFailed(`AMI ${amiId} failed its health check: ${documentName} ended ${status} on test instance ${instanceId} (command ${commandId}); last output:\n${output}`);
+    throw new VerificationFailed(
+      `AMI ${amiId} failed its health check: ${documentName} ended ${status} on test instance ${instanceId} (command ${commandId}); last output:\n${output}`,
+    );
   }
   const maxAttempts = healthCheckMaxAttempts(verifyConfig(config, request.environment));
   if (attempt >= maxAttempts) {
-    throw new VerificationTimedOut(`AMI ${amiId}: the health check is still ${status} on test instance ${instanceId} after ${attempt} checks (command ${commandId})`);
+    throw new VerificationTimedOut(
+      `AMI ${amiId}: the health check is still ${status} on test instance ${instanceId} after ${attempt} checks (command ${commandId})`,
+    );
   }
   return { done: false, attempt, status };
 }

@@ -1,7 +1,7 @@
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
-import type { StepContext } from '../shared/handler';
 import { UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
-import { need, type BuildState, type PollResult } from '../shared/state';
+import type { StepContext } from '../shared/handler';
+import { type BuildState, need, type PollResult } from '../shared/state';
 import { commandOutputTail } from './command-output';
 
 const RUNNING = new Set(['Pending', 'InProgress', 'Delayed']);

@@ -1,4 +1,4 @@
-import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { type CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 
 /** Events read from the end of a stream; the agent uploads output in chunks of many lines. */
 const TAIL_EVENTS = 50;

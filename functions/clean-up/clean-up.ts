@@ -1,13 +1,13 @@
-import { DeleteParametersCommand, paginateGetParametersByPath, type Parameter } from '@aws-sdk/client-ssm';
-import type { StepContext } from '../shared/handler';
 import type { Image } from '@aws-sdk/client-ec2';
+import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } from '@aws-sdk/client-ssm';
 import { findBuildInstances, identityOf, ownImage, ownInstance } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config';
-import { describeImage, findImages, isPipelineImage, removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
-import { latestWrittenAt, removalBlocker } from '../shared/removal-guard';
+import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
+import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
-import { need, type BuildState } from '../shared/state';
+import { latestWrittenAt, removalBlocker } from '../shared/removal-guard';
+import { type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
 
 export interface CleanUpResult {
@@ -26,12 +26,17 @@ export interface CleanUpResult {
  * whatever their history entries say; every older one is outdated. Rollback targets come from
  * what this keeps.
  */
-export function outdatedImages(images: Image[], { environment, latest, retainPrevious }: { environment: string; latest: string; retainPrevious: number }): string[] {
+export function outdatedImages(
+  images: Image[],
+  { environment, latest, retainPrevious }: { environment: string; latest: string; retainPrevious: number },
+): string[] {
   const previous = images.filter((i) => i.ImageId && i.ImageId !== latest && i.State !== 'deregistered' && isPipelineImage(i, environment));
   const buildNumber = (i: Image) => Number.parseInt(tagValue(i.Tags, TAG.buildNumber) ?? '0', 10) || 0;
   previous.sort(
     (a, b) =>
-      (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || buildNumber(b) - buildNumber(a) || (b.ImageId ?? '').localeCompare(a.ImageId ?? ''),
+      (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') ||
+      buildNumber(b) - buildNumber(a) ||
+      (b.ImageId ?? '').localeCompare(a.ImageId ?? ''),
   );
   return [...new Set(previous.slice(Math.max(0, retainPrevious)).map((i) => i.ImageId ?? ''))];
 }
@@ -54,7 +59,10 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   if (base.mode !== 'rollback') await ownImage(clients.ec2, identity, published.amiId);
   const builders = (await findBuildInstances(clients.ec2, identity)).map((i) => i.InstanceId ?? '');
   // The state's builder id counts only once its tags show this build (ownInstance refuses others).
-  const named = state.builder?.instanceId && !builders.includes(state.builder.instanceId) && (await ownInstance(clients.ec2, identity, state.builder.instanceId));
+  const named =
+    state.builder?.instanceId &&
+    !builders.includes(state.builder.instanceId) &&
+    (await ownInstance(clients.ec2, identity, state.builder.instanceId));
   const terminated = await terminateInstances(clients.ec2, [...builders, named ? (named.InstanceId ?? '') : ''].filter(Boolean));
 
   const removed: RemovedImage[] = [];
@@ -75,7 +83,10 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
     if (previous && previous !== published.amiId) {
       const image = await describeImage(clients.ec2, previous);
       if (image && !isPipelineImage(image, request.environment)) {
-        keptPrevious = { amiId: previous, reason: 'not made by this pipeline for this environment; deregister it by hand if it is no longer needed' };
+        keptPrevious = {
+          amiId: previous,
+          reason: 'not made by this pipeline for this environment; deregister it by hand if it is no longer needed',
+        };
       } else if (!image || image.State === 'deregistered') {
         // Already gone (a retried clean-up): its tagged snapshots may remain.
         doomed.add(previous);
@@ -98,9 +109,15 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
 }
 
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */
-export async function pruneHistory(ssm: StepContext['clients']['ssm'], prefix: string, limit: number, currentAmiId: string): Promise<string[]> {
+export async function pruneHistory(
+  ssm: StepContext['clients']['ssm'],
+  prefix: string,
+  limit: number,
+  currentAmiId: string,
+): Promise<string[]> {
   const entries: Parameter[] = [];
-  for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: prefix, Recursive: false })) entries.push(...(page.Parameters ?? []));
+  for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: prefix, Recursive: false }))
+    entries.push(...(page.Parameters ?? []));
   entries.sort((a, b) => (b.LastModifiedDate?.getTime() ?? 0) - (a.LastModifiedDate?.getTime() ?? 0));
   const doomed = entries
     .slice(limit)

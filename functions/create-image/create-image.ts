@@ -1,11 +1,10 @@
 import { CreateImageCommand } from '@aws-sdk/client-ec2';
-import type { StepContext } from '../shared/handler';
 import { findBuildImages, identityOf, isOwnedBy, ownInstance } from '../shared/build-identity';
 import { findImages } from '../shared/ec2';
-import { BuilderLost } from '../shared/errors';
-import { AmiNameInUse } from '../shared/errors';
+import { AmiNameInUse, BuilderLost } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { stableAmiName } from '../shared/names';
-import { need, type BuildState, type CreatedImage } from '../shared/state';
+import { type BuildState, type CreatedImage, need } from '../shared/state';
 import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
@@ -50,6 +49,8 @@ export async function createImage(state: BuildState, { config, clients, logger }
     if ((error as Error).name !== 'InvalidAMIName.Duplicate') throw error;
     const [owner] = await findImages(clients.ec2, [{ Name: 'name', Values: [base.amiName] }]);
     if (owner?.ImageId && isOwnedBy(owner.Tags, identity)) return { amiId: owner.ImageId, name: base.amiName };
-    throw new AmiNameInUse(`AMI name ${base.amiName} is already used by ${owner?.ImageId ?? 'another image'} (build ${tagValue(owner?.Tags, TAG.build) ?? 'unknown'})`);
+    throw new AmiNameInUse(
+      `AMI name ${base.amiName} is already used by ${owner?.ImageId ?? 'another image'} (build ${tagValue(owner?.Tags, TAG.build) ?? 'unknown'})`,
+    );
   }
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { environmentConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { environmentConfig } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { launchPlacement } from '../shared/launch';
-import { need, type Builder, type BuildState } from '../shared/state';
+import { type Builder, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, toTags } from '../shared/tags';
 
 /** RunInstances returns the same instance for the same token, for 24 hours. */
@@ -30,7 +30,8 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   }
 
   const image = await describeImage(clients.ec2, base.baseAmiId);
-  if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${base.baseAmiId} is ${image?.State ?? 'not found'}, not available`);
+  if (image?.State !== 'available')
+    throw new BaseAmiNotFound(`base AMI ${base.baseAmiId} is ${image?.State ?? 'not found'}, not available`);
   const rootDevice = image.RootDeviceName ?? '/dev/sda1';
   const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
 

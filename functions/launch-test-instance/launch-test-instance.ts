@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { environmentConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { environmentConfig } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { launchPlacement } from '../shared/launch';
-import { need, type BuildState, type TestInstance } from '../shared/state';
+import { type BuildState, need, type TestInstance } from '../shared/state';
 import { MANAGED_BY, TAG, toTags, VERIFIER_ROLE } from '../shared/tags';
 
 /** EC2 answers these when this launch cannot succeed now, whatever the retry: the build fails, named. */
@@ -42,7 +42,8 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
   }
 
   const image = await describeImage(clients.ec2, amiId);
-  if (image?.State !== 'available') throw new TestInstanceLaunchFailed(`AMI ${amiId} is ${image?.State ?? 'not found'}, not available: nothing to boot`);
+  if (image?.State !== 'available')
+    throw new TestInstanceLaunchFailed(`AMI ${amiId} is ${image?.State ?? 'not found'}, not available: nothing to boot`);
 
   const env = environmentConfig(config, request.environment);
   const instanceType = env?.instanceType ?? config.builder.instanceType;
@@ -79,7 +80,9 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
   } catch (error) {
     const name = (error as Error).name;
     if (CANNOT_LAUNCH.has(name)) {
-      throw new TestInstanceLaunchFailed(`cannot launch a ${instanceType} test instance from ${amiId}: ${name}: ${(error as Error).message}`);
+      throw new TestInstanceLaunchFailed(
+        `cannot launch a ${instanceType} test instance from ${amiId}: ${name}: ${(error as Error).message}`,
+      );
     }
     throw error;
   }

@@ -1,7 +1,12 @@
-import { DescribeImagesCommand, DescribeRepositoriesCommand, ImageNotFoundException, RepositoryNotFoundException } from '@aws-sdk/client-ecr';
+import {
+  DescribeImagesCommand,
+  DescribeRepositoriesCommand,
+  ImageNotFoundException,
+  RepositoryNotFoundException,
+} from '@aws-sdk/client-ecr';
 import { verifyConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { assertImageBelongs, type ImageGrounds } from '../shared/image-belongs';
 import { isRollbackInput, parseRequest } from '../shared/request';
 import { recordedRequester, unrecordedRequester } from '../shared/requester';
@@ -16,7 +21,11 @@ export type ResolvedRequest = Omit<BuildRequest, 'requestedBy'> & { grounds: Ima
  * (and the metadata) names exactly the bytes that were pushed, and refuses an image that does
  * not belong to the environment. Shared by the step and the start function.
  */
-export async function resolveRequest(input: unknown, startTime: string, { config, clients }: Pick<StepContext, 'config' | 'clients'>): Promise<ResolvedRequest> {
+export async function resolveRequest(
+  input: unknown,
+  startTime: string,
+  { config, clients }: Pick<StepContext, 'config' | 'clients'>,
+): Promise<ResolvedRequest> {
   // The execution's start is the trusted clock an event's time is checked against.
   const parsed = parseRequest(input, config, new Date(startTime));
 
@@ -55,7 +64,11 @@ export async function resolveRequest(input: unknown, startTime: string, { config
     grounds = { kind: 'tag', tag: parsed.tag ?? '' };
   } else {
     // A digest belongs if a tag of the environment points to it now, or the environment published it.
-    grounds = await assertImageBelongs(parsed.environment, { repository: parsed.repository, digest: parsed.digest, tags }, { config, ssm: clients.ssm });
+    grounds = await assertImageBelongs(
+      parsed.environment,
+      { repository: parsed.repository, digest: parsed.digest, tags },
+      { config, ssm: clients.ssm },
+    );
   }
   if (!digest) throw new ImageNotFound(`${reference} does not exist in ECR`);
 
@@ -85,8 +98,17 @@ export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execut
   const { grounds, ...request } = isRollbackInput(state.input)
     ? { ...(await normalizeRollback(state, ctx)), grounds: 'rollback' as const }
     : await resolveRequest(state.input, state.execution.startTime, ctx);
-  const recorded = request.source === 'ecr-push' ? null : await recordedRequester(ctx.clients.dynamodb, ctx.config, state.execution.name, state.execution.startTime);
+  const recorded =
+    request.source === 'ecr-push'
+      ? null
+      : await recordedRequester(ctx.clients.dynamodb, ctx.config, state.execution.name, state.execution.startTime);
   const requestedBy = recorded ?? unrecordedRequester(request.source);
-  ctx.logger.info('request accepted', { environment: request.environment, imageUri: request.imageUri, grounds, requestedBy, source: request.source });
+  ctx.logger.info('request accepted', {
+    environment: request.environment,
+    imageUri: request.imageUri,
+    grounds,
+    requestedBy,
+    source: request.source,
+  });
   return { ...request, requestedBy };
 }

@@ -21,10 +21,18 @@ export interface HistoryRecord {
  * The `history/{ami-id}` entry of an environment, checked: it must be this environment's, for this
  * AMI, with a digest. Anything else is no build of the environment and cannot be rolled back to.
  */
-export async function readHistoryRecord(ctx: StepContext, environment: string, amiId: string, field = 'input.rollback_to'): Promise<HistoryRecord> {
+export async function readHistoryRecord(
+  ctx: StepContext,
+  environment: string,
+  amiId: string,
+  field = 'input.rollback_to',
+): Promise<HistoryRecord> {
   const path = parameterPaths(ctx.config, environment).history(amiId);
   const entry = await getJsonParameter(ctx.clients.ssm, path);
-  if (!entry) throw new RequestInvalid(`${field}: ${amiId} is no build of ${environment} (no ${path}); comfyui-ami history --env ${environment} lists them`);
+  if (!entry)
+    throw new RequestInvalid(
+      `${field}: ${amiId} is no build of ${environment} (no ${path}); comfyui-ami history --env ${environment} lists them`,
+    );
   const digest = entry.docker_digest;
   if (entry.ami_id !== amiId || entry.environment !== environment || typeof digest !== 'string' || !DIGEST.test(digest)) {
     throw new RequestInvalid(`${field}: ${path} does not record a build of ${amiId} for ${environment} with a sha256 digest`);
@@ -45,7 +53,10 @@ export async function readHistoryRecord(ctx: StepContext, environment: string, a
  * (what a rebuild pulls if the AMI is gone), with the target kept in `rollbackTo`. Whether the
  * AMI still exists is decided later, under the lock (Prepare the rollback).
  */
-export async function normalizeRollback(state: Pick<BuildState, 'input' | 'execution'>, ctx: StepContext): Promise<Omit<BuildRequest, 'requestedBy'>> {
+export async function normalizeRollback(
+  state: Pick<BuildState, 'input' | 'execution'>,
+  ctx: StepContext,
+): Promise<Omit<BuildRequest, 'requestedBy'>> {
   const rollback = parseRollbackInput(state.input as Record<string, unknown>, ctx.config);
   const record = await readHistoryRecord(ctx, rollback.environment, rollback.rollbackTo);
   const repository = repositoryFor(ctx.config, rollback.environment);

@@ -6,7 +6,7 @@ import { ImageNotFound, RollbackRefused } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
-import { need, type BaseAmi, type BuildState } from '../shared/state';
+import { type BaseAmi, type BuildState, need } from '../shared/state';
 import { TAG, tagValue } from '../shared/tags';
 
 /**
@@ -51,7 +51,9 @@ export async function prepareRollback(state: BuildState, ctx: StepContext): Prom
     await clients.ecr.send(new DescribeImagesCommand({ repositoryName: request.repository, imageIds: [{ imageDigest: request.digest }] }));
   } catch (error) {
     if (error instanceof ImageNotFoundException || (error as Error).name === 'ImageNotFoundException') {
-      throw new ImageNotFound(`${target} is gone and ${request.repository}@${request.digest}, the image it was built from, is no longer in ECR: nothing to roll back to`);
+      throw new ImageNotFound(
+        `${target} is gone and ${request.repository}@${request.digest}, the image it was built from, is no longer in ECR: nothing to roll back to`,
+      );
     }
     throw error;
   }

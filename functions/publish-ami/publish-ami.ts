@@ -1,10 +1,10 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import type { StepContext } from '../shared/handler';
 import { identityOf, ownImage } from '../shared/build-identity';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
-import { need, type AmiMetadata, type BuildState, type Published } from '../shared/state';
+import { type AmiMetadata, type BuildState, need, type Published } from '../shared/state';
 import { rollbackMetadata } from './rollback-metadata';
 
 /** `2024-01-15T10:30:00Z`, the form of the user's documented metadata. */
@@ -50,7 +50,8 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
   const paths = parameterPaths(config, request.environment);
 
   const image = await ownImage(clients.ec2, identityOf(state), amiId);
-  if (image?.State !== 'available') throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
+  if (image?.State !== 'available')
+    throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
   const region = await clients.ssm.config.region();
   const rollback = need(state, 'base').mode === 'rollback';
   const metadata = rollback
@@ -62,11 +63,34 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
     const description = `ComfyUI ${request.environment} AMI`;
     // A rollback's history entry is the record of the build that made the AMI: left as it is.
     if (!rollback) {
-      await clients.ssm.send(new PutParameterCommand({ Name: paths.history(amiId), Value: json, Type: 'String', Overwrite: true, Description: `${description} ${amiId} (audit)` }));
+      await clients.ssm.send(
+        new PutParameterCommand({
+          Name: paths.history(amiId),
+          Value: json,
+          Type: 'String',
+          Overwrite: true,
+          Description: `${description} ${amiId} (audit)`,
+        }),
+      );
     }
-    await clients.ssm.send(new PutParameterCommand({ Name: paths.metadata, Value: json, Type: 'String', Overwrite: true, Description: `Latest ${description} metadata` }));
     await clients.ssm.send(
-      new PutParameterCommand({ Name: paths.latest, Value: amiId, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true, Description: `Latest ${description} id` }),
+      new PutParameterCommand({
+        Name: paths.metadata,
+        Value: json,
+        Type: 'String',
+        Overwrite: true,
+        Description: `Latest ${description} metadata`,
+      }),
+    );
+    await clients.ssm.send(
+      new PutParameterCommand({
+        Name: paths.latest,
+        Value: amiId,
+        Type: 'String',
+        DataType: 'aws:ec2:image',
+        Overwrite: true,
+        Description: `Latest ${description} id`,
+      }),
     );
   }
 

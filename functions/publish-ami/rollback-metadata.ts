@@ -2,7 +2,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { RollbackRefused } from '../shared/errors';
 import type { parameterPaths } from '../shared/names';
 import { getJsonParameter } from '../shared/parameters';
-import { need, type AmiMetadata, type BuildState } from '../shared/state';
+import { type AmiMetadata, type BuildState, need } from '../shared/state';
 import { isoSeconds } from './publish-ami';
 
 /** Metadata of a rolled-back environment: the AMI's own record plus how it came back. */
@@ -24,12 +24,18 @@ function buildNumberOf(metadata: Record<string, unknown> | null): number {
  * it (image, digest, branch, commit, creation date, build number), with build_mode `rollback`,
  * the AMI it replaced, and this execution's source and ids.
  */
-export async function rollbackMetadata(state: BuildState, ssm: SSMClient, paths: ReturnType<typeof parameterPaths>, now: Date): Promise<RollbackMetadata> {
+export async function rollbackMetadata(
+  state: BuildState,
+  ssm: SSMClient,
+  paths: ReturnType<typeof parameterPaths>,
+  now: Date,
+): Promise<RollbackMetadata> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const amiId = need(state, 'image').amiId;
   const entry = await getJsonParameter(ssm, paths.history(amiId));
-  if (!entry || entry.ami_id !== amiId) throw new RollbackRefused(`${paths.history(amiId)} no longer records ${amiId}: nothing to republish`);
+  if (!entry || entry.ami_id !== amiId)
+    throw new RollbackRefused(`${paths.history(amiId)} no longer records ${amiId}: nothing to republish`);
   const current = await getJsonParameter(ssm, paths.metadata);
   const recorded = entry as unknown as AmiMetadata;
   return {

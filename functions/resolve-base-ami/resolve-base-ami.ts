@@ -1,14 +1,14 @@
 import type { Image } from '@aws-sdk/client-ec2';
-import type { StepContext } from '../shared/handler';
+import { type BuildIdentity, identityOf, isOwnedBy } from '../shared/build-identity';
 import type { PipelineConfig } from '../shared/config';
-import { identityOf, isOwnedBy, type BuildIdentity } from '../shared/build-identity';
 import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
+import { findLegacyImages } from '../shared/legacy';
 import { buildAmiName, parameterPaths } from '../shared/names';
 import { getJsonParameter, getParameterValue } from '../shared/parameters';
-import { need, type BaseAmi, type BuildState } from '../shared/state';
+import { type BaseAmi, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
-import { findLegacyImages } from '../shared/legacy';
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
@@ -58,7 +58,11 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
  * The newest available AMI of the environment the account owns: one this pipeline made (latest
  * lost), or one of the old system (legacy.ts decides which are this environment's).
  */
-async function newestEnvironmentImage(config: PipelineConfig, environment: string, ec2: StepContext['clients']['ec2']): Promise<Image | null> {
+async function newestEnvironmentImage(
+  config: PipelineConfig,
+  environment: string,
+  ec2: StepContext['clients']['ec2'],
+): Promise<Image | null> {
   const [tagged, legacy] = await Promise.all([
     findImages(ec2, [
       { Name: `tag:${TAG.environment}`, Values: [environment] },
@@ -77,7 +81,8 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext['cl
     amiId = config.baseImage.amiId;
   } else {
     const value = await getParameterValue(clients.ssm, config.baseImage.parameter);
-    if (!value || !AMI_ID.test(value)) throw new BaseAmiNotFound(`config.baseImage.parameter ${config.baseImage.parameter} holds no AMI id (got ${value ?? 'nothing'})`);
+    if (!value || !AMI_ID.test(value))
+      throw new BaseAmiNotFound(`config.baseImage.parameter ${config.baseImage.parameter} holds no AMI id (got ${value ?? 'nothing'})`);
     amiId = value;
   }
   const image = await describeImage(clients.ec2, amiId);
@@ -90,7 +95,9 @@ async function nextBuildNumber(clients: StepContext['clients'], metadataPath: st
   const metadata = await getJsonParameter(clients.ssm, metadataPath);
   // After a rollback, metadata names an older build; highest_build_number keeps the count.
   const fromMetadata = Math.max(
-    ...[metadata?.workflow_run_number, metadata?.highest_build_number].map((v) => Number.parseInt(String(v ?? '0'), 10)).filter(Number.isFinite),
+    ...[metadata?.workflow_run_number, metadata?.highest_build_number]
+      .map((v) => Number.parseInt(String(v ?? '0'), 10))
+      .filter(Number.isFinite),
     0,
   );
   const fromTag = Number.parseInt(tagValue(latest?.Tags, TAG.buildNumber) ?? '0', 10);
@@ -101,6 +108,8 @@ async function nextBuildNumber(clients: StepContext['clients'], metadataPath: st
 async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, identity: BuildIdentity): Promise<void> {
   const clash = (await findImages(ec2, [{ Name: 'name', Values: [amiName] }])).find((i) => i.State !== 'deregistered');
   if (clash && !isOwnedBy(clash.Tags, identity)) {
-    throw new AmiNameInUse(`AMI name ${amiName} is already used by ${clash.ImageId} (build ${tagValue(clash.Tags, TAG.build) ?? 'unknown'}, execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`);
+    throw new AmiNameInUse(
+      `AMI name ${amiName} is already used by ${clash.ImageId} (build ${tagValue(clash.Tags, TAG.build) ?? 'unknown'}, execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`,
+    );
   }
 }

@@ -1,6 +1,6 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { findBuildImages, findBuildInstances, identityOf, ownImage, ownInstance, type BuildIdentity } from '../shared/build-identity';
-import { removeImage, terminateInstances, type RemovedImage } from '../shared/ec2';
+import { type BuildIdentity, findBuildImages, findBuildInstances, identityOf, ownImage, ownInstance } from '../shared/build-identity';
+import { type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import { AwsThrottled, AwsUnavailable, classifyError, RollbackIncomplete, TRANSIENT_ERRORS } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
@@ -52,7 +52,9 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
   if (found.ok) for (const i of found.value) if (i.InstanceId) instanceIds.add(i.InstanceId);
   const named = state.builder?.instanceId;
   if (named && !instanceIds.has(named)) {
-    const own = await attempt(`check builder ${named}`, () => ownedOrIgnored(() => ownInstance(clients.ec2, identity, named), named, result));
+    const own = await attempt(`check builder ${named}`, () =>
+      ownedOrIgnored(() => ownInstance(clients.ec2, identity, named), named, result),
+    );
     if (own.ok && own.value) instanceIds.add(named);
   }
   for (const id of instanceIds) {
@@ -66,7 +68,9 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
   if (images.ok) for (const i of images.value) if (i.ImageId && i.State !== 'deregistered') amiIds.add(i.ImageId);
   const namedImage = state.image?.amiId;
   if (namedImage && !amiIds.has(namedImage)) {
-    const own = await attempt(`check AMI ${namedImage}`, () => ownedOrIgnored(() => ownImage(clients.ec2, identity, namedImage), namedImage, result));
+    const own = await attempt(`check AMI ${namedImage}`, () =>
+      ownedOrIgnored(() => ownImage(clients.ec2, identity, namedImage), namedImage, result),
+    );
     if (own.ok && own.value) amiIds.add(namedImage);
     if (own.ok && own.value === null) {
       // Gone (a repeated roll back): no tags left to prove it ours, so only the snapshots tagged
@@ -145,4 +149,3 @@ function rollbackError(left: Left[]): Error {
   if (left.some((l) => l.error.name === 'AwsUnavailable')) return new AwsUnavailable(message);
   return Object.assign(new Error(message), { name: 'TimeoutError' });
 }
-

@@ -1,9 +1,9 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { environmentConfig, verifyConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { describeInstance } from '../shared/ec2';
 import { TestInstanceAgentNotReady, VerificationFailed } from '../shared/errors';
-import { need, type BuildState, type HealthCheckCommand } from '../shared/state';
+import type { StepContext } from '../shared/handler';
+import { type BuildState, type HealthCheckCommand, need } from '../shared/state';
 
 export function healthCheckComment(buildId: string): string {
   return `comfyui-ami verify ${buildId}`.slice(0, 100);
@@ -24,7 +24,9 @@ export async function sendHealthCheck(state: BuildState, { config, clients, logg
   const instanceState = instance?.State?.Name ?? 'missing';
   // The AMI booted into an instance that stopped or vanished: it does not come up.
   if (['shutting-down', 'terminated', 'stopping', 'stopped', 'missing'].includes(instanceState)) {
-    throw new VerificationFailed(`test instance ${instanceId} is ${instanceState}: the AMI did not stay up after boot (${instance?.StateReason?.Message ?? 'no reason given'})`);
+    throw new VerificationFailed(
+      `test instance ${instanceId} is ${instanceState}: the AMI did not stay up after boot (${instance?.StateReason?.Message ?? 'no reason given'})`,
+    );
   }
   if (instanceState === 'pending') throw new TestInstanceAgentNotReady(`test instance ${instanceId} is still pending`);
 
@@ -60,7 +62,8 @@ export async function sendHealthCheck(state: BuildState, { config, clients, logg
     logger.info('health check sent', { commandId, documentName, instanceId });
     return { commandId, documentName };
   } catch (error) {
-    if ((error as Error).name === 'InvalidInstanceId') throw new TestInstanceAgentNotReady(`SSM agent on test instance ${instanceId} has not registered yet`);
+    if ((error as Error).name === 'InvalidInstanceId')
+      throw new TestInstanceAgentNotReady(`SSM agent on test instance ${instanceId} has not registered yet`);
     throw error;
   }
 }

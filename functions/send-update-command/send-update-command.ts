@@ -1,9 +1,9 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
-import { environmentConfig } from '../shared/config';
-import type { StepContext } from '../shared/handler';
 import { identityOf, ownInstance } from '../shared/build-identity';
+import { environmentConfig } from '../shared/config';
 import { AgentNotRegistered, BuilderLost } from '../shared/errors';
-import { need, type BuildState, type UpdateCommand } from '../shared/state';
+import type { StepContext } from '../shared/handler';
+import { type BuildState, need, type UpdateCommand } from '../shared/state';
 
 export function commandComment(executionName: string): string {
   return `comfyui-ami ${executionName}`.slice(0, 100);

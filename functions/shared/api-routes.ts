@@ -34,7 +34,9 @@ function pathEnvironmentOf(event: APIGatewayProxyEventV2, config: PipelineConfig
   if (!event.routeKey.includes('{env}')) return null;
   const env = event.pathParameters?.env ?? '';
   if (!environmentConfig(config, env)) {
-    throw new RequestInvalid(`path.env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${env.slice(0, 40)}"`);
+    throw new RequestInvalid(
+      `path.env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${env.slice(0, 40)}"`,
+    );
   }
   return env;
 }
@@ -55,7 +57,10 @@ export async function routeApi<D extends { config: PipelineConfig }>(
   const where = { route: event.routeKey, caller: caller?.arn ?? null };
   if (!route) {
     logger.warn('no such route', where);
-    return jsonResponse(404, { error: 'RouteNotFound', message: `no route ${event.routeKey.slice(0, 100)}; routes: ${Object.keys(routes).join(', ')}` });
+    return jsonResponse(404, {
+      error: 'RouteNotFound',
+      message: `no route ${event.routeKey.slice(0, 100)}; routes: ${Object.keys(routes).join(', ')}`,
+    });
   }
   try {
     if (!caller) throw new CallerNotAllowed('the request carries no IAM principal: every route must use AWS_IAM authorization');

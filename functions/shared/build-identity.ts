@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, type EC2Client, type Filter, type Image, type Instance } from '@aws-sdk/client-ec2';
 import { describeImage, describeInstance, findImages } from './ec2';
 import { ResourceNotOwned } from './errors';
-import { need, type BuildState } from './state';
+import { type BuildState, need } from './state';
 import { MANAGED_BY, TAG, tagValue } from './tags';
 
 /**
@@ -19,7 +19,8 @@ const BUILD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 export function identityOf(state: BuildState): BuildIdentity {
   const buildId = state.execution?.buildId ?? '';
   // A missing or made-up id must match nothing, rather than everything untagged.
-  if (!BUILD_ID.test(buildId)) throw new ResourceNotOwned(`state.execution.buildId: must be the UUID the state machine drew, got "${buildId.slice(0, 80)}"`);
+  if (!BUILD_ID.test(buildId))
+    throw new ResourceNotOwned(`state.execution.buildId: must be the UUID the state machine drew, got "${buildId.slice(0, 80)}"`);
   return { buildId, environment: need(state, 'request').environment };
 }
 
@@ -67,7 +68,9 @@ export async function findBuildImages(ec2: EC2Client, identity: BuildIdentity): 
 export async function ownInstance(ec2: EC2Client, identity: BuildIdentity, instanceId: string): Promise<Instance | null> {
   const instance = await describeInstance(ec2, instanceId);
   if (instance && !isOwnedBy(instance.Tags, identity)) {
-    throw new ResourceNotOwned(`instance ${instanceId} is not tagged as build ${identity.buildId} of ${identity.environment}; it is left alone`);
+    throw new ResourceNotOwned(
+      `instance ${instanceId} is not tagged as build ${identity.buildId} of ${identity.environment}; it is left alone`,
+    );
   }
   return instance;
 }

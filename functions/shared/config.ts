@@ -10,7 +10,8 @@ export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 // An IAM principal ARN in which '*' matches any characters, e.g. arn:aws:iam::*:role/release-*.
-export const CALLER_PATTERN = /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
+export const CALLER_PATTERN =
+  /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
 
 /**
  * Verify before publish: a test instance boots the new AMI and a health check must pass before
@@ -28,13 +29,22 @@ const environmentSchema = z
   .object({
     repository: z.string().regex(REPOSITORY_NAME, 'an ECR repository name').optional(),
     tags: z.array(z.string().regex(TAG_PATTERN, 'a Docker tag where * matches any characters')).min(1),
-    defaultTag: z.string().regex(TAG_PATTERN).refine((t) => !t.includes('*'), 'a plain tag, no *'),
+    defaultTag: z
+      .string()
+      .regex(TAG_PATTERN)
+      .refine((t) => !t.includes('*'), 'a plain tag, no *'),
     gpu: z.boolean().default(true),
-    instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').optional(),
+    instanceType: z
+      .string()
+      .regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge')
+      .optional(),
     containerPort: z.number().int().min(1).max(65535).default(8188),
     verify: verifySchema,
     // IAM principals POST /builds accepts for this environment; absent = any caller the API's IAM lets in.
-    callers: z.array(z.string().regex(CALLER_PATTERN, 'an IAM principal ARN where * matches any characters, such as arn:aws:iam::*:role/release-*')).min(1).optional(),
+    callers: z
+      .array(z.string().regex(CALLER_PATTERN, 'an IAM principal ARN where * matches any characters, such as arn:aws:iam::*:role/release-*'))
+      .min(1)
+      .optional(),
     // The environment whose published digests this one may also build (promotion), e.g. prod <- staging.
     promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
     // How many previous pipeline AMIs stay registered besides the one `latest` names: what a rollback can re-point to.
@@ -57,33 +67,56 @@ export const configSchema = z
       .regex(/^\/[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/, 'an SSM path such as /comfyui/ami')
       .refine((p) => !p.startsWith('/aws/') && !p.startsWith('/ssm/'), 'a path outside /aws/ and /ssm/')
       .default('/comfyui/ami'),
-    amiNamePrefix: z.string().regex(/^[A-Za-z0-9()[\]./@_'-]{3,60}$/, 'AMI name characters, 3-60 long').default('comfyui-multitenant'),
+    amiNamePrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9()[\]./@_'-]{3,60}$/, 'AMI name characters, 3-60 long')
+      .default('comfyui-multitenant'),
     repositories: z.array(z.string().regex(REPOSITORY_NAME, 'an ECR repository name')).min(1),
     baseImage: baseImageSchema.default({
       parameter: '/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id',
     }),
     builder: z
       .object({
-        instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge').default('g4dn.xlarge'),
-        subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0').optional(),
+        instanceType: z
+          .string()
+          .regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge')
+          .default('g4dn.xlarge'),
+        subnetId: z
+          .string()
+          .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0')
+          .optional(),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).default([]),
         // Off unless asked for: with it, the builder reaches SSM and ECR without a NAT (a public subnet).
         associatePublicIpAddress: z.boolean().default(false),
         // A customer-managed KMS key for the builder's volume, so for the AMI's snapshots too.
         ebsKmsKeyArn: z
           .string()
-          .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/<uuid>')
+          .regex(
+            /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/,
+            'a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/<uuid>',
+          )
           .optional(),
-        instanceProfile: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM instance profile name').default('comfyui-ami-builder'),
+        instanceProfile: z
+          .string()
+          .regex(/^[\w+=,.@-]{1,128}$/, 'an IAM instance profile name')
+          .default('comfyui-ami-builder'),
         rootVolumeGiB: z.number().int().min(8).max(16384).default(100),
         // gp3 above its 125 MiB/s and 3,000 IOPS baseline, so a multi-GB image pull is not
         // capped by the disk: about $0.04 each per 2-hour build in us-east-1 (builder/README.md).
         rootVolumeThroughput: z.number().int().min(125).max(1000).default(500),
         rootVolumeIops: z.number().int().min(3000).max(16000).default(6000),
         // Longer than the state machine's 16-hour timeout: a builder of a live execution is never swept.
-        maxAgeMinutes: z.number().int().min(250).max(24 * 60 * 7).default(990),
+        maxAgeMinutes: z
+          .number()
+          .int()
+          .min(250)
+          .max(24 * 60 * 7)
+          .default(990),
         // NVIDIA server driver branch of fresh builds (the fresh document's default).
-        nvidiaDriverBranch: z.string().regex(/^[0-9]{3,4}$/, 'an NVIDIA driver branch such as 580').default('580'),
+        nvidiaDriverBranch: z
+          .string()
+          .regex(/^[0-9]{3,4}$/, 'an NVIDIA driver branch such as 580')
+          .default('580'),
       })
       .strict()
       .refine((b) => b.rootVolumeThroughput * 4 <= b.rootVolumeIops, {
@@ -93,13 +126,25 @@ export const configSchema = z
       .prefault({}),
     documents: z
       .object({
-        fresh: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-FreshInstall'),
-        incremental: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-Update'),
-        healthCheck: z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name').default('ComfyUIAmi-HealthCheck'),
+        fresh: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name')
+          .default('ComfyUIAmi-FreshInstall'),
+        incremental: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name')
+          .default('ComfyUIAmi-Update'),
+        healthCheck: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{3,128}$/, 'an SSM document name')
+          .default('ComfyUIAmi-HealthCheck'),
       })
       .strict()
       .prefault({}),
-    commandLogGroup: z.string().regex(/^[\w\-/.#]{1,512}$/, 'a CloudWatch Logs group name').default('/comfyui-ami/builder'),
+    commandLogGroup: z
+      .string()
+      .regex(/^[\w\-/.#]{1,512}$/, 'a CloudWatch Logs group name')
+      .default('/comfyui-ami/builder'),
     // Checks before giving up; the state machine waits 15 s between stop checks, 30 s between
     // command checks and 60 s between AMI checks. Defaults: 15 min to stop, 160 min for the
     // command (above the document's own 150-minute timeout, itself above a 95-minute fresh
@@ -123,15 +168,28 @@ export const configSchema = z
       .prefault({}),
     lock: z
       .object({
-        table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name').default('comfyui-ami-locks'),
+        table: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name')
+          .default('comfyui-ami-locks'),
         // Longer than the state machine's own 16-hour timeout: a live holder is never taken over.
-        leaseMinutes: z.number().int().min(5).max(24 * 60).default(990),
+        leaseMinutes: z
+          .number()
+          .int()
+          .min(5)
+          .max(24 * 60)
+          .default(990),
         // Checks of the lock, one per "Wait for the environment" (60 s): the longest wait must end
         // before the execution's own timeout (scripts/lib/lock-budget.ts checks it against the ASL).
         maxWaitAttempts: z.number().int().min(1).max(1000).default(120),
         // How far an ECR event's time may lie from the execution's start (request.ts eventTime).
         maxEventSkewMinutes: z.number().int().min(1).max(60).default(5),
-        maxEventAgeMinutes: z.number().int().min(1).max(24 * 60).default(360),
+        maxEventAgeMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(360),
       })
       .strict()
       .prefault({}),
@@ -144,19 +202,31 @@ export const configSchema = z
     for (const [name, env] of Object.entries(config.environments)) {
       const repository = env.repository ?? config.repositories[0];
       if (!config.repositories.includes(repository)) {
-        ctx.addIssue({ code: 'custom', path: ['environments', name, 'repository'], message: `one of the configured repositories (${config.repositories.join(', ')})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, 'repository'],
+          message: `one of the configured repositories (${config.repositories.join(', ')})`,
+        });
       }
       if (!tagMatchesAny(env.defaultTag, env.tags)) {
-        ctx.addIssue({ code: 'custom', path: ['environments', name, 'defaultTag'], message: 'a tag matched by the environment\'s tags' });
+        ctx.addIssue({ code: 'custom', path: ['environments', name, 'defaultTag'], message: "a tag matched by the environment's tags" });
       }
       if (env.retainPrevious >= config.historyLimit) {
         // A retained AMI without its history entry could not be rolled back to.
-        ctx.addIssue({ code: 'custom', path: ['environments', name, 'retainPrevious'], message: `less than historyLimit (${config.historyLimit})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, 'retainPrevious'],
+          message: `less than historyLimit (${config.historyLimit})`,
+        });
       }
       if (env.promoteFrom !== undefined) {
         const from = Object.hasOwn(config.environments, env.promoteFrom) ? config.environments[env.promoteFrom] : undefined;
         if (!from || env.promoteFrom === name || (from.repository ?? config.repositories[0]) !== repository) {
-          ctx.addIssue({ code: 'custom', path: ['environments', name, 'promoteFrom'], message: 'another configured environment that builds from the same repository' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['environments', name, 'promoteFrom'],
+            message: 'another configured environment that builds from the same repository',
+          });
         }
       }
     }

@@ -4,11 +4,11 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
-  TerminateInstancesCommand,
   type EC2Client,
   type Filter,
   type Image,
   type Instance,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { MANAGED_BY, TAG, tagValue } from './tags';
 
@@ -88,7 +88,9 @@ export async function removeImage(ec2: EC2Client, amiId: string, buildId?: strin
     ]);
   }
   const tagged = await Promise.all(lookups.map((Filters) => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters }))));
-  const snapshotIds = [...new Set([...fromImage, ...tagged.flatMap((t) => (t.Snapshots ?? []).map((s) => s.SnapshotId ?? ''))])].filter(Boolean);
+  const snapshotIds = [...new Set([...fromImage, ...tagged.flatMap((t) => (t.Snapshots ?? []).map((s) => s.SnapshotId ?? ''))])].filter(
+    Boolean,
+  );
 
   let deregistered = false;
   if (image && image.State !== 'deregistered') {

@@ -1,8 +1,8 @@
-import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
-import type { StepContext } from './handler';
 import { LockTimedOut } from './errors';
-import { need, type BuildState, type LockStatus } from './state';
+import type { StepContext } from './handler';
+import { type BuildState, type LockStatus, need } from './state';
 
 /**
  * One item per environment in a DynamoDB table: conditional writes make taking, handing over
@@ -77,7 +77,8 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
     if (!isConditionFailure(error)) throw error;
   }
 
-  const item = (await clients.dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: key, ConsistentRead: true }))).Item ?? {};
+  const item =
+    (await clients.dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: key, ConsistentRead: true }))).Item ?? {};
   const holder = item.holder?.S ?? null;
   const isNewer = (k: string | undefined): k is string => k !== undefined && k > myKey && k <= horizon;
   const newer = [item.holder_key?.S, item.newest_key?.S].filter(isNewer);

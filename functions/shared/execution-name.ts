@@ -64,6 +64,7 @@ export const STATE_MACHINE_ARN_VAR = 'STATE_MACHINE_ARN';
 /** The bake state machine of the Lambdas behind the API and the ECR rule (set by serverless.yml). */
 export function stateMachineArnFromEnv(): string {
   const arn = process.env[STATE_MACHINE_ARN_VAR];
-  if (!arn || !isStateMachineArn(arn)) throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
+  if (!arn || !isStateMachineArn(arn))
+    throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
   return arn;
 }

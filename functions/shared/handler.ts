@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { defaultClients, type Clients } from './clients';
+import { type Clients, defaultClients } from './clients';
 import { loadConfig, type PipelineConfig } from './config';
 import { classifyError } from './errors';
 

@@ -28,7 +28,8 @@ const STATUS_BY_ERROR: Record<string, number> = {
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
   const named = classifyError(error);
   const statusCode = STATUS_BY_ERROR[named.name] ?? 500;
-  if (!(named instanceof PipelineError)) return jsonResponse(500, { error: 'InternalError', message: 'the request failed; see the function logs' });
+  if (!(named instanceof PipelineError))
+    return jsonResponse(500, { error: 'InternalError', message: 'the request failed; see the function logs' });
   // The validators name fields from the root "input"; an API caller sent a "body".
   const message = statusCode === 400 ? named.message.replace(/(^|; )input(?=[.:\s])/g, '$1body') : named.message;
   return jsonResponse(statusCode, { error: named.name, message });

@@ -1,5 +1,5 @@
 import { paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
-import { environmentConfig, tagMatchesAny, type PipelineConfig } from './config';
+import { environmentConfig, type PipelineConfig, tagMatchesAny } from './config';
 import { RequestInvalid } from './errors';
 import { parseJsonObject } from './json';
 import { parameterPaths } from './names';
@@ -12,12 +12,15 @@ export interface ImageInEcr {
 }
 
 /** Why an image may reach an environment. */
-export type ImageGrounds =
-  | { kind: 'tag'; tag: string }
-  | { kind: 'published'; environment: string; amiId: string };
+export type ImageGrounds = { kind: 'tag'; tag: string } | { kind: 'published'; environment: string; amiId: string };
 
 /** The AMI whose history entry under `environment` records `digest`, or null when none does. */
-export async function amiPublishedWith(ssm: SSMClient, config: PipelineConfig, environment: string, digest: string): Promise<string | null> {
+export async function amiPublishedWith(
+  ssm: SSMClient,
+  config: PipelineConfig,
+  environment: string,
+  digest: string,
+): Promise<string | null> {
   const path = parameterPaths(config, environment).historyPrefix.replace(/\/$/, '');
   for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: path, Recursive: false })) {
     for (const parameter of page.Parameters ?? []) {
@@ -49,7 +52,10 @@ export async function assertImageBelongs(
   field = 'input.image',
 ): Promise<ImageGrounds> {
   const env = environmentConfig(config, environment);
-  if (!env) throw new RequestInvalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${environment}"`);
+  if (!env)
+    throw new RequestInvalid(
+      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${environment}"`,
+    );
   const tag = image.tags.find((t) => tagMatchesAny(t, env.tags));
   if (tag !== undefined) return { kind: 'tag', tag };
   const sources = publishingEnvironments(config, environment);

@@ -6,10 +6,9 @@ import type { PipelineConfig } from './config';
  * network with a public IP only when asked, the builder profile, IMDSv2 only, and no parking on
  * shutdown. The launch roles' IAM conditions (serverless.yml) require exactly this shape.
  */
-export function launchPlacement(config: PipelineConfig): Pick<
-  RunInstancesCommandInput,
-  'IamInstanceProfile' | 'NetworkInterfaces' | 'MetadataOptions' | 'InstanceInitiatedShutdownBehavior'
-> {
+export function launchPlacement(
+  config: PipelineConfig,
+): Pick<RunInstancesCommandInput, 'IamInstanceProfile' | 'NetworkInterfaces' | 'MetadataOptions' | 'InstanceInitiatedShutdownBehavior'> {
   const securityGroupIds = config.builder.securityGroupIds.length > 0 ? config.builder.securityGroupIds : undefined;
   return {
     IamInstanceProfile: { Name: config.builder.instanceProfile },

@@ -40,6 +40,7 @@ export async function findLegacyImages(ec2: EC2Client, config: PipelineConfig, e
     findImages(ec2, [{ Name: 'tag:Name', Values: [pattern] }]),
   ]);
   const byId = new Map<string, Image>();
-  for (const image of [...named, ...nameTagged]) if (image.ImageId && image.State !== 'deregistered' && isLegacyImage(config, image, environment)) byId.set(image.ImageId, image);
+  for (const image of [...named, ...nameTagged])
+    if (image.ImageId && image.State !== 'deregistered' && isLegacyImage(config, image, environment)) byId.set(image.ImageId, image);
   return [...byId.values()].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
 }

@@ -39,7 +39,12 @@ export async function deleteParameter(ssm: SSMClient, name: string): Promise<boo
  * Puts a parameter back to its newest earlier version that `fromThisBuild` does not claim, or
  * deletes it when there is none. Returns what it did, or null when the build had not touched it.
  */
-async function restorePrevious(ssm: SSMClient, name: string, fromThisBuild: (value: string) => boolean, dataType?: string): Promise<string | null> {
+async function restorePrevious(
+  ssm: SSMClient,
+  name: string,
+  fromThisBuild: (value: string) => boolean,
+  dataType?: string,
+): Promise<string | null> {
   const current = await getParameterValue(ssm, name);
   if (current === null || !fromThisBuild(current)) return null;
   let restore: string | null = null;

@@ -40,7 +40,12 @@ export async function latestWrittenAt(ssm: SSMClient, paths: GuardedPaths): Prom
  * launching from what `latest` names, and a completed publish recorded its AMI in history. A
  * failed read throws: when in doubt, nothing is removed.
  */
-export async function removalBlocker(ssm: SSMClient, paths: GuardedPaths, amiId: string, options: GuardOptions = {}): Promise<string | null> {
+export async function removalBlocker(
+  ssm: SSMClient,
+  paths: GuardedPaths,
+  amiId: string,
+  options: GuardOptions = {},
+): Promise<string | null> {
   if ((await getParameterValue(ssm, paths.latest)) === amiId) return `${paths.latest} names it`;
   const recorded = await recordedAt(ssm, paths, amiId);
   if (recorded && !(options.supersededAt && recorded.getTime() <= options.supersededAt.getTime())) {

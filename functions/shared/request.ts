@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ENVIRONMENT_NAME, REPOSITORY_NAME, environmentConfig, environmentsForTag, repositoryFor, tagMatchesAny, type PipelineConfig } from './config';
+import {
+  ENVIRONMENT_NAME,
+  environmentConfig,
+  environmentsForTag,
+  type PipelineConfig,
+  REPOSITORY_NAME,
+  repositoryFor,
+  tagMatchesAny,
+} from './config';
 import { RequestInvalid } from './errors';
 import { allowedImageForm } from './image-belongs';
 import type { RequestSource } from './state';
@@ -38,7 +46,9 @@ const ecrEventSchema = z.object({
     result: z.literal('SUCCESS', 'SUCCESS (failed pushes start no build)'),
     'repository-name': z.string().regex(REPOSITORY_NAME, 'an ECR repository name'),
     'image-digest': z.string().regex(DIGEST, 'sha256: followed by 64 lowercase hex characters'),
-    'image-tag': z.string({ error: 'a tag: untagged pushes (such as per-platform manifests) start no build' }).regex(TAG, 'a Docker tag (letters, digits, . _ -; at most 128)'),
+    'image-tag': z
+      .string({ error: 'a tag: untagged pushes (such as per-platform manifests) start no build' })
+      .regex(TAG, 'a Docker tag (letters, digits, . _ -; at most 128)'),
   }),
 });
 
@@ -116,11 +126,14 @@ function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, n
   const repository = detail['repository-name'];
   const tag = detail['image-tag'];
   if (!config.repositories.includes(repository)) {
-    invalid(`input.detail.repository-name: must be one of the configured repositories (${config.repositories.join(', ')}), got "${repository}"`);
+    invalid(
+      `input.detail.repository-name: must be one of the configured repositories (${config.repositories.join(', ')}), got "${repository}"`,
+    );
   }
   const environments = environmentsForTag(config, repository, tag);
   if (environments.length === 0) invalid(`input.detail.image-tag: "${tag}" matches no environment's tags in the config`);
-  if (environments.length > 1) invalid(`input.detail.image-tag: "${tag}" matches several environments (${environments.join(', ')}); make their tag patterns disjoint`);
+  if (environments.length > 1)
+    invalid(`input.detail.image-tag: "${tag}" matches several environments (${environments.join(', ')}); make their tag patterns disjoint`);
   const requestedAt = eventTime(result.data.time, config, now);
   return {
     environment: environments[0],
@@ -140,15 +153,24 @@ function parseManual(input: Record<string, unknown>, config: PipelineConfig): Pa
   if (!result.success) invalid(describeZodError(result.error, 'input'));
   const body = result.data;
   const env = environmentConfig(config, body.environment);
-  if (!env) invalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`);
+  if (!env)
+    invalid(
+      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`,
+    );
   const expectedRepository = repositoryFor(config, body.environment);
-  const image = body.image ? parseImageReference(body.image) : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };
+  const image = body.image
+    ? parseImageReference(body.image)
+    : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };
   if (image.repository !== expectedRepository) {
-    invalid(`input.image: must be an image of repository "${expectedRepository}" (environment ${body.environment}), got "${image.repository}"`);
+    invalid(
+      `input.image: must be an image of repository "${expectedRepository}" (environment ${body.environment}), got "${image.repository}"`,
+    );
   }
   // A tag of another environment never reaches this one (a digest is checked against ECR and the history).
   if (image.tag !== null && !tagMatchesAny(image.tag, env.tags)) {
-    invalid(`input.image: the tag "${image.tag}" is not a tag of environment ${body.environment}; must be ${allowedImageForm(config, body.environment)}`);
+    invalid(
+      `input.image: the tag "${image.tag}" is not a tag of environment ${body.environment}; must be ${allowedImageForm(config, body.environment)}`,
+    );
   }
   return {
     environment: body.environment,
@@ -166,7 +188,12 @@ function parseManual(input: Record<string, unknown>, config: PipelineConfig): Pa
 const IMAGE_FORM = '<repository>:<tag> or <repository>@sha256:<64 hex>, optionally prefixed by <account>.dkr.ecr.<region>.amazonaws.com/';
 
 /** `repo:tag`, `repo@sha256:...`, each optionally behind an ECR registry host. */
-export function parseImageReference(image: string): { registry: string | null; repository: string; tag: string | null; digest: string | null } {
+export function parseImageReference(image: string): {
+  registry: string | null;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+} {
   let rest = image;
   let registry: string | null = null;
   const slash = rest.indexOf('/');
@@ -182,13 +209,15 @@ export function parseImageReference(image: string): { registry: string | null; r
   if (at >= 0) {
     repository = rest.slice(0, at);
     digest = rest.slice(at + 1);
-    if (!DIGEST.test(digest)) invalid(`input.image: the digest must be sha256: followed by 64 lowercase hex characters; must be ${IMAGE_FORM}`);
+    if (!DIGEST.test(digest))
+      invalid(`input.image: the digest must be sha256: followed by 64 lowercase hex characters; must be ${IMAGE_FORM}`);
   } else {
     const colon = rest.lastIndexOf(':');
     if (colon < 0) invalid(`input.image: must name a tag or a digest; must be ${IMAGE_FORM}`);
     repository = rest.slice(0, colon);
     tag = rest.slice(colon + 1);
-    if (!TAG.test(tag)) invalid(`input.image: the tag must be letters, digits, . _ - (at most 128, no spaces or shell characters); must be ${IMAGE_FORM}`);
+    if (!TAG.test(tag))
+      invalid(`input.image: the tag must be letters, digits, . _ - (at most 128, no spaces or shell characters); must be ${IMAGE_FORM}`);
   }
   if (!REPOSITORY_NAME.test(repository)) invalid(`input.image: "${repository}" is not an ECR repository name; must be ${IMAGE_FORM}`);
   return { registry, repository, tag, digest };
@@ -223,7 +252,9 @@ export function parseRollbackInput(input: Record<string, unknown>, config: Pipel
   if (!result.success) invalid(describeZodError(result.error, 'input'));
   const body = result.data;
   if (!environmentConfig(config, body.environment)) {
-    invalid(`input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`);
+    invalid(
+      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`,
+    );
   }
   return { environment: body.environment, rollbackTo: body.rollback_to, source: body.source ?? 'console' };
 }

@@ -1,4 +1,10 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { PipelineConfig } from './config';
 import type { RequestSource } from './state';
 
@@ -27,7 +33,13 @@ function isConditionFailure(error: unknown): boolean {
  * the same name is kept: that request started (or is starting) the execution. Returns whether
  * this call wrote the record.
  */
-export async function recordRequester(dynamodb: DynamoDBClient, config: PipelineConfig, executionName: string, requestedBy: string, now = new Date()): Promise<boolean> {
+export async function recordRequester(
+  dynamodb: DynamoDBClient,
+  config: PipelineConfig,
+  executionName: string,
+  requestedBy: string,
+  now = new Date(),
+): Promise<boolean> {
   const at = Math.floor(now.getTime() / 1000);
   try {
     await dynamodb.send(
@@ -46,7 +58,12 @@ export async function recordRequester(dynamodb: DynamoDBClient, config: Pipeline
 }
 
 /** Removes this caller's record when its execution did not start, so it names no later execution. */
-export async function forgetRequester(dynamodb: DynamoDBClient, config: PipelineConfig, executionName: string, requestedBy: string): Promise<void> {
+export async function forgetRequester(
+  dynamodb: DynamoDBClient,
+  config: PipelineConfig,
+  executionName: string,
+  requestedBy: string,
+): Promise<void> {
   try {
     await dynamodb.send(
       new DeleteItemCommand({
@@ -62,7 +79,12 @@ export async function forgetRequester(dynamodb: DynamoDBClient, config: Pipeline
 }
 
 /** The principal the start function recorded for this execution, or null when it recorded none. */
-export async function recordedRequester(dynamodb: DynamoDBClient, config: PipelineConfig, executionName: string, startTime: string): Promise<string | null> {
+export async function recordedRequester(
+  dynamodb: DynamoDBClient,
+  config: PipelineConfig,
+  executionName: string,
+  startTime: string,
+): Promise<string | null> {
   if (executionName === '') return null;
   const out = await dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: key(executionName), ConsistentRead: true }));
   const requestedBy = out.Item?.requested_by?.S;

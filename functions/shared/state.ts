@@ -153,6 +153,7 @@ export interface AmiMetadata {
 /** Reads a key a previous state must have set; a missing one is a wiring bug, named as such. */
 export function need<K extends keyof BuildState>(state: BuildState, key: K): NonNullable<BuildState[K]> {
   const value = state[key];
-  if (value === undefined || value === null) throw new Error(`state.${String(key)} is missing: the state machine did not run the step that sets it`);
+  if (value === undefined || value === null)
+    throw new Error(`state.${String(key)} is missing: the state machine did not run the step that sets it`);
   return value as NonNullable<BuildState[K]>;
 }

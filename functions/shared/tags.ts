@@ -1,4 +1,4 @@
-import { need, type BuildState } from './state';
+import { type BuildState, need } from './state';
 
 /** Tag keys the pipeline puts on what it creates; IAM conditions and clean-up rely on them. */
 export const TAG = {

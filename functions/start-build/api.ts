@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { routeApi, type ApiRequest, type RouteTable } from '../shared/api-routes';
+import { type ApiRequest, type RouteTable, routeApi } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
 import { RequestInvalid } from '../shared/errors';
 import { baseUrl, bodyText, jsonResponse } from '../shared/http';
 import { MAX_INPUT_BYTES, parseRequest } from '../shared/request';
-import { startBuild, type StartBuildDeps } from './start-build';
 import { ENVIRONMENT_ACTION_ROUTES } from './environment-api';
+import { type StartBuildDeps, startBuild } from './start-build';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;
 const BODY_FORM = '{"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}';
@@ -34,12 +34,19 @@ export function parseApiBody(event: APIGatewayProxyEventV2, optional = false): R
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
   const unknown = Object.keys(body).filter((key) => !(API_FIELDS as readonly string[]).includes(key));
   if (unknown.length > 0) {
-    throw new RequestInvalid(`body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${API_FIELDS.join(', ')}`);
+    throw new RequestInvalid(
+      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${API_FIELDS.join(', ')}`,
+    );
   }
   return body as Record<string, unknown>;
 }
 
-async function start(input: Record<string, unknown>, { event, caller }: ApiRequest, deps: StartBuildDeps, statusPath: (name: string) => string): Promise<APIGatewayProxyStructuredResultV2> {
+async function start(
+  input: Record<string, unknown>,
+  { event, caller }: ApiRequest,
+  deps: StartBuildDeps,
+  statusPath: (name: string) => string,
+): Promise<APIGatewayProxyStructuredResultV2> {
   const started = await startBuild(input, deps, caller.arn);
   return jsonResponse(202, {
     executionArn: started.executionArn,

@@ -29,9 +29,13 @@ function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], re
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
   const record = body as Record<string, unknown>;
   const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) throw new RequestInvalid(`body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${allowed.join(', ')}`);
+  if (unknown.length > 0)
+    throw new RequestInvalid(
+      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${allowed.join(', ')}`,
+    );
   for (const field of required) if (!(field in record)) throw new RequestInvalid(`body.${field} is required: ${form}`);
-  for (const [field, value] of Object.entries(record)) if (typeof value !== 'string') throw new RequestInvalid(`body.${field}: must be a string: ${form}`);
+  for (const [field, value] of Object.entries(record))
+    if (typeof value !== 'string') throw new RequestInvalid(`body.${field}: must be a string: ${form}`);
   return record as Record<string, string>;
 }
 
@@ -44,7 +48,10 @@ export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   [ROLLBACK_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseBody(event, ['to'], []);
     const started = await startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps);
-    return jsonResponse(202, { ...started, statusUrl: `${baseUrl(event)}/environments/${started.environment}/builds/${started.executionName}` });
+    return jsonResponse(202, {
+      ...started,
+      statusUrl: `${baseUrl(event)}/environments/${started.environment}/builds/${started.executionName}`,
+    });
   },
   [PROMOTE_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseBody(event, ['from'], ['from']);

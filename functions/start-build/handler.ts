@@ -4,9 +4,9 @@ import { loadConfig } from '../shared/config';
 import { classifyError } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
-import { startFromApi } from './api';
 import { isHttpEvent } from '../shared/http';
-import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
+import { startFromApi } from './api';
+import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
   return { config: loadConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };

@@ -29,7 +29,10 @@ function newestFirst(a: HistoryRow, b: HistoryRow): number {
 }
 
 /** Every history entry of the environment with whether its AMI still exists, newest first. */
-export async function listHistory(environment: string, { config, clients }: Pick<StepContext, 'config' | 'clients'>): Promise<HistoryRow[]> {
+export async function listHistory(
+  environment: string,
+  { config, clients }: Pick<StepContext, 'config' | 'clients'>,
+): Promise<HistoryRow[]> {
   const paths = parameterPaths(config, environment);
   const latest = await getParameterValue(clients.ssm, paths.latest);
   const rows: HistoryRow[] = [];

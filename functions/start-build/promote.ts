@@ -4,7 +4,7 @@ import { parameterPaths } from '../shared/names';
 import { getJsonParameter } from '../shared/parameters';
 import { DIGEST } from '../shared/request';
 import type { RequestSource } from '../shared/state';
-import { startBuild, type StartBuildDeps, type StartedBuild } from './start-build';
+import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
 
 export interface PromoteRequest {
   from: string;
@@ -22,12 +22,16 @@ export interface StartedPromotion extends StartedBuild {
  * names `from`, and returns the build input of `to` for exactly the digest `from` has published
  * (its metadata's docker_digest). Reads only.
  */
-export async function planPromotion(request: PromoteRequest, deps: Pick<StartBuildDeps, 'config' | 'clients'>): Promise<{ input: Record<string, unknown>; digest: string }> {
+export async function planPromotion(
+  request: PromoteRequest,
+  deps: Pick<StartBuildDeps, 'config' | 'clients'>,
+): Promise<{ input: Record<string, unknown>; digest: string }> {
   const { config } = deps;
   const names = Object.keys(config.environments).join(', ');
   const target = environmentConfig(config, request.to);
   if (!target) throw new RequestInvalid(`to: must be one of the configured environments (${names}), got "${request.to.slice(0, 40)}"`);
-  if (!environmentConfig(config, request.from)) throw new RequestInvalid(`from: must be one of the configured environments (${names}), got "${request.from.slice(0, 40)}"`);
+  if (!environmentConfig(config, request.from))
+    throw new RequestInvalid(`from: must be one of the configured environments (${names}), got "${request.from.slice(0, 40)}"`);
   if (target.promoteFrom !== request.from) {
     throw new RequestInvalid(
       `from: ${request.to} may be promoted to only from ${target.promoteFrom ?? 'no environment'} (config environments.${request.to}.promoteFrom${target.promoteFrom ? '' : ' is not set'}), got "${request.from}"`,
@@ -35,7 +39,9 @@ export async function planPromotion(request: PromoteRequest, deps: Pick<StartBui
   }
   const repository = repositoryFor(config, request.to);
   if (repositoryFor(config, request.from) !== repository) {
-    throw new RequestInvalid(`from: ${request.from} builds from repository ${repositoryFor(config, request.from)}, ${request.to} from ${repository}; a digest cannot move between them`);
+    throw new RequestInvalid(
+      `from: ${request.from} builds from repository ${repositoryFor(config, request.from)}, ${request.to} from ${repository}; a digest cannot move between them`,
+    );
   }
   const metadataPath = parameterPaths(config, request.from).metadata;
   const metadata = await getJsonParameter(deps.clients.ssm, metadataPath);

@@ -3,9 +3,9 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { environmentConfig } from '../shared/config';
 import { RequestInvalid } from '../shared/errors';
 import { executionArnFor } from '../shared/execution-name';
-import { parseRollbackInput, AMI_ID } from '../shared/request';
+import { AMI_ID, parseRollbackInput } from '../shared/request';
 import type { RequestSource } from '../shared/state';
-import { defaultRollbackTarget, listHistory, type HistoryRow } from './history';
+import { defaultRollbackTarget, type HistoryRow, listHistory } from './history';
 import type { StartBuildDeps } from './start-build';
 
 export interface RollbackRequest {
@@ -27,7 +27,10 @@ export interface StartedRollback {
 
 /** Unique per request: a rollback is never a duplicate of a build or of an earlier rollback. */
 function rollbackExecutionName(environment: string, amiId: string): string {
-  const stamp = new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:T.Z]/g, '')
+    .slice(0, 14);
   return `${environment}-rollback-${amiId.slice('ami-'.length)}-${stamp}${randomBytes(2).toString('hex')}`.slice(0, 80);
 }
 
@@ -45,9 +48,12 @@ export interface RollbackPlan {
 export async function planRollback(request: RollbackRequest, deps: Pick<StartBuildDeps, 'config' | 'clients'>): Promise<RollbackPlan> {
   const { config } = deps;
   if (!environmentConfig(config, request.environment)) {
-    throw new RequestInvalid(`environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${request.environment.slice(0, 40)}"`);
+    throw new RequestInvalid(
+      `environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${request.environment.slice(0, 40)}"`,
+    );
   }
-  if (request.to !== undefined && !AMI_ID.test(request.to)) throw new RequestInvalid(`to: must be an AMI id such as ami-0123456789abcdef0, got "${request.to.slice(0, 40)}"`);
+  if (request.to !== undefined && !AMI_ID.test(request.to))
+    throw new RequestInvalid(`to: must be an AMI id such as ami-0123456789abcdef0, got "${request.to.slice(0, 40)}"`);
   const rows = await listHistory(request.environment, deps);
   const target = request.to === undefined ? defaultRollbackTarget(rows) : rows.find((r) => r.amiId === request.to);
   if (!target) {
@@ -69,7 +75,9 @@ export async function planRollback(request: RollbackRequest, deps: Pick<StartBui
  */
 export async function startRollback(request: RollbackRequest, deps: StartBuildDeps): Promise<StartedRollback> {
   const { input, executionName: name, target } = await planRollback(request, deps);
-  const out = await deps.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
+  const out = await deps.clients.sfn.send(
+    new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }),
+  );
   deps.logger.info('rollback started', { environment: request.environment, target: target.amiId, retained: target.available, name });
   return {
     executionArn: out.executionArn ?? executionArnFor(deps.stateMachineArn, name),

@@ -31,7 +31,9 @@ export async function startBuild(input: unknown, deps: StartBuildDeps, requested
   const logged = { ...started, requestedBy: requestedBy ?? null, grounds: request.grounds };
   const recorded = requestedBy !== undefined && (await recordRequester(deps.clients.dynamodb, deps.config, name, requestedBy));
   try {
-    const out = await deps.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
+    const out = await deps.clients.sfn.send(
+      new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }),
+    );
     deps.logger.info('build started', { executionArn: out.executionArn, ...logged });
     return { ...started, executionArn: out.executionArn ?? executionArnFor(deps.stateMachineArn, name), alreadyStarted: false };
   } catch (error) {

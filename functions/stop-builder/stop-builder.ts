@@ -1,8 +1,8 @@
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
-import type { StepContext } from '../shared/handler';
 import { identityOf, ownInstance } from '../shared/build-identity';
 import { BuilderLost, BuilderStopTimedOut } from '../shared/errors';
-import { need, type BuildState, type PollResult } from '../shared/state';
+import type { StepContext } from '../shared/handler';
+import { type BuildState, need, type PollResult } from '../shared/state';
 
 /**
  * Asks the builder to stop (repeating the request is harmless) and reports whether it has. Only
@@ -15,8 +15,10 @@ export async function stopBuilder(state: BuildState, { config, clients }: StepCo
   const status = instance?.State?.Name ?? 'missing';
 
   if (status === 'stopped') return { done: true, attempt, status };
-  if (['shutting-down', 'terminated', 'missing'].includes(status)) throw new BuilderLost(`builder ${instanceId} is ${status}; no image can be made`);
+  if (['shutting-down', 'terminated', 'missing'].includes(status))
+    throw new BuilderLost(`builder ${instanceId} is ${status}; no image can be made`);
   if (status !== 'stopping') await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
-  if (attempt >= config.polling.stopMaxAttempts) throw new BuilderStopTimedOut(`builder ${instanceId} still ${status} after ${attempt} checks`);
+  if (attempt >= config.polling.stopMaxAttempts)
+    throw new BuilderStopTimedOut(`builder ${instanceId} still ${status} after ${attempt} checks`);
   return { done: false, attempt, status };
 }

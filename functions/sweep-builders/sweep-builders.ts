@@ -1,6 +1,6 @@
-import { paginateDescribeInstances, type Instance } from '@aws-sdk/client-ec2';
-import type { StepContext } from '../shared/handler';
+import { type Instance, paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { terminateInstances } from '../shared/ec2';
+import type { StepContext } from '../shared/handler';
 import { BUILDER_ROLE, MANAGED_BY, TAG, VERIFIER_ROLE } from '../shared/tags';
 
 export interface SweepResult {
@@ -35,7 +35,10 @@ export async function sweepBuilders(_event: unknown, { config, clients, logger }
   for await (const page of pages) builders.push(...(page.Reservations ?? []).flatMap((r) => r.Instances ?? []));
 
   const expired = builders.filter((i) => i.InstanceId && ageMinutes(i, now) > config.builder.maxAgeMinutes);
-  await terminateInstances(clients.ec2, expired.map((i) => i.InstanceId ?? ''));
+  await terminateInstances(
+    clients.ec2,
+    expired.map((i) => i.InstanceId ?? ''),
+  );
   const terminated = expired.map((i) => ({
     instanceId: i.InstanceId ?? '',
     ageMinutes: ageMinutes(i, now),

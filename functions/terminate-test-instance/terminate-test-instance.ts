@@ -1,8 +1,8 @@
-import type { StepContext } from '../shared/handler';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
 import { terminateInstances } from '../shared/ec2';
-import { VERIFIER_ROLE } from '../shared/tags';
+import type { StepContext } from '../shared/handler';
 import type { BuildState, TestInstanceTerminated } from '../shared/state';
+import { VERIFIER_ROLE } from '../shared/tags';
 
 /**
  * Terminates this build's test instances once the check has passed, before publishing. Found

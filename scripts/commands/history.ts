@@ -1,7 +1,7 @@
 import { environmentConfig } from '../../functions/shared/config';
-import { listHistory, type HistoryRow } from '../../functions/start-build/history';
+import { type HistoryRow, listHistory } from '../../functions/start-build/history';
 import { cliDeps } from '../lib/environment-action';
-import { CLI, failure, loadCliConfig, parseCommandLine, usageFailure, UsageError } from '../lib/stack';
+import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} history --env <environment> [--json] [--config <file>]
 
@@ -13,7 +13,12 @@ api or cli), and whether the AMI still exists (only those can be re-pointed to b
   --json                     print the rows as JSON
   --config <file>            pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)`;
 
-const OPTIONS = { env: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+const OPTIONS = {
+  env: { type: 'string' },
+  json: { type: 'boolean' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export function formatHistory(rows: HistoryRow[]): string {
   const header = ['', 'AMI', 'DIGEST', 'TAG', 'DATE', 'MODE', 'ASKED BY', 'AMI EXISTS'];
@@ -28,7 +33,14 @@ export function formatHistory(rows: HistoryRow[]): string {
     r.available ? 'yes' : 'no',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  return [header, ...lines].map((l) => l.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return [header, ...lines]
+    .map((l) =>
+      l
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -42,7 +54,9 @@ export async function main(argv: string[]): Promise<number> {
     if (values.env === undefined) throw new UsageError('--env is required');
     const config = loadCliConfig(values.config);
     if (!environmentConfig(config, values.env)) {
-      throw new UsageError(`--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env.slice(0, 40)}"`);
+      throw new UsageError(
+        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env.slice(0, 40)}"`,
+      );
     }
     const rows = await listHistory(values.env, cliDeps(config));
     if (values.json) console.log(JSON.stringify(rows));

@@ -5,7 +5,7 @@ import { describeImage, isPipelineImage, removeImage } from '../../functions/sha
 import { findLegacyImages } from '../../functions/shared/legacy';
 import { parameterPaths } from '../../functions/shared/names';
 import { getParameterValue } from '../../functions/shared/parameters';
-import { CLI, failure, loadCliConfig, parseCommandLine, usageFailure, UsageError } from '../lib/stack';
+import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} legacy --env <env> [--json] [--config <file>]
        ${CLI} legacy --env <env> --delete [--config <file>]
@@ -53,18 +53,25 @@ export function describeLegacy(image: Image): LegacyAmi {
 }
 
 /** Why deleting is refused, or null: the environment's latest must name a published pipeline AMI. */
-async function notYetMigrated(ec2: EC2Client, ssm: SSMClient, config: PipelineConfig, environment: string): Promise<{ reason: string | null; latest: string | null }> {
+async function notYetMigrated(
+  ec2: EC2Client,
+  ssm: SSMClient,
+  config: PipelineConfig,
+  environment: string,
+): Promise<{ reason: string | null; latest: string | null }> {
   const paths = parameterPaths(config, environment);
   const latest = await getParameterValue(ssm, paths.latest);
   if (!latest) return { reason: `${paths.latest} does not exist: no pipeline build of ${environment} has published yet`, latest };
   const image = await describeImage(ec2, latest);
-  if (!image || !isPipelineImage(image, environment)) return { reason: `${paths.latest} names ${latest}, which is not a pipeline AMI of ${environment}`, latest };
-  if ((await getParameterValue(ssm, paths.history(latest))) === null) return { reason: `${paths.history(latest)} does not exist: the publish of ${latest} did not complete`, latest };
+  if (!image || !isPipelineImage(image, environment))
+    return { reason: `${paths.latest} names ${latest}, which is not a pipeline AMI of ${environment}`, latest };
+  if ((await getParameterValue(ssm, paths.history(latest))) === null)
+    return { reason: `${paths.history(latest)} does not exist: the publish of ${latest} did not complete`, latest };
   return { reason: null, latest };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
   let config: PipelineConfig;
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
@@ -76,7 +83,10 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
     config = loadCliConfig(values.config);
     if (!values.env) throw new UsageError('--env is required');
-    if (!environmentConfig(config, values.env)) throw new UsageError(`--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`);
+    if (!environmentConfig(config, values.env))
+      throw new UsageError(
+        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`,
+      );
   } catch (error) {
     if (error instanceof UsageError || (error as Error).name === 'ConfigInvalid') return usageFailure((error as Error).message, USAGE);
     return failure(error);
@@ -91,21 +101,29 @@ export async function main(argv: string[]): Promise<number> {
       else if (legacy.length === 0) console.log(`no legacy AMIs of ${env} in this account and region`);
       else {
         for (const ami of legacy) {
-          console.log(`${ami.amiId}  ${ami.created ?? '?'}  ${ami.sizeGiB} GiB  ${ami.name ?? ''}${ami.nameTag && ami.nameTag !== ami.name ? ` (Name tag ${ami.nameTag})` : ''}  snapshots: ${ami.snapshots.join(', ') || 'none'}`);
+          console.log(
+            `${ami.amiId}  ${ami.created ?? '?'}  ${ami.sizeGiB} GiB  ${ami.name ?? ''}${ami.nameTag && ami.nameTag !== ami.name ? ` (Name tag ${ami.nameTag})` : ''}  snapshots: ${ami.snapshots.join(', ') || 'none'}`,
+          );
         }
         console.log(`${legacy.length} legacy AMI(s), ${legacy.reduce((s, a) => s + a.sizeGiB, 0)} GiB of snapshots`);
       }
       return 0;
     }
     const { reason, latest } = await notYetMigrated(ec2, ssm, config, env);
-    if (reason) return failure(new Error(`refused to delete legacy AMIs of ${env}: ${reason}`), `build ${env} first: ${CLI} run --env ${env} (or start --env ${env}), then delete`);
+    if (reason)
+      return failure(
+        new Error(`refused to delete legacy AMIs of ${env}: ${reason}`),
+        `build ${env} first: ${CLI} run --env ${env} (or start --env ${env}), then delete`,
+      );
     for (const ami of legacy) {
       if (ami.amiId === latest) {
         console.log(`kept ${ami.amiId}: latest names it`);
         continue;
       }
       const removed = await removeImage(ec2, ami.amiId);
-      console.log(`removed ${ami.amiId} (${ami.name ?? ami.nameTag ?? ''}), snapshots deleted: ${removed.deletedSnapshots.join(', ') || 'none'}${removed.keptSnapshots.length > 0 ? `, kept (in use): ${removed.keptSnapshots.join(', ')}` : ''}`);
+      console.log(
+        `removed ${ami.amiId} (${ami.name ?? ami.nameTag ?? ''}), snapshots deleted: ${removed.deletedSnapshots.join(', ') || 'none'}${removed.keptSnapshots.length > 0 ? `, kept (in use): ${removed.keptSnapshots.join(', ')}` : ''}`,
+      );
     }
     if (legacy.length === 0) console.log(`no legacy AMIs of ${env}: nothing to delete`);
     return 0;

@@ -1,7 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { PipelineConfig } from '../../functions/shared/config';
 import { environmentConfig } from '../../functions/shared/config';
-import { clearLock, readLock, type LockView } from '../lib/lock-item';
-import { CLI, failure, loadCliConfig, parseCommandLine, usageFailure, UsageError } from '../lib/stack';
+import { clearLock, type LockView, readLock } from '../lib/lock-item';
+import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} lock --env <env> [--json] [--config <file>]
        ${CLI} lock --env <env> --clear --yes [--config <file>]
@@ -34,7 +35,10 @@ export function formatLock(view: LockView): string {
     ['lease ends', view.leaseEnds && `${view.leaseEnds}${view.leaseExpired ? ' (expired: the next build takes it over)' : ''}`],
     ['newest', view.newest],
     ['its request', view.newestRequest],
-    ['ahead of now', view.aheadOfNow.length > 0 ? `${view.aheadOfNow.join(', ')} (ignored by acquiring builds; clear with --clear --yes)` : null],
+    [
+      'ahead of now',
+      view.aheadOfNow.length > 0 ? `${view.aheadOfNow.join(', ')} (ignored by acquiring builds; clear with --clear --yes)` : null,
+    ],
   ];
   return rows
     .filter(([, value]) => value !== null)
@@ -43,8 +47,8 @@ export function formatLock(view: LockView): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  let config;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
+  let config: PipelineConfig;
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
     values = parsed.values;
@@ -55,7 +59,10 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
     config = loadCliConfig(values.config);
     if (!values.env) throw new UsageError('--env is required');
-    if (!environmentConfig(config, values.env)) throw new UsageError(`--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`);
+    if (!environmentConfig(config, values.env))
+      throw new UsageError(
+        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`,
+      );
     if (values.yes && !values.clear) throw new UsageError('--yes only confirms --clear');
   } catch (error) {
     if (error instanceof UsageError) return usageFailure(error.message, USAGE);
@@ -89,6 +96,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(values.json ? JSON.stringify(view, null, 2) : formatLock(view));
     return 0;
   } catch (error) {
-    return failure(error, `check the table ${config.lock.table} exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it`);
+    return failure(
+      error,
+      `check the table ${config.lock.table} exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it`,
+    );
   }
 }

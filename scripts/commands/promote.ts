@@ -1,6 +1,16 @@
 import { planPromotion, startPromotion } from '../../functions/start-build/promote';
 import { cliDeps, LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import { CLI, failure, loadCliConfig, parseCommandLine, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE, usageFailure, UsageError } from '../lib/stack';
+import {
+  CLI,
+  failure,
+  loadCliConfig,
+  parseCommandLine,
+  resolveStateMachineArn,
+  STACK_OPTIONS,
+  STACK_USAGE,
+  UsageError,
+  usageFailure,
+} from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} promote --from <environment> --to <environment> [stack | --local [--fast] [--json]]
 
@@ -16,7 +26,7 @@ ${STACK_USAGE}`;
 const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, from: { type: 'string' }, to: { type: 'string' } } as const;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
     values = parsed.values;

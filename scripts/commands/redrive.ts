@@ -1,4 +1,5 @@
 import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { readableServiceError } from '../lib/aws-target';
 import {
   CLI,
   failure,
@@ -7,10 +8,9 @@ import {
   resolveExecutionArn,
   STACK_OPTIONS,
   STACK_USAGE,
-  usageFailure,
   UsageError,
+  usageFailure,
 } from '../lib/stack';
-import { readableServiceError } from '../lib/aws-target';
 
 export const USAGE = `usage: ${CLI} redrive <execution-name|execution-arn> [stack]
 
@@ -45,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const name = (error as Error).name;
-    if (name === 'ExecutionNotRedrivable') return failure(error, `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`);
+    if (name === 'ExecutionNotRedrivable')
+      return failure(error, `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`);
     if (name === 'ExecutionDoesNotExist') return failure(error, 'check the name or ARN');
     return failure(readableServiceError(error, 'RedriveExecution'));
   }

@@ -1,6 +1,16 @@
 import { planRollback, startRollback } from '../../functions/start-build/rollback';
 import { cliDeps, LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import { CLI, failure, loadCliConfig, parseCommandLine, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE, usageFailure, UsageError } from '../lib/stack';
+import {
+  CLI,
+  failure,
+  loadCliConfig,
+  parseCommandLine,
+  resolveStateMachineArn,
+  STACK_OPTIONS,
+  STACK_USAGE,
+  UsageError,
+  usageFailure,
+} from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} rollback --env <environment> [--to <ami-id>] [stack | --local [--fast] [--json]]
 
@@ -23,7 +33,7 @@ function asFlags(message: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
   try {
     const parsed = parseCommandLine(argv, OPTIONS);
     values = parsed.values;
@@ -43,13 +53,17 @@ export async function main(argv: string[]): Promise<number> {
     if (values.local) {
       const waitMs = localWaitMs(values);
       const plan = await planRollback(request, cliDeps(config));
-      console.error(`rolling ${request.environment} back to ${plan.target.amiId} (${plan.target.available ? 'retained: re-point' : 'gone: rebuild'} ${plan.target.digest ?? ''})`);
+      console.error(
+        `rolling ${request.environment} back to ${plan.target.amiId} (${plan.target.available ? 'retained: re-point' : 'gone: rebuild'} ${plan.target.digest ?? ''})`,
+      );
       return await runLocally(plan.input, config, plan.executionName, waitMs, values.json ?? false);
     }
     const stateMachineArn = await resolveStateMachineArn(values);
     const started = await startRollback(request, { ...cliDeps(config), stateMachineArn });
     console.log(started.executionArn);
-    console.error(`started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${started.retained ? 'retained: re-point' : 'gone: rebuild'} ${started.digest ?? ''})`);
+    console.error(
+      `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${started.retained ? 'retained: re-point' : 'gone: rebuild'} ${started.digest ?? ''})`,
+    );
     console.error(`follow it: ${CLI} watch ${started.executionArn}`);
     return 0;
   } catch (error) {

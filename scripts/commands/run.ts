@@ -1,11 +1,11 @@
-import { CONFIG_ENV_VAR, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
 import { resetDefaultClients } from '../../functions/shared/clients';
+import { CONFIG_ENV_VAR, type PipelineConfig, resetConfigCache } from '../../functions/shared/config';
 import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
 import { EXECUTION_NAME } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { AwsTargetMissing, checkAwsTarget } from '../lib/aws-target';
 import { buildInput } from '../lib/input';
-import { runStateMachine, type RunEvent, type RunResult } from '../lib/local-runner';
+import { type RunEvent, type RunResult, runStateMachine } from '../lib/local-runner';
 import { loadCliConfig, parseCommandLine, UsageError } from '../lib/stack';
 
 export const RUN_USAGE = `Usage: comfyui-ami run (--env <name> [--image <repo>:<tag>|<repo>@sha256:<hex>] [--branch <b>] [--commit-sha <sha>] | --input <file>)
@@ -87,7 +87,12 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSu
   process.env[CONFIG_ENV_VAR] = JSON.stringify(options.config);
   resetConfigCache();
   resetDefaultClients();
-  const executionName = options.executionName ?? `${parsed.environment}-${new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14)}`;
+  const executionName =
+    options.executionName ??
+    `${parsed.environment}-${new Date()
+      .toISOString()
+      .replace(/[-:T.Z]/g, '')
+      .slice(0, 14)}`;
   const print = options.print ?? ((line: string) => console.log(line));
   const result = await runStateMachine(options.input, {
     executionName,
@@ -135,17 +140,22 @@ export async function main(argv: string[]): Promise<number> {
     if (summary.status === 'SUPERSEDED') {
       console.log(`Skipped: a newer image for ${summary.environment} is being built or waits to be built`);
     } else if (summary.status === 'SUCCEEDED') {
-      console.log(`Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`);
+      console.log(
+        `Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`,
+      );
     } else {
       console.log(`Build failed: ${summary.error}: ${summary.cause}`);
-      console.log('The builder is terminated and what the build made but did not publish is removed. Rerun with the same flags once the cause is fixed.');
+      console.log(
+        'The builder is terminated and what the build made but did not publish is removed. Rerun with the same flags once the cause is fixed.',
+      );
     }
     if (json) console.log(JSON.stringify(summary));
     if (summary.status !== 'FAILED') return 0;
     return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
   } catch (error) {
     const e = error as Error;
-    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || e instanceof AwsTargetMissing)) throw error;
+    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || e instanceof AwsTargetMissing))
+      throw error;
     console.error(`comfyui-ami run: ${e.message}`);
     if (e instanceof UsageError) console.error(`\n${RUN_USAGE}`);
     if (json) console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));

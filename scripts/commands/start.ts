@@ -1,8 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
-import { startBuild } from '../../functions/start-build/start-build';
 import { parseRequest } from '../../functions/shared/request';
+import { startBuild } from '../../functions/start-build/start-build';
+import { checkAwsTarget } from '../lib/aws-target';
+import { buildInput } from '../lib/input';
 import {
   CLI,
   failure,
@@ -11,11 +13,9 @@ import {
   resolveStateMachineArn,
   STACK_OPTIONS,
   STACK_USAGE,
-  usageFailure,
   UsageError,
+  usageFailure,
 } from '../lib/stack';
-import { checkAwsTarget } from '../lib/aws-target';
-import { buildInput } from '../lib/input';
 
 export const USAGE = `usage: ${CLI} start --env <environment> [--image <repo:tag|repo@sha256:...>] [--branch <name>] [--commit-sha <sha>] [stack]
        ${CLI} start --input <file.json> [stack]
@@ -102,8 +102,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const name = (error as Error).name;
     // What only ECR and the history can tell (a digest that does not belong to the environment): a bad flag too.
-    if (name === 'RequestInvalid') return usageFailure(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`, USAGE);
-    if (name === 'ImageNotFound') return failure(error, `push the image first, or name another with --image (aws ecr describe-images --repository-name ...)`);
+    if (name === 'RequestInvalid')
+      return usageFailure(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`, USAGE);
+    if (name === 'ImageNotFound')
+      return failure(error, `push the image first, or name another with --image (aws ecr describe-images --repository-name ...)`);
     return failure(error, `${CLI} start --help`);
   }
 }

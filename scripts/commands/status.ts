@@ -1,5 +1,5 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { describeBuild, type BuildStatus } from '../../functions/build-status/build-status';
+import { type BuildStatus, describeBuild } from '../../functions/build-status/build-status';
 import {
   CLI,
   failure,
@@ -9,8 +9,8 @@ import {
   resolveExecutionArn,
   STACK_OPTIONS,
   STACK_USAGE,
-  usageFailure,
   UsageError,
+  usageFailure,
 } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} status <execution-name|execution-arn> [--json] [stack]
@@ -71,6 +71,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    return failure(error, (error as Error).name === 'BuildNotFound' ? `check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>` : undefined);
+    return failure(
+      error,
+      (error as Error).name === 'BuildNotFound'
+        ? `check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>`
+        : undefined,
+    );
   }
 }

@@ -1,4 +1,4 @@
-import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, type HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { readableCause } from '../../functions/build-status/build-status';
 import { parseJsonObject } from '../../functions/shared/json';
 import {
@@ -9,8 +9,8 @@ import {
   resolveExecutionArn,
   STACK_OPTIONS,
   STACK_USAGE,
-  usageFailure,
   UsageError,
+  usageFailure,
 } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} watch <execution-name|execution-arn> [--interval <seconds>] [stack]
@@ -58,7 +58,9 @@ async function eventsAfter(sfn: SFNClient, executionArn: string, afterId: number
   const collected: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 200, nextToken, includeExecutionData: true }));
+    const page = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 200, nextToken, includeExecutionData: true }),
+    );
     const events = page.events ?? [];
     collected.push(...events.filter((e) => (e.id ?? 0) > afterId));
     if (events.some((e) => (e.id ?? 0) <= afterId)) break;
@@ -94,7 +96,8 @@ export async function watchExecution(sfn: SFNClient, executionArn: string, optio
         print(`${time(event)}  done    ${event.stateExitedEventDetails?.name ?? currentState}`);
       }
       const failed = failureOf(event);
-      if (failed) print(`${time(event)}  error   ${currentState}: ${failed.error ?? 'error'} ${short(readableCause(failed.cause), 200)}`.trimEnd());
+      if (failed)
+        print(`${time(event)}  error   ${currentState}: ${failed.error ?? 'error'} ${short(readableCause(failed.cause), 200)}`.trimEnd());
       switch (type) {
         case 'ExecutionSucceeded': {
           const output = parseJsonObject(event.executionSucceededEventDetails?.output) ?? {};
@@ -156,14 +159,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const outcome = await watchExecution(new SFNClient({}), executionArn, { intervalMs, print: (line) => console.log(line) });
     if (outcome.status === 'SUPERSEDED') {
-      console.log(`SUPERSEDED  nothing baked: a newer image of ${outcome.environment ?? 'the environment'} is built by ${outcome.supersededBy ?? 'another execution'}`);
+      console.log(
+        `SUPERSEDED  nothing baked: a newer image of ${outcome.environment ?? 'the environment'} is built by ${outcome.supersededBy ?? 'another execution'}`,
+      );
       return 0;
     }
     if (outcome.status === 'SUCCEEDED') {
       console.log(outcome.amiId ? `SUCCEEDED  AMI ${outcome.amiId}${outcome.environment ? ` (${outcome.environment})` : ''}` : 'SUCCEEDED');
       return 0;
     }
-    console.log(`${outcome.status}  ${outcome.error ?? ''}${outcome.cause ? `: ${short(readableCause(outcome.cause), 1000)}` : ''}`.trimEnd());
+    console.log(
+      `${outcome.status}  ${outcome.error ?? ''}${outcome.cause ? `: ${short(readableCause(outcome.cause), 1000)}` : ''}`.trimEnd(),
+    );
     console.log(`more:   aws stepfunctions get-execution-history --execution-arn ${executionArn}`);
     console.log(`resume: ${CLI} redrive ${executionArn}`);
     return 1;

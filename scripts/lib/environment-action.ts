@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
-import { runLocalBuild, type BuildSummary } from '../commands/run';
+import { type BuildSummary, runLocalBuild } from '../commands/run';
 import { UsageError } from './stack';
 
 /** --local, --fast, --wait-seconds, --json: how rollback and promote run in this process, like `run`. */
@@ -31,13 +31,21 @@ export function cliDeps(config: PipelineConfig) {
 }
 
 /** Runs one execution in-process and prints its outcome; the exit status of `run`. */
-export async function runLocally(input: Record<string, unknown>, config: PipelineConfig, executionName: string | undefined, waitMs: number | undefined, json: boolean): Promise<number> {
+export async function runLocally(
+  input: Record<string, unknown>,
+  config: PipelineConfig,
+  executionName: string | undefined,
+  waitMs: number | undefined,
+  json: boolean,
+): Promise<number> {
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   const summary: BuildSummary = await runLocalBuild({ input, config, executionName, waitMs, retryMs: waitMs });
   if (summary.status === 'SUPERSEDED') console.log(`Skipped: a newer request for ${summary.environment} is being or will be handled`);
   else if (summary.status === 'SUCCEEDED') {
     const how = summary.mode === 'rollback' ? 're-pointed to the retained' : `built (${summary.mode})`;
-    console.log(`${config.parameterPrefix}/${summary.environment}/latest is now ${summary.amiId}, ${how} AMI; it was ${summary.previousAmiId ?? 'unset'}`);
+    console.log(
+      `${config.parameterPrefix}/${summary.environment}/latest is now ${summary.amiId}, ${how} AMI; it was ${summary.previousAmiId ?? 'unset'}`,
+    );
   } else {
     console.log(`Failed: ${summary.error}: ${summary.cause}`);
     console.log('latest and metadata are as they were; nothing this run made is left behind.');

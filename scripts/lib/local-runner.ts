@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { loadStepHandler, stepTimeoutSeconds, type LambdaHandler } from './handlers';
+import { type LambdaHandler, loadStepHandler, stepTimeoutSeconds } from './handlers';
 
 export const ASL_PATH = join(__dirname, '..', '..', 'statemachine', 'bake-ami.asl.json');
 
@@ -95,7 +95,13 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
   const execution = machine.run(input as never, {
     overrides: { taskResourceLocalHandlers: localHandlers as never, waitTimeOverrides: waits, retryIntervalOverrides: retries },
     context: {
-      Execution: { Id: `local:${options.executionName}`, Name: options.executionName, StartTime: startTime, Input: input as never, RoleArn: 'local' },
+      Execution: {
+        Id: `local:${options.executionName}`,
+        Name: options.executionName,
+        StartTime: startTime,
+        Input: input as never,
+        RoleArn: 'local',
+      },
       StateMachine: { Id: 'local:bake-ami', Name: 'bake-ami' },
     } as never,
   });
@@ -146,7 +152,15 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = (error as ExecutionError & { cause?: { name?: string; message?: string } }).cause;
-    result = { status: 'FAILED', output: null, error: cause?.name ?? 'Error', cause: cause?.message ?? error.message, steps: [], lastInputs, failedState };
+    result = {
+      status: 'FAILED',
+      output: null,
+      error: cause?.name ?? 'Error',
+      cause: cause?.message ?? error.message,
+      steps: [],
+      lastInputs,
+      failedState,
+    };
   }
   await consume;
   result.steps = [...steps.values()];
@@ -155,7 +169,10 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
 
 /** What DefinitionSubstitutions does on deploy, with local function ARNs. */
 function substitutePlaceholders(definition: AslDefinition): AslDefinition {
-  const text = JSON.stringify(definition).replace(/"\$\{(\w+)FunctionArn\}"/g, (_m, name: string) => `"arn:aws:lambda:us-east-1:000000000000:function:${name}"`);
+  const text = JSON.stringify(definition).replace(
+    /"\$\{(\w+)FunctionArn\}"/g,
+    (_m, name: string) => `"arn:aws:lambda:us-east-1:000000000000:function:${name}"`,
+  );
   return JSON.parse(text) as AslDefinition;
 }
 

@@ -34,7 +34,8 @@ export function lockBudget(asl: Asl = JSON.parse(readFileSync(ASL_PATH, 'utf8'))
     if (typeof value !== 'number') throw new Error(`statemachine: "${state}" has no ${key}; the lock budget cannot be checked`);
     return value;
   };
-  if (typeof asl.TimeoutSeconds !== 'number') throw new Error('statemachine: no top-level TimeoutSeconds; the lock budget cannot be checked');
+  if (typeof asl.TimeoutSeconds !== 'number')
+    throw new Error('statemachine: no top-level TimeoutSeconds; the lock budget cannot be checked');
   const secondsPerCheck = seconds(LOCK_STATES.wait, 'Seconds') + seconds(LOCK_STATES.acquire, 'TimeoutSeconds');
   const endingSeconds = seconds(LOCK_STATES.rollBack, 'TimeoutSeconds') + seconds(LOCK_STATES.release, 'TimeoutSeconds');
   const maxAttempts = Math.floor((asl.TimeoutSeconds - endingSeconds - 1) / secondsPerCheck);

@@ -1,4 +1,4 @@
-import { DeleteItemCommand, GetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DeleteItemCommand, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PipelineConfig } from '../../functions/shared/config';
 
 /** An environment's lock item as people read it. */
@@ -20,8 +20,15 @@ export interface LockView {
 
 const str = (v: AttributeValue | undefined): string | null => v?.S ?? null;
 
-export async function readLock(dynamodb: DynamoDBClient, config: PipelineConfig, environment: string, now = new Date()): Promise<LockView | null> {
-  const out = await dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: environment } }, ConsistentRead: true }));
+export async function readLock(
+  dynamodb: DynamoDBClient,
+  config: PipelineConfig,
+  environment: string,
+  now = new Date(),
+): Promise<LockView | null> {
+  const out = await dynamodb.send(
+    new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: environment } }, ConsistentRead: true }),
+  );
   const item = out.Item;
   if (!item) return null;
   const expires = item.expires_at?.N ? Number(item.expires_at.N) * 1000 : null;

@@ -15,4 +15,5 @@ if (typeof promiseCtor.withResolvers !== 'function') {
     },
   });
 }
+
 export {};

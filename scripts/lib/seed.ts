@@ -18,7 +18,15 @@ export async function seedAccount(config: PipelineConfig): Promise<{ baseAmiId: 
   const ecr = new ECRClient({});
 
   const role = 'comfyui-ami-builder-role';
-  await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) }));
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: role,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      }),
+    }),
+  );
   await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: config.builder.instanceProfile }));
   await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: config.builder.instanceProfile, RoleName: role }));
 
@@ -27,7 +35,9 @@ export async function seedAccount(config: PipelineConfig): Promise<{ baseAmiId: 
   const seedFrom = stock.Images?.find((i) => i.RootDeviceType === 'ebs')?.ImageId ?? stock.Images?.[0]?.ImageId;
   const run = await ec2.send(new RunInstancesCommand({ ImageId: seedFrom, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
   const instanceId = run.Instances?.[0]?.InstanceId ?? '';
-  const image = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20261120' }));
+  const image = await ec2.send(
+    new CreateImageCommand({ InstanceId: instanceId, Name: 'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20261120' }),
+  );
   await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
   const baseAmiId = image.ImageId ?? '';
   if ('parameter' in config.baseImage) {
@@ -59,7 +69,11 @@ export async function pushImage(repositoryName: string, tag: string, content: st
   const manifest = JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: content.length, digest: `sha256:${createHash('sha256').update(content).digest('hex')}` },
+    config: {
+      mediaType: 'application/vnd.docker.container.image.v1+json',
+      size: content.length,
+      digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
+    },
     layers: [],
   });
   const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;

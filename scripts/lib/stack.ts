@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONFIG_ENV_VAR, loadConfig, parseConfig, readConfigFile, resetConfigCache, type PipelineConfig } from '../../functions/shared/config';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import {
+  CONFIG_ENV_VAR,
+  loadConfig,
+  type PipelineConfig,
+  parseConfig,
+  readConfigFile,
+  resetConfigCache,
+} from '../../functions/shared/config';
 import { executionArnFor, isExecutionArn, isStateMachineArn } from '../../functions/shared/execution-name';
 import { readableServiceError } from './aws-target';
 
@@ -87,11 +94,15 @@ export async function stateMachineArnFromStack(stackName: string): Promise<strin
 export async function resolveStateMachineArn(flags: StackFlags): Promise<string> {
   const flag = flags['state-machine-arn'];
   if (flag !== undefined) {
-    if (!isStateMachineArn(flag)) throw new UsageError(`--state-machine-arn: "${flag}" is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)`);
+    if (!isStateMachineArn(flag))
+      throw new UsageError(
+        `--state-machine-arn: "${flag}" is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)`,
+      );
     return flag;
   }
   if (flags.stack !== undefined) {
-    if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(flags.stack)) throw new UsageError(`--stack: "${flags.stack}" is not a CloudFormation stack name`);
+    if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(flags.stack))
+      throw new UsageError(`--stack: "${flags.stack}" is not a CloudFormation stack name`);
     return stateMachineArnFromStack(flags.stack);
   }
   const fromEnv = process.env[STATE_MACHINE_ARN_ENV];

@@ -64,7 +64,14 @@ function baseImageParameterArns() {
 }
 
 /** Every instance type a build may launch: the builder's and the environments' own. */
-const instanceTypes = [...new Set([config.builder.instanceType, ...Object.values(config.environments).map((e) => e.instanceType).filter(Boolean)])].sort();
+const instanceTypes = [
+  ...new Set([
+    config.builder.instanceType,
+    ...Object.values(config.environments)
+      .map((e) => e.instanceType)
+      .filter(Boolean),
+  ]),
+].sort();
 
 const ec2Arn = (resource) => sub(`${ARN}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 

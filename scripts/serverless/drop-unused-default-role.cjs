@@ -16,7 +16,9 @@ class DropUnusedDefaultRole {
     const resources = this.serverless.service.provider.compiledCloudFormationTemplate.Resources;
     if (!resources[id]) return;
     const { [id]: role, ...others } = resources;
-    const users = Object.entries(others).filter(([, r]) => JSON.stringify(r).includes(`"${id}"`)).map(([name]) => name);
+    const users = Object.entries(others)
+      .filter(([, r]) => JSON.stringify(r).includes(`"${id}"`))
+      .map(([name]) => name);
     if (users.length > 0) throw new Error(`the default role ${id} is still used by ${users.join(', ')}`);
     delete resources[id];
     void role;

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -7,8 +7,8 @@ import {
   freshInstall,
   imageUriPattern,
   readConfiguredRepositories,
-  update,
   type SsmCommandDocument,
+  update,
 } from '../../builder/documents.cjs';
 import { createHost, expectCallsInOrder, GOOD_URI, HOSTILE_URIS, paramsEnv, REGISTRY, REPO_ROOT, SCRIPTS_DIR } from './harness';
 
@@ -35,21 +35,29 @@ describe('the SSM documents', () => {
     expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThan(64 * 1024);
   });
 
-  it.each(both)('%s: passes every parameter as an environment variable, and only the pipeline\'s three have no default', (_, doc) => {
+  it.each(both)("%s: passes every parameter as an environment variable, and only the pipeline's three have no default", (_, doc) => {
     for (const parameter of Object.values(doc.parameters)) {
       expect(parameter.interpolationType).toBe('ENV_VAR');
       expect(parameter.type).toBe('String');
     }
-    const required = Object.entries(doc.parameters).filter(([, p]) => p.default === undefined).map(([name]) => name);
+    const required = Object.entries(doc.parameters)
+      .filter(([, p]) => p.default === undefined)
+      .map(([name]) => name);
     expect(required.sort()).toEqual(['ContainerPort', 'Gpu', 'ImageUri']);
     expect(doc.parameters.Gpu.allowedValues).toEqual(['true', 'false']);
   });
 
   it('gives the fresh document a NvidiaDriverBranch parameter with a default', () => {
     expect(documents.fresh.parameters.NvidiaDriverBranch).toMatchObject({ default: '580', allowedPattern: '^[0-9]{3,4}$' });
-    expect(buildDocuments({ repositories: ['comfyui'], nvidiaDriverBranch: '590' }).fresh.parameters.NvidiaDriverBranch.default).toBe('590');
+    expect(buildDocuments({ repositories: ['comfyui'], nvidiaDriverBranch: '590' }).fresh.parameters.NvidiaDriverBranch.default).toBe(
+      '590',
+    );
     expect(() => buildDocuments({ repositories: ['comfyui'], nvidiaDriverBranch: '580;id' })).toThrow(/nvidiaDriverBranch/);
-    expect(new RegExp(documents.fresh.parameters.NvidiaDriverBranch.allowedPattern as string).test(documents.fresh.parameters.NvidiaDriverBranch.default as string)).toBe(true);
+    expect(
+      new RegExp(documents.fresh.parameters.NvidiaDriverBranch.allowedPattern as string).test(
+        documents.fresh.parameters.NvidiaDriverBranch.default as string,
+      ),
+    ).toBe(true);
   });
 
   describe.each(both)('%s: ImageUri allowedPattern', (_, doc) => {
@@ -116,7 +124,16 @@ describe('the SSM documents', () => {
       host.freshInstance();
       const { last } = host.runAsSsm({ text: scriptOf(documents.fresh) }, { ...paramsEnv(), STUB_GPU: '1' });
       expect(last.status).toBe(0);
-      for (const name of ['lib.sh', 'fresh-install.sh', 'comfyui-run.sh', 'comfyui-health.sh', 'update.sh', 'smoke-check.sh', 'finalize.sh', 'seal.sh']) {
+      for (const name of [
+        'lib.sh',
+        'fresh-install.sh',
+        'comfyui-run.sh',
+        'comfyui-health.sh',
+        'update.sh',
+        'smoke-check.sh',
+        'finalize.sh',
+        'seal.sh',
+      ]) {
         expect([name, host.read(`opt/comfyui-ami/${name}`)]).toEqual([name, readFileSync(join(SCRIPTS_DIR, name), 'utf8')]);
       }
     } finally {
@@ -130,7 +147,10 @@ describe('running a document', () => {
     const host = createHost();
     try {
       host.freshInstance();
-      const { runs, last, reboots } = host.runAsSsm({ text: scriptOf(documents.fresh) }, { ...paramsEnv(), STUB_GPU: '1', STUB_NEW_KERNEL: '6.8.0-1020-aws' });
+      const { runs, last, reboots } = host.runAsSsm(
+        { text: scriptOf(documents.fresh) },
+        { ...paramsEnv(), STUB_GPU: '1', STUB_NEW_KERNEL: '6.8.0-1020-aws' },
+      );
 
       expect(reboots).toBe(1);
       expect(runs[0].status).toBe(194);
@@ -238,7 +258,9 @@ describe('the Serverless entry points', () => {
 
   it('resolves ${file(builder/documents.cjs):freshInstall} and :update as osls does', async () => {
     const expected = buildDocuments(configuredOptions());
-    expect(expected.fresh.parameters.NvidiaDriverBranch.default).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'pipeline.json'), 'utf8')).builder.nvidiaDriverBranch);
+    expect(expected.fresh.parameters.NvidiaDriverBranch.default).toBe(
+      JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'pipeline.json'), 'utf8')).builder.nvidiaDriverBranch,
+    );
     const resolve = (address: string) =>
       serverlessFileSource.resolve({
         serviceDir: REPO_ROOT,

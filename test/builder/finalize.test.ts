@@ -210,7 +210,9 @@ describe('comfyui-health.sh (the health timer)', () => {
     const first = host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
     expect(first.status).toBe(0);
     expect(first.calls).not.toContain('systemctl restart comfyui.service');
-    expect(first.calls).toContain('curl --silent --output /dev/null --max-time 10 --write-out %{http_code} http://127.0.0.1:8188/system_stats');
+    expect(first.calls).toContain(
+      'curl --silent --output /dev/null --max-time 10 --write-out %{http_code} http://127.0.0.1:8188/system_stats',
+    );
 
     const second = host.run('comfyui-health.sh', env({ STUB_HTTP: '000' }));
     expect(second.calls[second.calls.length - 1]).toBe('systemctl restart comfyui.service');

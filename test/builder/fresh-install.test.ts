@@ -29,7 +29,9 @@ describe('fresh-install.sh', () => {
       /^apt-get .* install --no-install-recommends ca-certificates curl gnupg docker\.io pigz amazon-ecr-credential-helper$/,
       /^systemctl restart docker\.service$/,
       new RegExp(`^apt-cache show linux-modules-nvidia-580-server-${NEW_KERNEL}$`),
-      new RegExp(`^apt-get .* install --no-install-recommends linux-modules-nvidia-580-server-${NEW_KERNEL} nvidia-headless-no-dkms-580-server nvidia-utils-580-server$`),
+      new RegExp(
+        `^apt-get .* install --no-install-recommends linux-modules-nvidia-580-server-${NEW_KERNEL} nvidia-headless-no-dkms-580-server nvidia-utils-580-server$`,
+      ),
       /^dpkg-query -W /,
       new RegExp(`^modinfo -k ${NEW_KERNEL} -F version nvidia$`),
       /^curl .*https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey$/,
@@ -53,8 +55,21 @@ describe('fresh-install.sh', () => {
   it('holds the kernel, NVIDIA, Docker, containerd and runc, and keeps unattended-upgrades off them', () => {
     const { runs } = host.runAsSsm('fresh-install.sh', GPU);
 
-    const hold = runs[0].calls.find((c) => c.startsWith('apt-mark hold '))?.split(' ').slice(2) ?? [];
-    expect(hold).toEqual(expect.arrayContaining(['linux-aws', 'linux-image-6.8.0-1015-aws', 'docker.io', 'nvidia-container-toolkit', `linux-modules-nvidia-580-server-${NEW_KERNEL}`, 'nvidia-utils-580-server']));
+    const hold =
+      runs[0].calls
+        .find((c) => c.startsWith('apt-mark hold '))
+        ?.split(' ')
+        .slice(2) ?? [];
+    expect(hold).toEqual(
+      expect.arrayContaining([
+        'linux-aws',
+        'linux-image-6.8.0-1015-aws',
+        'docker.io',
+        'nvidia-container-toolkit',
+        `linux-modules-nvidia-580-server-${NEW_KERNEL}`,
+        'nvidia-utils-580-server',
+      ]),
+    );
     expect(hold).not.toContain('bash');
     const blacklist = host.read('etc/apt/apt.conf.d/51comfyui-ami-pinned');
     for (const pattern of ['^nvidia-', '^libnvidia-', '^linux-', '^docker.io', '^containerd', '^runc']) {
@@ -68,16 +83,24 @@ describe('fresh-install.sh', () => {
 
     expect(reboots).toBe(0);
     expect(last.status).not.toBe(0);
-    expect(last.lastErrorLine).toBe(`ERROR [fresh-install]: not installed after apt-get install: linux-modules-nvidia-580-server-${NEW_KERNEL}`);
+    expect(last.lastErrorLine).toBe(
+      `ERROR [fresh-install]: not installed after apt-get install: linux-modules-nvidia-580-server-${NEW_KERNEL}`,
+    );
   });
 
   it('builds the module with DKMS when the kernel has no prebuilt one, and checks it', () => {
     const { runs, last } = host.runAsSsm('fresh-install.sh', { ...GPU, STUB_APT_MISSING: 'linux-modules-nvidia' });
 
     expect(last.status).toBe(0);
-    expect(runs[0].calls).toEqual(expect.arrayContaining([
-      expect.stringMatching(new RegExp(`install --no-install-recommends linux-headers-${NEW_KERNEL} nvidia-dkms-580-server nvidia-headless-no-dkms-580-server nvidia-utils-580-server$`)),
-    ]));
+    expect(runs[0].calls).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `install --no-install-recommends linux-headers-${NEW_KERNEL} nvidia-dkms-580-server nvidia-headless-no-dkms-580-server nvidia-utils-580-server$`,
+          ),
+        ),
+      ]),
+    );
   });
 
   it('fails when the module installed is of another branch (a transitional package)', () => {
@@ -92,7 +115,9 @@ describe('fresh-install.sh', () => {
 
     expect(reboots).toBe(1);
     expect(last.status).not.toBe(0);
-    expect(last.lastErrorLine).toMatch(/^ERROR \[fresh-install\]: nvidia-smi failed after the reboot .*the driver did not load, or the builder has no NVIDIA GPU$/);
+    expect(last.lastErrorLine).toMatch(
+      /^ERROR \[fresh-install\]: nvidia-smi failed after the reboot .*the driver did not load, or the builder has no NVIDIA GPU$/,
+    );
   });
 
   it('fails after the reboot when the builder did not boot the kernel the driver is for', () => {
@@ -102,14 +127,18 @@ describe('fresh-install.sh', () => {
     const second = host.run('fresh-install.sh', GPU);
 
     expect(second.status).not.toBe(0);
-    expect(second.lastErrorLine).toBe(`ERROR [fresh-install]: the builder booted kernel ${BOOT_KERNEL}, not ${NEW_KERNEL} that the build installed for`);
+    expect(second.lastErrorLine).toBe(
+      `ERROR [fresh-install]: the builder booted kernel ${BOOT_KERNEL}, not ${NEW_KERNEL} that the build installed for`,
+    );
   });
 
   it('refuses a repository key with another fingerprint', () => {
     const { last } = host.runAsSsm('fresh-install.sh', { ...GPU, STUB_GPG_FPR: '0123456789ABCDEF0123456789ABCDEF01234567' });
 
     expect(last.status).not.toBe(0);
-    expect(last.lastErrorLine).toMatch(/^ERROR \[fresh-install\]: the key at https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey is not NVIDIA's repository key C95B321B61E88C1809C4F759DDCAE044F796ECB0 /);
+    expect(last.lastErrorLine).toMatch(
+      /^ERROR \[fresh-install\]: the key at https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey is not NVIDIA's repository key C95B321B61E88C1809C4F759DDCAE044F796ECB0 /,
+    );
     expect(last.calls.some((c) => c.includes('--dearmor'))).toBe(false);
   });
 
@@ -117,7 +146,9 @@ describe('fresh-install.sh', () => {
     const result = host.run('fresh-install.sh', { ...GPU, STUB_SSM_AGENT_VERSION: '3.2.582.0' });
 
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toBe('ERROR [fresh-install]: SSM agent 3.2.582.0 is older than 3.3.2746.0, which the documents need (interpolationType ENV_VAR): use a base image with a newer agent');
+    expect(result.lastErrorLine).toBe(
+      'ERROR [fresh-install]: SSM agent 3.2.582.0 is older than 3.3.2746.0, which the documents need (interpolationType ENV_VAR): use a base image with a newer agent',
+    );
     expect(result.calls).toEqual(['amazon-ssm-agent --version']);
   });
 

@@ -2,7 +2,18 @@
 // its arguments. PATH holds only the stubs and an allowlist of harmless real tools, so a
 // command without a stub fails loudly instead of touching this machine.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -19,8 +30,8 @@ export const OLD_URI = `${REGISTRY}/comfyui@${OLD_DIGEST}`;
 export const HOSTILE_URIS: Record<string, string> = {
   'command after a semicolon': `${GOOD_URI};rm -rf /`,
   'command substitution': `${REGISTRY}/comfyui@sha256:$(id)`,
-  'backticks': `${REGISTRY}/comfyui\`id\`@${DIGEST}`,
-  'spaces': `${REGISTRY}/comfyui @${DIGEST}`,
+  backticks: `${REGISTRY}/comfyui\`id\`@${DIGEST}`,
+  spaces: `${REGISTRY}/comfyui @${DIGEST}`,
   'a newline': `${GOOD_URI}\nid`,
   'a trailing newline': `${GOOD_URI}\n`,
   'another registry': `docker.io/library/comfyui@${DIGEST}`,
@@ -36,22 +47,52 @@ export const HOSTILE_URIS: Record<string, string> = {
 
 // Real tools the scripts may use; everything else must be a stub.
 const REAL_TOOLS = [
-  'bash', 'cat', 'chmod', 'date', 'dirname', 'find', 'grep', 'ln', 'mkdir', 'mktemp', 'mv', 'rm',
-  'sleep', 'sort', 'timeout', 'truncate',
+  'bash',
+  'cat',
+  'chmod',
+  'date',
+  'dirname',
+  'find',
+  'grep',
+  'ln',
+  'mkdir',
+  'mktemp',
+  'mv',
+  'rm',
+  'sleep',
+  'sort',
+  'timeout',
+  'truncate',
 ];
 
 // Each is a link to stub.sh, which logs the call and answers from STUB_* variables.
 export const STUBBED = [
-  'amazon-ssm-agent', 'apt-cache', 'apt-get', 'apt-mark', 'cloud-init', 'curl', 'docker',
-  'docker-credential-ecr-login', 'dpkg', 'dpkg-query', 'fuser', 'gpg', 'journalctl', 'modinfo',
-  'nvidia-ctk', 'nvidia-smi', 'snap', 'sync', 'systemctl', 'uname',
+  'amazon-ssm-agent',
+  'apt-cache',
+  'apt-get',
+  'apt-mark',
+  'cloud-init',
+  'curl',
+  'docker',
+  'docker-credential-ecr-login',
+  'dpkg',
+  'dpkg-query',
+  'fuser',
+  'gpg',
+  'journalctl',
+  'modinfo',
+  'nvidia-ctk',
+  'nvidia-smi',
+  'snap',
+  'sync',
+  'systemctl',
+  'uname',
 ];
 
 /** The kernel a fresh builder boots with (stub uname -r). */
 export const BOOT_KERNEL = '6.8.0-1015-aws';
 /** The SSM agent's "reboot, then run the document again" exit status. */
 export const SSM_REBOOT = 194;
-
 
 export interface RunResult {
   status: number | null;
@@ -168,8 +209,9 @@ export function createHost(options: HostOptions = {}): Host {
     writeFileSync(join(state, 'kernel'), `${kernel}\n`);
     const installedFile = join(state, 'installed');
     const installed = existsSync(installedFile) ? readFileSync(installedFile, 'utf8').split('\n') : [];
-    const hasModule = installed.some((p) => /^linux-modules-nvidia-\d+-server-/.test(p) && p.endsWith(`-${kernel}`))
-      || (installed.some((p) => /^nvidia-dkms-\d+-server$/.test(p)) && installed.includes(`linux-headers-${kernel}`));
+    const hasModule =
+      installed.some((p) => /^linux-modules-nvidia-\d+-server-/.test(p) && p.endsWith(`-${kernel}`)) ||
+      (installed.some((p) => /^nvidia-dkms-\d+-server$/.test(p)) && installed.includes(`linux-headers-${kernel}`));
     if (existsSync(join(state, 'driver-state'))) writeFileSync(join(state, 'driver-state'), hasModule ? 'loaded' : 'none');
     if (existsSync(join(root, 'etc/udev/rules.d/71-nvidia-dev-char.rules'))) writeFileSync(join(state, 'dev-char'), '');
     rmSync(join(state, 'reloaded'), { force: true });
@@ -197,8 +239,10 @@ export function createHost(options: HostOptions = {}): Host {
     runAsSsm(script, env = {}) {
       const runs: RunResult[] = [];
       let reboots = 0;
+      const path = typeof script === 'string' ? join(SCRIPTS_DIR, script) : join(base, 'document.sh');
+      if (typeof script !== 'string') writeFileSync(path, script.text);
       for (;;) {
-        const result = typeof script === 'string' ? exec([join(SCRIPTS_DIR, script)], env) : (writeFileSync(join(base, 'document.sh'), script.text), exec([join(base, 'document.sh')], env));
+        const result = exec([path], env);
         runs.push(result);
         if (result.status !== SSM_REBOOT || runs.length >= 3) return { runs, last: result, reboots };
         reboot();

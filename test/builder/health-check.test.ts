@@ -1,5 +1,5 @@
 import { buildDocuments } from '../../builder/documents.cjs';
-import { createHost, expectCallsInOrder, GOOD_URI, type Host, HOSTILE_URIS, OLD_URI, paramsEnv } from './harness';
+import { createHost, expectCallsInOrder, GOOD_URI, HOSTILE_URIS, type Host, OLD_URI, paramsEnv } from './harness';
 
 // What the booted AMI answers when all is well: the container runs the pushed image, whose
 // local id is the stub's default image id.
@@ -41,13 +41,16 @@ describe('health-check.sh on a test instance booted from the new AMI', () => {
   });
 
   it('waits for the container and for ComfyUI while they start after boot', () => {
-    const result = host.run('health-check.sh', env({ STUB_DOCKER_STATES: `missing,created sha256:current ${GOOD_URI},${RUNNING}`, STUB_HTTP: '000,502,200' }));
+    const result = host.run(
+      'health-check.sh',
+      env({ STUB_DOCKER_STATES: `missing,created sha256:current ${GOOD_URI},${RUNNING}`, STUB_HTTP: '000,502,200' }),
+    );
 
     expect(result.status).toBe(0);
     expect(result.calls.filter((c) => c.startsWith('curl '))).toHaveLength(3);
   });
 
-  it('checks the HTTP answer on the environment\'s port', () => {
+  it("checks the HTTP answer on the environment's port", () => {
     const result = host.run('health-check.sh', env({ SSM_ContainerPort: '9000' }));
 
     expect(result.status).toBe(0);
@@ -63,14 +66,42 @@ describe('health-check.sh on a test instance booted from the new AMI', () => {
 
   it.each([
     ['docker is not active', { STUB_FAIL: 'systemctl:is-active' }, /^ERROR \[health-check\]: docker is not active after 4s$/],
-    ['the container never runs', { STUB_DOCKER_STATES: `exited sha256:current ${GOOD_URI}` }, /^ERROR \[health-check\]: container comfyui is exited, not running, 4s after the check started$/],
+    [
+      'the container never runs',
+      { STUB_DOCKER_STATES: `exited sha256:current ${GOOD_URI}` },
+      /^ERROR \[health-check\]: container comfyui is exited, not running, 4s after the check started$/,
+    ],
     ['the image is not on the AMI', { STUB_DOCKER_NO_IMAGE: '1' }, /^ERROR \[health-check\]: image .* is not on this AMI$/],
-    ['the container runs another image (a stale digest)', { STUB_DOCKER_STATES: `running sha256:old ${OLD_URI}` }, /^ERROR \[health-check\]: container comfyui runs .*comfyui@sha256:f{64}.* not the pushed .*comfyui@sha256:0123/],
-    ['the reference is right but the image id is not', { STUB_DOCKER_STATES: `running sha256:other ${GOOD_URI}` }, /^ERROR \[health-check\]: container comfyui runs .*\(sha256:other\), not the pushed .*\(sha256:current\)$/],
-    ['the environment wants a GPU and nvidia-smi fails', { STUB_GPU: undefined }, /^ERROR \[health-check\]: nvidia-smi failed: no usable GPU/],
-    ['ComfyUI never answers', { STUB_HTTP: '000' }, /^ERROR \[health-check\]: ComfyUI did not answer on http:\/\/127\.0\.0\.1:8188\/system_stats within 4s$/],
-    ['ComfyUI answers HTTP 500', { STUB_HTTP: '500' }, /^ERROR \[health-check\]: ComfyUI answered HTTP 500, not 200, on http:\/\/127\.0\.0\.1:8188\/system_stats within 4s$/],
-    ['the container stops before ComfyUI answers', { STUB_DOCKER_STATES: `${RUNNING},exited sha256:current ${GOOD_URI}`, STUB_HTTP: '000' }, /^ERROR \[health-check\]: container comfyui stopped \(exited\) before ComfyUI answered on port 8188$/],
+    [
+      'the container runs another image (a stale digest)',
+      { STUB_DOCKER_STATES: `running sha256:old ${OLD_URI}` },
+      /^ERROR \[health-check\]: container comfyui runs .*comfyui@sha256:f{64}.* not the pushed .*comfyui@sha256:0123/,
+    ],
+    [
+      'the reference is right but the image id is not',
+      { STUB_DOCKER_STATES: `running sha256:other ${GOOD_URI}` },
+      /^ERROR \[health-check\]: container comfyui runs .*\(sha256:other\), not the pushed .*\(sha256:current\)$/,
+    ],
+    [
+      'the environment wants a GPU and nvidia-smi fails',
+      { STUB_GPU: undefined },
+      /^ERROR \[health-check\]: nvidia-smi failed: no usable GPU/,
+    ],
+    [
+      'ComfyUI never answers',
+      { STUB_HTTP: '000' },
+      /^ERROR \[health-check\]: ComfyUI did not answer on http:\/\/127\.0\.0\.1:8188\/system_stats within 4s$/,
+    ],
+    [
+      'ComfyUI answers HTTP 500',
+      { STUB_HTTP: '500' },
+      /^ERROR \[health-check\]: ComfyUI answered HTTP 500, not 200, on http:\/\/127\.0\.0\.1:8188\/system_stats within 4s$/,
+    ],
+    [
+      'the container stops before ComfyUI answers',
+      { STUB_DOCKER_STATES: `${RUNNING},exited sha256:current ${GOOD_URI}`, STUB_HTTP: '000' },
+      /^ERROR \[health-check\]: container comfyui stopped \(exited\) before ComfyUI answered on port 8188$/,
+    ],
   ])('fails when %s, saying so on the last line', (_, overrides, message) => {
     const result = host.run('health-check.sh', env(overrides));
 

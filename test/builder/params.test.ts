@@ -1,5 +1,5 @@
 import { buildDocuments } from '../../builder/documents.cjs';
-import { createHost, GOOD_URI, type Host, HOSTILE_URIS, paramsEnv } from './harness';
+import { createHost, GOOD_URI, HOSTILE_URIS, type Host, paramsEnv } from './harness';
 
 // The scripts get the pattern from the document, as they do on the builder.
 const PATTERN = buildDocuments({ repositories: ['comfyui', 'team/comfy.ui'] }).fresh.parameters.ImageUri.allowedPattern as string;
@@ -12,8 +12,7 @@ describe('parameter validation in the scripts', () => {
   });
   afterAll(() => host.cleanup());
 
-  const run = (script: string, env: Record<string, string | undefined>) =>
-    host.run(script, { COMFYUI_IMAGE_URI_PATTERN: PATTERN, ...env });
+  const run = (script: string, env: Record<string, string | undefined>) => host.run(script, { COMFYUI_IMAGE_URI_PATTERN: PATTERN, ...env });
 
   describe.each(SCRIPTS)('%s', (script) => {
     it.each(Object.entries(HOSTILE_URIS))('refuses an ImageUri with %s before running any command', (_, uri) => {
@@ -21,7 +20,9 @@ describe('parameter validation in the scripts', () => {
 
       expect(result.status).toBe(1);
       expect(result.calls).toEqual([]);
-      expect(result.lastErrorLine).toMatch(/^ERROR \[[a-z-]+\]: ImageUri .* is not <account>\.dkr\.ecr\.<region>\.amazonaws\.com\/<allowed repository>@sha256:<64 hex>$/);
+      expect(result.lastErrorLine).toMatch(
+        /^ERROR \[[a-z-]+\]: ImageUri .* is not <account>\.dkr\.ecr\.<region>\.amazonaws\.com\/<allowed repository>@sha256:<64 hex>$/,
+      );
       expect(host.exists('etc/comfyui/image.env')).toBe(false);
     });
 

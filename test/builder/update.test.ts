@@ -70,7 +70,14 @@ describe('update.sh', () => {
     expect(run({ SSM_ContainerPort: '3000', SSM_Gpu: 'false' }).status).toBe(0);
 
     expect(host.read('etc/comfyui/image.env')).toContain(
-      ['COMFYUI_VOLUMES=/var/lib/comfyui:/data', 'COMFYUI_ENV_FILE=/etc/comfyui/comfyui.env', `COMFYUI_IMAGE=${GOOD_URI}`, 'COMFYUI_PORT=3000', 'COMFYUI_GPU=false', ''].join('\n'),
+      [
+        'COMFYUI_VOLUMES=/var/lib/comfyui:/data',
+        'COMFYUI_ENV_FILE=/etc/comfyui/comfyui.env',
+        `COMFYUI_IMAGE=${GOOD_URI}`,
+        'COMFYUI_PORT=3000',
+        'COMFYUI_GPU=false',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -126,7 +133,9 @@ describe('update.sh', () => {
     const result = run({ STUB_FAIL: 'systemctl:start docker' });
 
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: command failed \(exit 1\) at update\.sh:\d+: systemctl start docker\.service$/);
+    expect(result.lastErrorLine).toMatch(
+      /^ERROR \[update\]: command failed \(exit 1\) at update\.sh:\d+: systemctl start docker\.service$/,
+    );
     expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
   });
 
@@ -138,7 +147,9 @@ describe('update.sh', () => {
     const result = run();
 
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toBe('ERROR [update]: the environment wants a GPU but this host has no NVIDIA container toolkit: run a fresh build');
+    expect(result.lastErrorLine).toBe(
+      'ERROR [update]: the environment wants a GPU but this host has no NVIDIA container toolkit: run a fresh build',
+    );
     expect(result.calls.some((c) => c.startsWith('docker pull'))).toBe(false);
   });
 
@@ -181,7 +192,9 @@ describe('update.sh GPU check (GPU environments)', () => {
     const result = host.run('update.sh', paramsEnv());
 
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: nvidia-smi fails on this builder .*: a GPU environment needs a GPU builder with a loaded driver$/);
+    expect(result.lastErrorLine).toMatch(
+      /^ERROR \[update\]: nvidia-smi fails on this builder .*: a GPU environment needs a GPU builder with a loaded driver$/,
+    );
     expect(host.read('etc/comfyui/image.env')).toBe(PREVIOUS_IMAGE_ENV);
   });
 
@@ -189,7 +202,9 @@ describe('update.sh GPU check (GPU environments)', () => {
     const result = host.run('update.sh', { ...paramsEnv(), STUB_GPU: '1', STUB_NO_DEV_CHAR: '1' });
 
     expect(result.status).not.toBe(0);
-    expect(result.lastErrorLine).toMatch(/^ERROR \[update\]: the container lost its GPU after systemctl daemon-reload .*Failed to initialize NVML: Unknown Error.*the \/dev\/char links of the NVIDIA devices are missing$/);
+    expect(result.lastErrorLine).toMatch(
+      /^ERROR \[update\]: the container lost its GPU after systemctl daemon-reload .*Failed to initialize NVML: Unknown Error.*the \/dev\/char links of the NVIDIA devices are missing$/,
+    );
     expect(result.calls).toContain('docker rm --force comfyui-ami-gpu-check');
   });
 
@@ -227,7 +242,9 @@ describe('smoke-check.sh', () => {
 
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('stub container output');
-    expect(result.lastErrorLine).toBe('ERROR [smoke-check]: ComfyUI did not answer HTTP 200 on /system_stats within 4s (last answer 000, status running)');
+    expect(result.lastErrorLine).toBe(
+      'ERROR [smoke-check]: ComfyUI did not answer HTTP 200 on /system_stats within 4s (last answer 000, status running)',
+    );
   });
 
   it('fails when the HEALTHCHECK reports unhealthy, showing the container output', () => {

@@ -13,7 +13,7 @@ import type { StartBuildDeps } from '../../functions/start-build/start-build';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 /**
  * Rule 1 of issue 9 against the moto server, through the three ways in: the CLI's `run`
@@ -24,14 +24,22 @@ import { startMoto, type Moto } from '../support/moto';
 const base = demoConfig();
 const QA = { ...base.environments.dev, tags: ['qa-latest', 'qa-*'], defaultTag: 'qa-latest' };
 const config: PipelineConfig = { ...base, environments: { ...base.environments, qa: QA } };
-const promoting: PipelineConfig = { ...config, environments: { ...config.environments, prod: { ...config.environments.prod, promoteFrom: 'qa' } } };
+const promoting: PipelineConfig = {
+  ...config,
+  environments: { ...config.environments, prod: { ...config.environments.prod, promoteFrom: 'qa' } },
+};
 const RELEASER = 'arn:aws:sts::123456789012:assumed-role/release-bot/ci-42';
 
 let moto: Moto;
 let stateMachineArn: string;
 let serial = 0;
 
-function apiEvent(routeKey: string, path: string, body: unknown, pathParameters?: Record<string, string>): APIGatewayProxyEventV2WithIAMAuthorizer {
+function apiEvent(
+  routeKey: string,
+  path: string,
+  body: unknown,
+  pathParameters?: Record<string, string>,
+): APIGatewayProxyEventV2WithIAMAuthorizer {
   const [method] = routeKey.split(' ');
   return {
     version: '2.0',
@@ -53,7 +61,17 @@ function apiEvent(routeKey: string, path: string, body: unknown, pathParameters?
       stage: '$default',
       time: '27/Nov/2026:14:00:00 +0000',
       timeEpoch: 1795788000000,
-      authorizer: { iam: { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:ci-42', cognitoIdentity: null, principalOrgId: '', userArn: RELEASER, userId: 'AROAEXAMPLE:ci-42' } },
+      authorizer: {
+        iam: {
+          accessKey: 'ASIAEXAMPLE',
+          accountId: '123456789012',
+          callerId: 'AROAEXAMPLE:ci-42',
+          cognitoIdentity: null,
+          principalOrgId: '',
+          userArn: RELEASER,
+          userId: 'AROAEXAMPLE:ci-42',
+        },
+      },
     },
   };
 }
@@ -61,7 +79,12 @@ function apiEvent(routeKey: string, path: string, body: unknown, pathParameters?
 const silent = new Logger({ logLevel: 'SILENT' });
 const deps = (cfg: PipelineConfig) => (): StartBuildDeps => ({ config: cfg, clients: defaultClients(), logger: silent, stateMachineArn });
 
-async function post(cfg: PipelineConfig, environment: string, image: string, bodyAddressed: boolean): Promise<{ statusCode: number; body: Record<string, unknown> }> {
+async function post(
+  cfg: PipelineConfig,
+  environment: string,
+  image: string,
+  bodyAddressed: boolean,
+): Promise<{ statusCode: number; body: Record<string, unknown> }> {
   const event = bodyAddressed
     ? apiEvent('POST /builds', '/builds', { environment, image })
     : apiEvent('POST /environments/{env}/builds', `/environments/${environment}/builds`, { image }, { env: environment });
@@ -72,7 +95,9 @@ async function post(cfg: PipelineConfig, environment: string, image: string, bod
 /** Everything a request could create or change. */
 async function accountFacts(baseline: Set<string>) {
   const { ec2, sfn } = defaultClients();
-  const instances = ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId);
+  const instances = ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [])
+    .flatMap((r) => r.Instances ?? [])
+    .map((i) => i.InstanceId);
   const images = ((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? []).map((i) => i.ImageId).sort();
   const executions = ((await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? []).map((e) => e.name).sort();
   return { account: await readAccount(baseline, '/'), instances, images, executions };
@@ -119,7 +144,11 @@ beforeAll(async () => {
   resetDefaultClients();
   await seedAccount(config);
   const created = await defaultClients().sfn.send(
-    new CreateStateMachineCommand({ name: 'comfyui-ami-test-bake-ami', definition: '{"StartAt":"x","States":{"x":{"Type":"Succeed"}}}', roleArn: 'arn:aws:iam::123456789012:role/sfn' }),
+    new CreateStateMachineCommand({
+      name: 'comfyui-ami-test-bake-ami',
+      definition: '{"StartAt":"x","States":{"x":{"Type":"Succeed"}}}',
+      roleArn: 'arn:aws:iam::123456789012:role/sfn',
+    }),
   );
   stateMachineArn = created.stateMachineArn ?? '';
 }, 60000);
@@ -161,7 +190,9 @@ describe('the image must belong to the environment', () => {
 
   it('accepts a digest the environment published before, once no tag of it points there', async () => {
     await pushImage('comfyui', 'prod-latest', 'prod image two');
-    const tags = await defaultClients().ecr.send(new DescribeEcrImagesCommand({ repositoryName: 'comfyui', imageIds: [{ imageDigest: published }] }));
+    const tags = await defaultClients().ecr.send(
+      new DescribeEcrImagesCommand({ repositoryName: 'comfyui', imageIds: [{ imageDigest: published }] }),
+    );
     expect(tags.imageDetails?.[0]?.imageTags).toEqual(['keep-prod-one']);
     const again = await build({ environment: 'prod', image: `comfyui@${published}` }, config, 'prod-republish');
     expect(again).toMatchObject({ status: 'SUCCEEDED', environment: 'prod' });
@@ -176,7 +207,9 @@ describe('the image must belong to the environment', () => {
     await expectRefusedEverywhere(config, 'prod', `comfyui@${qaOne}`);
     const promoted = await post(promoting, 'prod', `comfyui@${qaOne}`, false);
     expect(promoted).toMatchObject({ statusCode: 202, body: { environment: 'prod' } });
-    expect(await build({ environment: 'prod', image: `comfyui@${qaOne}` }, promoting, 'prod-promoted')).toMatchObject({ status: 'SUCCEEDED' });
+    expect(await build({ environment: 'prod', image: `comfyui@${qaOne}` }, promoting, 'prod-promoted')).toMatchObject({
+      status: 'SUCCEEDED',
+    });
   });
 });
 

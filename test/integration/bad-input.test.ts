@@ -7,10 +7,10 @@ import { defaultClients, resetDefaultClients } from '../../functions/shared/clie
 import type { BuildSummary } from '../../scripts/commands/run';
 import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
-import { readAccount, snapshotIds, type AccountState } from '../support/account';
+import { type AccountState, readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig } from '../support/builds';
-import { FAST_REGION, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { startMoto, type Moto } from '../support/moto';
+import { FAST_REGION, type FaultProxy, startFaultProxy } from '../support/fault-proxy';
+import { type Moto, startMoto } from '../support/moto';
 
 /**
  * The hostile input corpus (test/fixtures/bad-input/*.json) against the real state machine and
@@ -37,7 +37,10 @@ const FIXTURE_DIR = join(__dirname, '..', 'fixtures', 'bad-input');
 const FILES = readdirSync(FIXTURE_DIR)
   .filter((f) => f.endsWith('.json'))
   .sort();
-const FIXTURES: [string, Fixture][] = FILES.map((file) => [file.replace(/\.json$/, ''), JSON.parse(readFileSync(join(FIXTURE_DIR, file), 'utf8')) as Fixture]);
+const FIXTURES: [string, Fixture][] = FILES.map((file) => [
+  file.replace(/\.json$/, ''),
+  JSON.parse(readFileSync(join(FIXTURE_DIR, file), 'utf8')) as Fixture,
+]);
 
 const config = demoConfig();
 const NORMALIZE = 'Normalize the request';
@@ -67,7 +70,10 @@ async function facts(): Promise<AccountFacts> {
   return {
     // '/': every parameter in the account, not only the pipeline's prefix.
     account: await readAccount(baselineSnapshots, '/'),
-    instances: reservations.flatMap((r) => r.Instances ?? []).map((i) => `${i.InstanceId} ${i.State?.Name}`).sort(),
+    instances: reservations
+      .flatMap((r) => r.Instances ?? [])
+      .map((i) => `${i.InstanceId} ${i.State?.Name}`)
+      .sort(),
     images: images.map((i) => i.ImageId ?? '').sort(),
     snapshots: [...(await snapshotIds())].sort(),
     locks,
@@ -122,8 +128,10 @@ async function refusedByCli(fixture: Fixture, executionName: string): Promise<st
     return e.message.includes(fixture.expect) ? [] : [`runLocalBuild's message does not name ${fixture.expect}: ${e.message}`];
   }
   const problems: string[] = [];
-  if (summary.status !== 'FAILED' || summary.error !== 'RequestInvalid') problems.push(`runLocalBuild ran the build: ${summary.status} ${summary.error ?? ''} ${summary.cause ?? ''}`);
-  else if (!summary.cause?.includes(fixture.expect)) problems.push(`runLocalBuild's cause does not name ${fixture.expect}: ${summary.cause}`);
+  if (summary.status !== 'FAILED' || summary.error !== 'RequestInvalid')
+    problems.push(`runLocalBuild ran the build: ${summary.status} ${summary.error ?? ''} ${summary.cause ?? ''}`);
+  else if (!summary.cause?.includes(fixture.expect))
+    problems.push(`runLocalBuild's cause does not name ${fixture.expect}: ${summary.cause}`);
   return problems;
 }
 
@@ -132,11 +140,13 @@ async function refusedByStateMachine(fixture: Fixture, executionName: string): P
   const result = await buildWith(fixture.input, config, executionName, {});
   const problems: string[] = [];
   if (fixture.stateMachineError) {
-    if (result.status !== 'FAILED' || result.error !== fixture.stateMachineError) problems.push(`the state machine ended ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`);
+    if (result.status !== 'FAILED' || result.error !== fixture.stateMachineError)
+      problems.push(`the state machine ended ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`);
     if (result.steps.length > 0) problems.push(`steps ran: ${result.steps.map((s) => s.name).join(', ')}`);
     return problems;
   }
-  if (result.status !== 'FAILED' || result.error !== 'RequestInvalid') problems.push(`the state machine ended ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`);
+  if (result.status !== 'FAILED' || result.error !== 'RequestInvalid')
+    problems.push(`the state machine ended ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`);
   if (result.failedState !== NORMALIZE) problems.push(`it failed at ${result.failedState ?? 'no state'}, not at ${NORMALIZE}`);
   if (!result.cause?.includes(fixture.expect)) problems.push(`its cause does not name ${fixture.expect}: ${result.cause}`);
   const ran = result.steps.map((s) => s.name).filter((name) => name !== NORMALIZE);
@@ -149,18 +159,20 @@ describe('every hostile input is refused at "Normalize the request", naming the 
   const run = async (_title: string, name: string, fixture: Fixture) => {
     serial += 1;
     proxy.resetCounts();
-    const problems = [
-      ...(await refusedByCli(fixture, `bad-cli-${serial}`)),
-      ...(await refusedByStateMachine(fixture, `bad-sm-${serial}`)),
-    ];
+    const problems = [...(await refusedByCli(fixture, `bad-cli-${serial}`)), ...(await refusedByStateMachine(fixture, `bad-sm-${serial}`))];
     const writes = Object.keys(proxy.counts()).filter((key) => !READ_ONLY.test(key.slice(key.indexOf(':') + 1)));
     if (writes.length > 0) problems.push(`AWS calls that change things were made: ${writes.join(', ')}`);
     let changed = true;
     try {
       const after = await facts();
-      const keys = (Object.keys(baseline) as (keyof AccountFacts)[]).filter((key) => JSON.stringify(after[key]) !== JSON.stringify(baseline[key]));
+      const keys = (Object.keys(baseline) as (keyof AccountFacts)[]).filter(
+        (key) => JSON.stringify(after[key]) !== JSON.stringify(baseline[key]),
+      );
       changed = keys.length > 0;
-      if (changed) problems.push(`the account changed (${keys.join(', ')}): ${JSON.stringify(Object.fromEntries(keys.map((k) => [k, after[k]]))).slice(0, 600)}`);
+      if (changed)
+        problems.push(
+          `the account changed (${keys.join(', ')}): ${JSON.stringify(Object.fromEntries(keys.map((k) => [k, after[k]]))).slice(0, 600)}`,
+        );
     } catch (error) {
       problems.push(`reading the account back failed: ${(error as Error).message}`);
     }

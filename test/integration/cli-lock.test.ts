@@ -10,7 +10,7 @@ import { acquireLock } from '../../functions/shared/environment-lock';
 import { main as lock } from '../../scripts/commands/lock';
 import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
 import { stateAfterImage } from '../support/context';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 let moto: Moto;
@@ -28,7 +28,12 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-const item = async () => (await new DynamoDBClient({}).send(new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: 'dev' } }, ConsistentRead: true }))).Item;
+const item = async () =>
+  (
+    await new DynamoDBClient({}).send(
+      new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: 'dev' } }, ConsistentRead: true }),
+    )
+  ).Item;
 
 async function poison(): Promise<void> {
   await new DynamoDBClient({}).send(
@@ -70,7 +75,9 @@ describe('comfyui-ami lock', () => {
     const shown = await run(['--env', 'dev']);
     expect(shown.code).toBe(0);
     expect(shown.out).toMatch(/^newest\s+dev-poison$/m);
-    expect(shown.out).toMatch(/^ahead of now\s+2999-01-01T00:00:00.000Z\|dev-poison \(ignored by acquiring builds; clear with --clear --yes\)$/m);
+    expect(shown.out).toMatch(
+      /^ahead of now\s+2999-01-01T00:00:00.000Z\|dev-poison \(ignored by acquiring builds; clear with --clear --yes\)$/m,
+    );
     const json = await run(['--env', 'dev', '--json']);
     expect(JSON.parse(json.out)).toMatchObject({ environment: 'dev', newest: 'dev-poison', holder: null });
   });
@@ -94,7 +101,10 @@ describe('comfyui-ami lock', () => {
   });
 
   it('exits 2 naming the flag for an unknown environment, a missing --env or a lone --yes', async () => {
-    expect(await run(['--env', 'qa'])).toMatchObject({ code: 2, err: expect.stringContaining('--env: must be one of the configured environments') });
+    expect(await run(['--env', 'qa'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--env: must be one of the configured environments'),
+    });
     expect(await run([])).toMatchObject({ code: 2, err: expect.stringContaining('--env is required') });
     expect(await run(['--env', 'dev', '--yes'])).toMatchObject({ code: 2, err: expect.stringContaining('--yes only confirms --clear') });
   });

@@ -1,7 +1,7 @@
 import { main as run } from '../../scripts/commands/run';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 let moto: Moto;
 let stdout: string[];
@@ -28,8 +28,17 @@ describe('comfyui-ami run', () => {
     expect(code).toBe(0);
     expect(stdout.some((line) => /✓ Launch the builder instance/.test(line))).toBe(true);
     const summary = JSON.parse(stdout[stdout.length - 1]);
-    expect(summary).toMatchObject({ status: 'SUCCEEDED', environment: 'dev', mode: 'fresh', previousAmiId: null, executionName: 'cli-dev-1', amiId: expect.stringMatching(/^ami-/) });
-    expect(summary.steps).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'Publish the AMI', attempts: 1, durationMs: expect.any(Number) })]));
+    expect(summary).toMatchObject({
+      status: 'SUCCEEDED',
+      environment: 'dev',
+      mode: 'fresh',
+      previousAmiId: null,
+      executionName: 'cli-dev-1',
+      amiId: expect.stringMatching(/^ami-/),
+    });
+    expect(summary.steps).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'Publish the AMI', attempts: 1, durationMs: expect.any(Number) })]),
+    );
   });
 
   it('exits 1 when the build fails, with the cause', async () => {

@@ -7,20 +7,20 @@ import {
   CreateStateMachineCommand,
   ExecutionNotRedrivable,
   GetExecutionHistoryCommand,
+  type HistoryEvent,
   ListExecutionsCommand,
   RedriveExecutionCommand,
   SFNClient,
   StopExecutionCommand,
-  type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { main as redrive } from '../../scripts/commands/redrive';
 import { main as start } from '../../scripts/commands/start';
 import { main as status } from '../../scripts/commands/status';
 import { main as watch } from '../../scripts/commands/watch';
 import { pushImage } from '../../scripts/lib/seed';
 import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 const ROOT = path.resolve(__dirname, '../..');
 const STATE_MACHINE_NAME = 'comfyui-ami-test-bake-ami';
@@ -41,11 +41,13 @@ async function run(command: (argv: string[]) => Promise<number>, argv: string[])
   }
 }
 
-
 /** The ASL file as deployed: placeholders substituted with function ARNs. */
 function deployedDefinition(): string {
   const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8');
-  return asl.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name.replace(/FunctionArn$/, '')}`);
+  return asl.replace(
+    /\$\{([A-Za-z0-9]+)\}/g,
+    (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name.replace(/FunctionArn$/, '')}`,
+  );
 }
 
 // A developer's own settings must not leak into the commands under test.
@@ -73,7 +75,11 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     await new ECRClient({}).send(new CreateRepositoryCommand({ repositoryName: 'comfyui' }));
     digest = await pushImage('comfyui', 'dev-latest', 'image one');
     const created = await new SFNClient({}).send(
-      new CreateStateMachineCommand({ name: STATE_MACHINE_NAME, definition: deployedDefinition(), roleArn: 'arn:aws:iam::123456789012:role/comfyui-ami-test-states' }),
+      new CreateStateMachineCommand({
+        name: STATE_MACHINE_NAME,
+        definition: deployedDefinition(),
+        roleArn: 'arn:aws:iam::123456789012:role/comfyui-ami-test-states',
+      }),
     );
     stateMachineArn = created.stateMachineArn!;
   });
@@ -106,13 +112,16 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     expect(JSON.parse(json.out)).toMatchObject({ executionName: name, status: 'RUNNING', environment: 'dev' });
   });
 
-  it("start refuses an image of another environment with exit 2 naming --image, and starts nothing", async () => {
+  it('start refuses an image of another environment with exit 2 naming --image, and starts nothing', async () => {
     const before = await executions();
     const byTag = await run(start, ['--env', 'prod', '--image', 'comfyui:dev-latest', '--state-machine-arn', stateMachineArn]);
     expect([byTag.code, byTag.err]).toEqual([2, expect.stringContaining('--image: the tag "dev-latest" is not a tag of environment prod')]);
     // Only ECR and prod's history can tell about a digest: still refused before StartExecution.
     const byDigest = await run(start, ['--env', 'prod', '--image', `comfyui@${digest}`, '--state-machine-arn', stateMachineArn]);
-    expect([byDigest.code, byDigest.err]).toEqual([2, expect.stringContaining(`--image: comfyui@${digest} is not an image of environment prod`)]);
+    expect([byDigest.code, byDigest.err]).toEqual([
+      2,
+      expect.stringContaining(`--image: comfyui@${digest} is not an image of environment prod`),
+    ]);
     expect(await executions()).toEqual(before);
   });
 
@@ -238,8 +247,10 @@ describe('watch and redrive (Step Functions mocked)', () => {
     });
   }
 
-  const entered = (id: number, name: string, type = 'TaskStateEntered'): HistoryEvent => ({ id, type, timestamp: at(id), stateEnteredEventDetails: { name } }) as HistoryEvent;
-  const exited = (id: number, name: string, type = 'TaskStateExited'): HistoryEvent => ({ id, type, timestamp: at(id), stateExitedEventDetails: { name } }) as HistoryEvent;
+  const entered = (id: number, name: string, type = 'TaskStateEntered'): HistoryEvent =>
+    ({ id, type, timestamp: at(id), stateEnteredEventDetails: { name } }) as HistoryEvent;
+  const exited = (id: number, name: string, type = 'TaskStateExited'): HistoryEvent =>
+    ({ id, type, timestamp: at(id), stateExitedEventDetails: { name } }) as HistoryEvent;
 
   it('prints one line per completed step, then the AMI, and exits 0', async () => {
     historyGrowing(
@@ -253,7 +264,12 @@ describe('watch and redrive (Step Functions mocked)', () => {
         exited(7, 'Wait for the update', 'WaitStateExited'),
         entered(8, 'Publish the AMI'),
         exited(9, 'Publish the AMI'),
-        { id: 10, type: 'ExecutionSucceeded', timestamp: at(10), executionSucceededEventDetails: { output: JSON.stringify({ amiId: 'ami-0123456789abcdef0', environment: 'dev' }) } } as HistoryEvent,
+        {
+          id: 10,
+          type: 'ExecutionSucceeded',
+          timestamp: at(10),
+          executionSucceededEventDetails: { output: JSON.stringify({ amiId: 'ami-0123456789abcdef0', environment: 'dev' }) },
+        } as HistoryEvent,
       ],
       [3, 5, 5, 10],
     );
@@ -268,11 +284,20 @@ describe('watch and redrive (Step Functions mocked)', () => {
   });
 
   it('prints the failure, its cause and the commands to see more, and exits 1', async () => {
-    const cause = JSON.stringify({ errorType: 'BuilderLost', errorMessage: 'builder i-0123 is terminated; the update cannot run', trace: ['at x'] });
+    const cause = JSON.stringify({
+      errorType: 'BuilderLost',
+      errorMessage: 'builder i-0123 is terminated; the update cannot run',
+      trace: ['at x'],
+    });
     historyGrowing(
       [
         entered(1, 'Send the update command'),
-        { id: 2, type: 'LambdaFunctionFailed', timestamp: at(2), lambdaFunctionFailedEventDetails: { error: 'BuilderLost', cause } } as HistoryEvent,
+        {
+          id: 2,
+          type: 'LambdaFunctionFailed',
+          timestamp: at(2),
+          lambdaFunctionFailedEventDetails: { error: 'BuilderLost', cause },
+        } as HistoryEvent,
         exited(3, 'Send the update command'),
         entered(4, 'Roll back the build'),
         exited(5, 'Roll back the build'),
@@ -292,11 +317,21 @@ describe('watch and redrive (Step Functions mocked)', () => {
   it('keeps watching a redriven execution past its earlier failure', async () => {
     historyGrowing(
       [
-        { id: 1, type: 'ExecutionFailed', timestamp: at(1), executionFailedEventDetails: { error: 'AwsUnavailable', cause: 'x' } } as HistoryEvent,
+        {
+          id: 1,
+          type: 'ExecutionFailed',
+          timestamp: at(1),
+          executionFailedEventDetails: { error: 'AwsUnavailable', cause: 'x' },
+        } as HistoryEvent,
         { id: 2, type: 'ExecutionRedriven', timestamp: at(2), executionRedrivenEventDetails: { redriveCount: 1 } } as HistoryEvent,
         entered(3, 'Create the AMI'),
         exited(4, 'Create the AMI'),
-        { id: 5, type: 'ExecutionSucceeded', timestamp: at(5), executionSucceededEventDetails: { output: '{"amiId":"ami-0abcdef0123456789"}' } } as HistoryEvent,
+        {
+          id: 5,
+          type: 'ExecutionSucceeded',
+          timestamp: at(5),
+          executionSucceededEventDetails: { output: '{"amiId":"ami-0abcdef0123456789"}' },
+        } as HistoryEvent,
       ],
       [2, 5],
     );
@@ -308,7 +343,10 @@ describe('watch and redrive (Step Functions mocked)', () => {
 
   it('reports a superseded build as such, and exits 0', async () => {
     const output = JSON.stringify({ status: 'SUPERSEDED', environment: 'dev', supersededBy: 'dev-newer' });
-    historyGrowing([{ id: 1, type: 'ExecutionSucceeded', timestamp: at(1), executionSucceededEventDetails: { output } } as HistoryEvent], [1]);
+    historyGrowing(
+      [{ id: 1, type: 'ExecutionSucceeded', timestamp: at(1), executionSucceededEventDetails: { output } } as HistoryEvent],
+      [1],
+    );
     const result = await run(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out).toBe('SUPERSEDED  nothing baked: a newer image of dev is built by dev-newer');
@@ -318,9 +356,14 @@ describe('watch and redrive (Step Functions mocked)', () => {
     expect(await run(watch, [])).toMatchObject({ code: 2, err: expect.stringContaining('<execution-name|execution-arn> is required') });
     expect(await run(watch, [ARN, 'extra'])).toMatchObject({ code: 2, err: expect.stringContaining('unexpected argument(s): extra') });
     expect(await run(watch, [ARN, '--interval', 'soon'])).toMatchObject({ code: 2, err: expect.stringContaining('--interval: ') });
-    expect(await run(watch, ['dev-abc'])).toMatchObject({ code: 2, err: expect.stringContaining('--state-machine-arn or --stack is required') });
+    expect(await run(watch, ['dev-abc'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--state-machine-arn or --stack is required'),
+    });
     expect(await run(redrive, [ARN, '--force'])).toMatchObject({ code: 2, err: expect.stringContaining("'--force'") });
-    expect(await run(status, ['not a name', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`])).toMatchObject({
+    expect(
+      await run(status, ['not a name', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`]),
+    ).toMatchObject({
       code: 2,
       err: expect.stringContaining('<id|arn>: must be an execution ARN or name'),
     });
@@ -329,7 +372,11 @@ describe('watch and redrive (Step Functions mocked)', () => {
 
   it('redrive resumes a failed build by name and prints how to follow it', async () => {
     sfn.on(RedriveExecutionCommand).resolves({ redriveDate: at(30) });
-    const result = await run(redrive, ['dev-abc', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`]);
+    const result = await run(redrive, [
+      'dev-abc',
+      '--state-machine-arn',
+      `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`,
+    ]);
     expect(result).toEqual({ code: 0, out: ARN, err: `redriven at 2025-11-27T14:00:30.000Z; follow it: comfyui-ami watch ${ARN}` });
     expect(sfn.commandCalls(RedriveExecutionCommand)[0].args[0].input).toEqual({ executionArn: ARN });
   });

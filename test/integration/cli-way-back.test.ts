@@ -9,7 +9,7 @@ import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
 import { readAccount } from '../support/account';
 import { build, demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 /**
  * The rollback, promote and history commands as a user runs them, against the moto server:
@@ -24,7 +24,10 @@ const dir = mkdtempSync(path.join(tmpdir(), 'way-back-'));
 const CONFIG_FILE = path.join(dir, 'pipeline.json');
 const NO_PROMOTE_FILE = path.join(dir, 'no-promote.json');
 writeFileSync(CONFIG_FILE, JSON.stringify(config));
-writeFileSync(NO_PROMOTE_FILE, JSON.stringify(demoConfig({ environments: { dev: { ...base.environments.dev, retainPrevious: 1 }, prod: base.environments.prod } })));
+writeFileSync(
+  NO_PROMOTE_FILE,
+  JSON.stringify(demoConfig({ environments: { dev: { ...base.environments.dev, retainPrevious: 1 }, prod: base.environments.prod } })),
+);
 
 let moto: Moto;
 let stdout: string[];
@@ -60,7 +63,9 @@ describe('comfyui-ami history', () => {
     expect(await history(['--env', 'dev', '--config', CONFIG_FILE])).toBe(0);
     const [header, first, second] = stdout.join('\n').split('\n');
     expect(header).toMatch(/AMI\s+DIGEST\s+TAG\s+DATE\s+MODE\s+ASKED BY\s+AMI EXISTS/);
-    expect(first).toMatch(new RegExp(`^\\*\\s+${amis[1]}\\s+${digests[1].slice(0, 19)}\\s+dev-2\\s+\\S+\\s+incremental\\s+ecr-push\\s+yes$`));
+    expect(first).toMatch(
+      new RegExp(`^\\*\\s+${amis[1]}\\s+${digests[1].slice(0, 19)}\\s+dev-2\\s+\\S+\\s+incremental\\s+ecr-push\\s+yes$`),
+    );
     expect(second).toMatch(new RegExp(`^\\s+${amis[0]}\\s+${digests[0].slice(0, 19)}\\s+dev-1\\s+\\S+\\s+fresh\\s+ecr-push\\s+yes$`));
   });
 
@@ -74,8 +79,13 @@ describe('comfyui-ami history', () => {
 
 describe('comfyui-ami rollback and promote against the Step Functions API', () => {
   it('starts a rollback execution with the resolved target and prints its ARN', async () => {
-    const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8').replace(/\$\{([A-Za-z0-9]+)\}/g, 'arn:aws:lambda:us-east-1:123456789012:function:x-$1');
-    const created = await new SFNClient({}).send(new CreateStateMachineCommand({ name: 'way-back-test', definition: asl, roleArn: 'arn:aws:iam::123456789012:role/x' }));
+    const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8').replace(
+      /\$\{([A-Za-z0-9]+)\}/g,
+      'arn:aws:lambda:us-east-1:123456789012:function:x-$1',
+    );
+    const created = await new SFNClient({}).send(
+      new CreateStateMachineCommand({ name: 'way-back-test', definition: asl, roleArn: 'arn:aws:iam::123456789012:role/x' }),
+    );
     expect(await rollback(['--env', 'dev', '--state-machine-arn', created.stateMachineArn!, '--config', CONFIG_FILE])).toBe(0);
     const executionArn = stdout[0];
     expect(stderr.join('\n')).toContain(`dev back to ${amis[0]} (retained: re-point`);
@@ -92,14 +102,21 @@ describe('comfyui-ami rollback and promote against the Step Functions API', () =
     expect(await rollback(['--env', 'dev', '--to', amis[1], '--local', '--config', CONFIG_FILE])).toBe(2);
     expect(stderr.join('\n')).toContain('is already latest');
     expect(await promote(['--from', 'dev', '--to', 'prod', '--local', '--config', NO_PROMOTE_FILE])).toBe(2);
-    expect(stderr.join('\n')).toContain('--from: prod may be promoted to only from no environment (config environments.prod.promoteFrom is not set)');
+    expect(stderr.join('\n')).toContain(
+      '--from: prod may be promoted to only from no environment (config environments.prod.promoteFrom is not set)',
+    );
   });
 });
 
 describe('comfyui-ami rollback and promote --local (the real state machine in this process)', () => {
-  it('rolls dev back to the retained AMI, then promotes dev\'s published digest to prod', async () => {
+  it("rolls dev back to the retained AMI, then promotes dev's published digest to prod", async () => {
     expect(await rollback(['--env', 'dev', '--local', '--fast', '--json', '--config', CONFIG_FILE])).toBe(0);
-    expect(JSON.parse(stdout[stdout.length - 1])).toMatchObject({ status: 'SUCCEEDED', mode: 'rollback', amiId: amis[0], previousAmiId: amis[1] });
+    expect(JSON.parse(stdout[stdout.length - 1])).toMatchObject({
+      status: 'SUCCEEDED',
+      mode: 'rollback',
+      amiId: amis[0],
+      previousAmiId: amis[1],
+    });
     let account = await readAccount();
     expect(account.parameters['/comfyui/ami/dev/latest']).toBe(amis[0]);
 
@@ -109,6 +126,9 @@ describe('comfyui-ami rollback and promote --local (the real state machine in th
     expect(summary).toMatchObject({ status: 'SUCCEEDED', environment: 'prod' });
     account = await readAccount();
     // dev's published digest is the rolled-back one: that is what prod gets.
-    expect(JSON.parse(account.parameters['/comfyui/ami/prod/metadata'])).toMatchObject({ ami_id: summary.amiId, docker_digest: digests[0] });
+    expect(JSON.parse(account.parameters['/comfyui/ami/prod/metadata'])).toMatchObject({
+      ami_id: summary.amiId,
+      docker_digest: digests[0],
+    });
   });
 });

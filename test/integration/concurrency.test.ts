@@ -3,7 +3,7 @@ import { runStateMachine } from '../../scripts/lib/local-runner';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { readAccount, snapshotIds } from '../support/account';
 import { demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 // Waiting builds poll the lock every 20 ms here instead of every minute.
 const config = demoConfig({ lock: { ...demoConfig().lock, maxWaitAttempts: 1000 } });
@@ -27,7 +27,11 @@ describe('builds started at the same time', () => {
     const baseline = await snapshotIds();
     // Distinct tags: moto drops an image whose tag moves on (ECR keeps it, untagged).
     const tags = ['dev-a', 'dev-b', 'dev-c'];
-    const digests = [await pushImage('comfyui', tags[0], 'a'), await pushImage('comfyui', tags[1], 'b'), await pushImage('comfyui', tags[2], 'c')];
+    const digests = [
+      await pushImage('comfyui', tags[0], 'a'),
+      await pushImage('comfyui', tags[1], 'b'),
+      await pushImage('comfyui', tags[2], 'c'),
+    ];
     const prodDigest = await pushImage('comfyui', 'prod-latest', 'p');
     process.env[CONFIG_ENV_VAR] = JSON.stringify(config);
     resetConfigCache();

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,18 +10,29 @@ import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { build, demoConfig, pushEvent } from '../support/builds';
 import { FAST_REGION } from '../support/fault-proxy';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 import { MOTO_ACCOUNT, readerPolicyTemplate, resolvePolicy } from '../support/reader-policy';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SNIPPETS = path.join(ROOT, 'docs', 'snippets');
 const ENVIRONMENT = 'dev';
-const CONTRACT_KEYS = ['ami_id', 'docker_image', 'environment', 'creation_date', 'branch', 'commit_sha', 'region', 'workflow_run_id', 'workflow_run_number'];
+const CONTRACT_KEYS = [
+  'ami_id',
+  'docker_image',
+  'environment',
+  'creation_date',
+  'branch',
+  'commit_sha',
+  'region',
+  'workflow_run_id',
+  'workflow_run_number',
+];
 
 const config = demoConfig();
 let moto: Moto;
 let published: { amiId: string; digest: string; metadata: Record<string, string> };
-let readers: Record<'python' | 'node' | 'pythonMissing' | 'nodeMissing', Promise<Finished>> & Record<'cli' | 'terraform', Promise<Finished> | undefined>;
+let readers: Record<'python' | 'node' | 'pythonMissing' | 'nodeMissing', Promise<Finished>> &
+  Record<'cli' | 'terraform', Promise<Finished> | undefined>;
 
 /** Where a tool is, or why its case is skipped (said in the test name and on stderr). */
 function probe(command: string, args: string[]): string | undefined {
@@ -31,16 +42,27 @@ function probe(command: string, args: string[]): string | undefined {
 
 /** The directory that holds registry.terraform.io/hashicorp/aws: a local mirror lets `terraform init` work offline. */
 function terraformMirror(): string | undefined {
-  const candidates = [process.env.TF_PLUGIN_MIRROR, '/opt/tf-plugins', path.join(process.env.HOME ?? '/root', '.terraform.d', 'plugins'), '/usr/share/terraform/plugins'];
+  const candidates = [
+    process.env.TF_PLUGIN_MIRROR,
+    '/opt/tf-plugins',
+    path.join(process.env.HOME ?? '/root', '.terraform.d', 'plugins'),
+    '/usr/share/terraform/plugins',
+  ];
   return candidates.find((dir): dir is string => !!dir && existsSync(path.join(dir, 'registry.terraform.io', 'hashicorp', 'aws')));
 }
 
 const awsCliMissing = probe('aws', ['--version']);
-const terraformMissing = probe('terraform', ['version']) ?? (terraformMirror() ? undefined : 'no local mirror of the hashicorp/aws provider (set TF_PLUGIN_MIRROR)');
-for (const [tool, reason] of [['AWS CLI', awsCliMissing], ['Terraform', terraformMissing]]) {
+const terraformMissing =
+  probe('terraform', ['version']) ??
+  (terraformMirror() ? undefined : 'no local mirror of the hashicorp/aws provider (set TF_PLUGIN_MIRROR)');
+for (const [tool, reason] of [
+  ['AWS CLI', awsCliMissing],
+  ['Terraform', terraformMissing],
+]) {
   if (reason) console.warn(`consumers.test.ts: the ${tool} snippet is skipped: ${reason}`);
 }
-const itWith = (reason: string | undefined) => (reason ? (name: string, fn: () => Promise<void>, _timeout?: number) => it.skip(`${name} (skipped: ${reason})`, fn) : it);
+const itWith = (reason: string | undefined) =>
+  reason ? (name: string, fn: () => Promise<void>, _timeout?: number) => it.skip(`${name} (skipped: ${reason})`, fn) : it;
 
 interface Finished {
   status: number | null;
@@ -107,9 +129,15 @@ async function runTerraform(mirror: string): Promise<Finished> {
     const options = { cwd: work, env: { TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } };
     const init = await start('terraform', ['init', '-input=false', '-no-color'], options);
     if (init.status !== 0) return init;
-    const apply = await start('terraform', ['apply', '-auto-approve', '-input=false', '-no-color', `-var=environment=${ENVIRONMENT}`, `-var=region=${FAST_REGION}`], options);
+    const apply = await start(
+      'terraform',
+      ['apply', '-auto-approve', '-input=false', '-no-color', `-var=environment=${ENVIRONMENT}`, `-var=region=${FAST_REGION}`],
+      options,
+    );
     if (apply.status !== 0) return apply;
-    const { outputs } = JSON.parse(readFileSync(path.join(work, 'terraform.tfstate'), 'utf8')) as { outputs: Record<string, { value: unknown }> };
+    const { outputs } = JSON.parse(readFileSync(path.join(work, 'terraform.tfstate'), 'utf8')) as {
+      outputs: Record<string, { value: unknown }>;
+    };
     const value = (name: string) => (typeof outputs[name]?.value === 'string' ? outputs[name].value : JSON.stringify(outputs[name]?.value));
     return { status: 0, stdout: `${value('ami_id')}\n${value('ami_state')}\n${value('metadata')}\n`, stderr: '' };
   } finally {
@@ -129,7 +157,11 @@ function expectPublished(read: { amiId: string; state: string; metadata: Record<
   expect(read.state).toBe('available');
   expect(read.metadata).toEqual(published.metadata);
   expect(Object.keys(read.metadata)).toEqual(expect.arrayContaining(CONTRACT_KEYS));
-  expect(read.metadata).toMatchObject({ ami_id: published.amiId, environment: ENVIRONMENT, docker_image: expect.stringContaining(`@${published.digest}`) });
+  expect(read.metadata).toMatchObject({
+    ami_id: published.amiId,
+    environment: ENVIRONMENT,
+    docker_image: expect.stringContaining(`@${published.digest}`),
+  });
 }
 
 beforeAll(async () => {
@@ -143,7 +175,8 @@ beforeAll(async () => {
   const digest = await pushImage('comfyui', `${ENVIRONMENT}-latest`, 'consumer image');
   const summary = await build(pushEvent('comfyui', `${ENVIRONMENT}-latest`, digest), config, 'consumers-dev-1');
   if (summary.status !== 'SUCCEEDED' || !summary.amiId) throw new Error(`the demo build failed: ${summary.error}: ${summary.cause}`);
-  const metadata = (await new SSMClient({}).send(new GetParameterCommand({ Name: `/comfyui/ami/${ENVIRONMENT}/metadata` }))).Parameter?.Value ?? '';
+  const metadata =
+    (await new SSMClient({}).send(new GetParameterCommand({ Name: `/comfyui/ami/${ENVIRONMENT}/metadata` }))).Parameter?.Value ?? '';
   published = { amiId: summary.amiId, digest, metadata: JSON.parse(metadata) as Record<string, string> };
   // The readers are independent: they run side by side, each test awaits its own.
   const snippet = (command: string, file: string, environment: string) => start(command, [path.join(SNIPPETS, file), environment]);
@@ -196,7 +229,11 @@ describe('the consumer snippets of docs/consumers.md read what a build published
  * Each call made with the consumer's keys, by boto3 (whose error message keeps the body moto
  * sends, XML even for SSM's JSON protocol): 'allowed', or the action moto denied.
  */
-function callsAsConsumer(credentials: { AccessKeyId?: string; SecretAccessKey?: string }, amiId: string, latest: string): Record<string, string> {
+function callsAsConsumer(
+  credentials: { AccessKeyId?: string; SecretAccessKey?: string },
+  amiId: string,
+  latest: string,
+): Record<string, string> {
   const script = `
 import boto3, json, re, sys
 endpoint, region, key, secret, ami_id, latest = sys.argv[1:]
@@ -220,7 +257,16 @@ for name, call in calls.items():
     out[name] = f'denied {denied.group(1)}' if denied else f'failed: {error}'
 print(json.dumps(out))
 `;
-  const args = ['-c', script, moto.serverEndpoint, FAST_REGION, credentials.AccessKeyId ?? '', credentials.SecretAccessKey ?? '', amiId, latest];
+  const args = [
+    '-c',
+    script,
+    moto.serverEndpoint,
+    FAST_REGION,
+    credentials.AccessKeyId ?? '',
+    credentials.SecretAccessKey ?? '',
+    amiId,
+    latest,
+  ];
   return JSON.parse(run('python3', args).stdout) as Record<string, string>;
 }
 

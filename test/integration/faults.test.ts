@@ -4,26 +4,26 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { GetParameterCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
+import { commandComment } from '../../functions/send-update-command/send-update-command';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import { removeImage } from '../../functions/shared/ec2';
 import { classifyError } from '../../functions/shared/errors';
-import { commandComment } from '../../functions/send-update-command/send-update-command';
-import { loadStepHandler, type LambdaHandler } from '../../scripts/lib/handlers';
+import { type LambdaHandler, loadStepHandler } from '../../scripts/lib/handlers';
 import { loadDefinition, placeholderOf, type RunResult } from '../../scripts/lib/local-runner';
 import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
-import { readAccount, snapshotIds, type AccountState } from '../support/account';
+import { type AccountState, readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
 import {
+  acceptErrorsFromOtherContexts,
   FAST_REGION,
   FAULT_KINDS,
-  acceptErrorsFromOtherContexts,
-  removeSdkBackoff,
-  startFaultProxy,
   type FaultProxy,
   type FaultRule,
+  removeSdkBackoff,
+  startFaultProxy,
 } from '../support/fault-proxy';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 /**
  * Fault injection against the real state machine and handlers, through a proxy in front of moto.
@@ -78,27 +78,87 @@ interface Target {
  */
 const TARGETS: Target[] = [
   { state: 'Normalize the request', rule: { service: 'ecr', action: 'DescribeImages' }, call: 'ECR DescribeImages', onFailure: 'rejected' },
-  { state: 'Acquire the environment lock', rule: { service: 'dynamodb', action: 'UpdateItem' }, call: 'DynamoDB UpdateItem', onFailure: 'rolled-back' },
-  { state: 'Resolve the base AMI', rule: { service: 'ssm', action: 'GetParameter' }, call: 'SSM GetParameter of latest', onFailure: 'rolled-back' },
-  { state: 'Launch the builder instance', rule: { service: 'ec2', action: 'RunInstances' }, call: 'EC2 RunInstances', onFailure: 'rolled-back' },
+  {
+    state: 'Acquire the environment lock',
+    rule: { service: 'dynamodb', action: 'UpdateItem' },
+    call: 'DynamoDB UpdateItem',
+    onFailure: 'rolled-back',
+  },
+  {
+    state: 'Resolve the base AMI',
+    rule: { service: 'ssm', action: 'GetParameter' },
+    call: 'SSM GetParameter of latest',
+    onFailure: 'rolled-back',
+  },
+  {
+    state: 'Launch the builder instance',
+    rule: { service: 'ec2', action: 'RunInstances' },
+    call: 'EC2 RunInstances',
+    onFailure: 'rolled-back',
+  },
   { state: 'Send the update command', rule: { service: 'ssm', action: 'SendCommand' }, call: 'SSM SendCommand', onFailure: 'rolled-back' },
-  { state: 'Check the update', rule: { service: 'ssm', action: 'GetCommandInvocation' }, call: 'SSM GetCommandInvocation', onFailure: 'rolled-back' },
+  {
+    state: 'Check the update',
+    rule: { service: 'ssm', action: 'GetCommandInvocation' },
+    call: 'SSM GetCommandInvocation',
+    onFailure: 'rolled-back',
+  },
   { state: 'Stop the builder', rule: { service: 'ec2', action: 'StopInstances' }, call: 'EC2 StopInstances', onFailure: 'rolled-back' },
   { state: 'Create the AMI', rule: { service: 'ec2', action: 'CreateImage' }, call: 'EC2 CreateImage', onFailure: 'rolled-back' },
-  { state: 'Check the AMI', rule: { service: 'ec2', action: 'ModifyImageAttribute' }, call: 'EC2 ModifyImageAttribute (IMDSv2 only)', onFailure: 'rolled-back' },
+  {
+    state: 'Check the AMI',
+    rule: { service: 'ec2', action: 'ModifyImageAttribute' },
+    call: 'EC2 ModifyImageAttribute (IMDSv2 only)',
+    onFailure: 'rolled-back',
+  },
   // The builder's launch is the first RunInstances; the test instance's is the second.
-  { state: 'Launch the test instance', rule: { service: 'ec2', action: 'RunInstances', after: 1 }, call: 'EC2 RunInstances of the test instance', onFailure: 'rolled-back' },
-  { state: 'Send the health check', rule: { service: 'ssm', action: 'SendCommand', after: 1 }, call: 'SSM SendCommand of the health check', onFailure: 'rolled-back' },
+  {
+    state: 'Launch the test instance',
+    rule: { service: 'ec2', action: 'RunInstances', after: 1 },
+    call: 'EC2 RunInstances of the test instance',
+    onFailure: 'rolled-back',
+  },
+  {
+    state: 'Send the health check',
+    rule: { service: 'ssm', action: 'SendCommand', after: 1 },
+    call: 'SSM SendCommand of the health check',
+    onFailure: 'rolled-back',
+  },
   // moto reports the update done at its first check: one GetCommandInvocation before this step's.
-  { state: 'Check the health check', rule: { service: 'ssm', action: 'GetCommandInvocation', after: 1 }, call: 'SSM GetCommandInvocation of the health check', onFailure: 'rolled-back' },
+  {
+    state: 'Check the health check',
+    rule: { service: 'ssm', action: 'GetCommandInvocation', after: 1 },
+    call: 'SSM GetCommandInvocation of the health check',
+    onFailure: 'rolled-back',
+  },
   // The first TerminateInstances of a build: the roll back terminates the test instance instead.
-  { state: 'Terminate the test instance', rule: { service: 'ec2', action: 'TerminateInstances' }, call: 'EC2 TerminateInstances of the test instance', onFailure: 'rolled-back' },
+  {
+    state: 'Terminate the test instance',
+    rule: { service: 'ec2', action: 'TerminateInstances' },
+    call: 'EC2 TerminateInstances of the test instance',
+    onFailure: 'rolled-back',
+  },
   // history/{ami} and metadata are written, the write of latest fails: the roll back has parameters to undo.
-  { state: 'Publish the AMI', rule: { service: 'ssm', action: 'PutParameter', after: 2 }, call: 'SSM PutParameter of latest', onFailure: 'rolled-back' },
+  {
+    state: 'Publish the AMI',
+    rule: { service: 'ssm', action: 'PutParameter', after: 2 },
+    call: 'SSM PutParameter of latest',
+    onFailure: 'rolled-back',
+  },
   // Fails after latest names the new AMI: the roll back keeps it; the previous AMI stays until the next build's clean up.
-  { state: 'Clean up', rule: { service: 'ec2', action: 'DeregisterImage' }, call: 'EC2 DeregisterImage of the previous AMI', onFailure: 'published-then-failed' },
+  {
+    state: 'Clean up',
+    rule: { service: 'ec2', action: 'DeregisterImage' },
+    call: 'EC2 DeregisterImage of the previous AMI',
+    onFailure: 'published-then-failed',
+  },
   // The release's failure is caught into success on purpose: the build is done, the lock is stale.
-  { state: 'Release the environment lock', rule: { service: 'dynamodb', action: 'UpdateItem', after: 1 }, call: 'DynamoDB UpdateItem', onFailure: 'succeeded-lock-kept' },
+  {
+    state: 'Release the environment lock',
+    rule: { service: 'dynamodb', action: 'UpdateItem', after: 1 },
+    call: 'DynamoDB UpdateItem',
+    onFailure: 'succeeded-lock-kept',
+  },
 ];
 
 type Persistence = 'transient' | 'permanent';
@@ -111,7 +171,10 @@ interface Scenario {
 
 const MATRIX: [string, Scenario][] = TARGETS.flatMap((target) =>
   (['transient', 'permanent'] as const).flatMap((persistence) =>
-    FAULT_KINDS.map((fault): [string, Scenario] => [`${target.state}: ${persistence} ${fault} on ${target.call}`, { target, fault, persistence }]),
+    FAULT_KINDS.map((fault): [string, Scenario] => [
+      `${target.state}: ${persistence} ${fault} on ${target.call}`,
+      { target, fault, persistence },
+    ]),
   ),
 );
 
@@ -188,14 +251,20 @@ function freshClients(): void {
 }
 
 async function lockHolder(): Promise<string | null> {
-  const out = await defaultClients().dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: ENV } }, ConsistentRead: true }));
+  const out = await defaultClients().dynamodb.send(
+    new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: ENV } }, ConsistentRead: true }),
+  );
   return out.Item?.holder?.S ?? null;
 }
 
 /** What a later build does in AWS to the lock of an ended execution (DescribeExecution says it ended); local execution ids are no ARNs. */
 async function releaseStaleLock(): Promise<void> {
   await defaultClients().dynamodb.send(
-    new UpdateItemCommand({ TableName: config.lock.table, Key: { environment: { S: ENV } }, UpdateExpression: 'REMOVE holder, holder_id, holder_key, expires_at' }),
+    new UpdateItemCommand({
+      TableName: config.lock.table,
+      Key: { environment: { S: ENV } },
+      UpdateExpression: 'REMOVE holder, holder_id, holder_key, expires_at',
+    }),
   );
 }
 
@@ -212,7 +281,8 @@ async function startOver(): Promise<void> {
   if (first.status !== 'SUCCEEDED') throw new Error(`the first build failed: ${first.error}: ${first.cause}`);
   freshClients();
   before = await readAccount(baseline);
-  if (before.amis[ENV]?.length !== 1 || before.parameters[LATEST] !== first.amiId) throw new Error(`the first build left ${JSON.stringify(before)}`);
+  if (before.amis[ENV]?.length !== 1 || before.parameters[LATEST] !== first.amiId)
+    throw new Error(`the first build left ${JSON.stringify(before)}`);
 }
 
 beforeAll(async () => {
@@ -230,7 +300,11 @@ afterAll(async () => {
   const leaked = outcomes.filter((o) => o.leaked).length;
   const failed = outcomes.filter((o) => !o.passed).map((o) => `  not passed${o.leaked ? ', leaked' : ''}: ${o.title}`);
   console.log(
-    [`faults: ${outcomes.length} scenarios, ${passed} passed, ${leaked} leaked`, ...failed, `(${((Date.now() - started) / 1000).toFixed(1)} s, ${startOvers} fresh accounts)`].join('\n'),
+    [
+      `faults: ${outcomes.length} scenarios, ${passed} passed, ${leaked} leaked`,
+      ...failed,
+      `(${((Date.now() - started) / 1000).toFixed(1)} s, ${startOvers} fresh accounts)`,
+    ].join('\n'),
   );
   await proxy?.stop();
   await moto?.stop();
@@ -273,8 +347,10 @@ function diff(expected: Record<string, string>, actual: Record<string, string>):
 function problemsOf(run: Run, expected: Expectation): string[] {
   const { result } = run;
   const problems: string[] = [];
-  if (result.status !== expected.status) problems.push(`ended ${result.status} (${result.error}: ${result.cause}) at ${result.failedState}, expected ${expected.status}`);
-  if (expected.error && result.error !== expected.error) problems.push(`error ${result.error} (${result.cause}), expected ${expected.error}`);
+  if (result.status !== expected.status)
+    problems.push(`ended ${result.status} (${result.error}: ${result.cause}) at ${result.failedState}, expected ${expected.status}`);
+  if (expected.error && result.error !== expected.error)
+    problems.push(`error ${result.error} (${result.cause}), expected ${expected.error}`);
   return problems;
 }
 
@@ -288,8 +364,10 @@ function leaksOf(run: Run, expected: Expectation): string[] {
   if ((run.lockHolder !== null) !== Boolean(expected.lockHeld)) leaks.push(`lock holder is ${run.lockHolder ?? 'nobody'}`);
   const amis = [...(after.amis[ENV] ?? [])].sort();
   if (!expected.published) {
-    if (JSON.stringify(amis) !== JSON.stringify([...(before.amis[ENV] ?? [])].sort())) leaks.push(`dev AMIs are [${amis}], before the build [${before.amis[ENV]}]`);
-    if (sorted(after.parameters) !== sorted(before.parameters)) leaks.push(`parameters changed: ${diff(before.parameters, after.parameters)}`);
+    if (JSON.stringify(amis) !== JSON.stringify([...(before.amis[ENV] ?? [])].sort()))
+      leaks.push(`dev AMIs are [${amis}], before the build [${before.amis[ENV]}]`);
+    if (sorted(after.parameters) !== sorted(before.parameters))
+      leaks.push(`parameters changed: ${diff(before.parameters, after.parameters)}`);
     return leaks;
   }
   const newAmi = after.parameters[LATEST];
@@ -300,7 +378,12 @@ function leaksOf(run: Run, expected: Expectation): string[] {
   if (metadata.ami_id !== newAmi || metadata.docker_digest !== run.digest || metadata.workflow_run_id !== run.name) {
     leaks.push(`metadata describes ${metadata.ami_id} of ${metadata.workflow_run_id}`);
   }
-  const expectedParameters = { ...before.parameters, [LATEST]: newAmi, [METADATA]: after.parameters[METADATA], [history(newAmi)]: after.parameters[METADATA] };
+  const expectedParameters = {
+    ...before.parameters,
+    [LATEST]: newAmi,
+    [METADATA]: after.parameters[METADATA],
+    [history(newAmi)]: after.parameters[METADATA],
+  };
   if (sorted(after.parameters) !== sorted(expectedParameters)) leaks.push(`parameters: ${diff(expectedParameters, after.parameters)}`);
   return leaks;
 }
@@ -372,24 +455,27 @@ describe('the fault proxy speaks each protocol', () => {
     reset: () => ['TimeoutError', 'TimeoutError'],
     'access-denied': (service) => [service === 'ec2' ? 'UnauthorizedOperation' : 'AccessDeniedException', 'AwsAccessDenied'],
   };
-  test.each(calls.flatMap((c) => FAULT_KINDS.map((fault) => [`${c.service} ${c.action}: ${fault}`, c, fault] as const)))('%s', async (_title, c, fault) => {
-    resetDefaultClients();
-    removeSdkBackoff(defaultClients(), 1);
-    proxy.resetCounts();
-    proxy.addRule({ service: c.service, action: c.action, fault, times: 1 });
-    let caught: unknown = null;
-    try {
-      await c.call();
-    } catch (error) {
-      caught = error;
-    } finally {
-      proxy.clear();
-    }
-    // The SDK's error name, and the name the step wrapper hands the state machine.
-    expect([(caught as Error | null)?.name, classifyError(caught).name]).toEqual(expected[fault](c.service));
-    expect(proxy.counts()[`${c.service}:${c.action}`]).toMatchObject({ requests: 1, faulted: 1 });
-    await expect(c.call()).resolves.toBeDefined();
-  });
+  test.each(calls.flatMap((c) => FAULT_KINDS.map((fault) => [`${c.service} ${c.action}: ${fault}`, c, fault] as const)))(
+    '%s',
+    async (_title, c, fault) => {
+      resetDefaultClients();
+      removeSdkBackoff(defaultClients(), 1);
+      proxy.resetCounts();
+      proxy.addRule({ service: c.service, action: c.action, fault, times: 1 });
+      let caught: unknown = null;
+      try {
+        await c.call();
+      } catch (error) {
+        caught = error;
+      } finally {
+        proxy.clear();
+      }
+      // The SDK's error name, and the name the step wrapper hands the state machine.
+      expect([(caught as Error | null)?.name, classifyError(caught).name]).toEqual(expected[fault](c.service));
+      expect(proxy.counts()[`${c.service}:${c.action}`]).toMatchObject({ requests: 1, faulted: 1 });
+      await expect(c.call()).resolves.toBeDefined();
+    },
+  );
 });
 
 describe('fault matrix: every step x every fault, transient and permanent', () => {
@@ -470,7 +556,8 @@ describe('beyond the matrix', () => {
     const release = await loadStepHandler('ReleaseLockFunctionArn');
     await release(rollBackInput, lambdaContext('ReleaseLockFunction'));
     // The roll back did what it could, then failed naming what is left (issue 8, item 5).
-    if (!/^roll back left: remove AMI ami-\w+ and its snapshots \(AwsAccessDenied: /.test(run.result.cause ?? '')) extra.push(`cause does not name what is left: ${run.result.cause}`);
+    if (!/^roll back left: remove AMI ami-\w+ and its snapshots \(AwsAccessDenied: /.test(run.result.cause ?? ''))
+      extra.push(`cause does not name what is left: ${run.result.cause}`);
     const redriven = { ...run, after: await readAccount(baseline), lockHolder: await lockHolder() };
     await check(title, redriven, { status: 'FAILED', error: 'RollbackIncomplete', published: false }, extra);
   });
@@ -479,13 +566,25 @@ describe('beyond the matrix', () => {
     const run = await faultyBuild([{ service: 'ec2', action: 'ModifyImageAttribute', fault: 'access-denied', times: 'always' }], {
       [ROLL_BACK]: clearingRollBack([{ service: 'dynamodb', action: 'UpdateItem', fault: 'server-error', times: 'always' }]),
     });
-    const extra = attemptsOf(run.result, 'Release the lock after failure') === STEP_ATTEMPTS ? [] : ['the release after failure was not retried to the end'];
-    await check('release after failure unavailable', run, { status: 'FAILED', error: 'AwsAccessDenied', published: false, lockHeld: true }, extra);
+    const extra =
+      attemptsOf(run.result, 'Release the lock after failure') === STEP_ATTEMPTS
+        ? []
+        : ['the release after failure was not retried to the end'];
+    await check(
+      'release after failure unavailable',
+      run,
+      { status: 'FAILED', error: 'AwsAccessDenied', published: false, lockHeld: true },
+      extra,
+    );
   });
 
   test('Publish wrote latest, then its read-back fails for good: the roll back puts latest, metadata and history back', async () => {
     // Armed when Publish starts: the GetParameter before its writes passes, the read-back after them fails.
-    const run = await faultyBuild([], { 'Publish the AMI': await armedAt('Publish the AMI', [{ service: 'ssm', action: 'GetParameter', fault: 'server-error', times: 'always', after: 1 }]) });
+    const run = await faultyBuild([], {
+      'Publish the AMI': await armedAt('Publish the AMI', [
+        { service: 'ssm', action: 'GetParameter', fault: 'server-error', times: 'always', after: 1 },
+      ]),
+    });
     // The first faulted GetParameter is Publish's read-back, which follows its three writes.
     const extra = (run.faulted['ssm:GetParameter'] ?? 0) > 0 ? [] : ['the read-back was never faulted'];
     await check('latest written, read-back unavailable', run, { status: 'FAILED', error: 'AwsUnavailable', published: false }, extra);
@@ -525,10 +624,14 @@ describe('beyond the matrix', () => {
     // Clean up fails for good after latest names the new AMI; the next build succeeds.
     const stranded = before.parameters[LATEST];
     const failed = await faultyBuild([{ service: 'ec2', action: 'DeregisterImage', fault: 'access-denied', times: 'always' }]);
-    const extra = failed.result.status === 'FAILED' && failed.after.amis[ENV]?.includes(stranded) ? [] : ['the failed clean up did not leave the previous AMI'];
+    const extra =
+      failed.result.status === 'FAILED' && failed.after.amis[ENV]?.includes(stranded)
+        ? []
+        : ['the failed clean up did not leave the previous AMI'];
     before = failed.after;
     const next = await faultyBuild([]);
-    if (next.after.amis[ENV]?.includes(stranded)) extra.push(`${stranded}, the AMI before the failed clean up, is still registered after the next successful build`);
+    if (next.after.amis[ENV]?.includes(stranded))
+      extra.push(`${stranded}, the AMI before the failed clean up, is still registered after the next successful build`);
     await check('stranded previous AMI removed by the next build', next, { status: 'SUCCEEDED', published: true }, extra);
   });
 });

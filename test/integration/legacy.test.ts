@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateImageCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
 import { findLegacyImages, legacyOwner } from '../../functions/shared/legacy';
 import { main as legacy } from '../../scripts/commands/legacy';
+import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { build, demoConfig, pushEvent } from '../support/builds';
-import { resetDefaultClients } from '../../functions/shared/clients';
-import { useEndpoint } from '../../scripts/lib/moto';
 import { FAST_REGION } from '../support/fault-proxy';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 // Builds against moto on a loaded machine take more than jest's default.
 jest.setTimeout(180_000);
@@ -66,7 +66,8 @@ async function oldAmi(baseAmiId: string, name: string, nameTag?: string): Promis
   return image.ImageId ?? '';
 }
 
-const registered = async () => new Set(((await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? []).map((i) => i.ImageId ?? ''));
+const registered = async () =>
+  new Set(((await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? []).map((i) => i.ImageId ?? ''));
 
 beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
@@ -98,7 +99,7 @@ describe('legacy AMIs', () => {
     expect(legacyOwner({ ...config, environments }, 'comfyui-multitenant-qa-east-3')).toBe('qa');
   });
 
-  it('are found per environment whatever their suffix or Name tag, newest first, and never another environment\'s', async () => {
+  it("are found per environment whatever their suffix or Name tag, newest first, and never another environment's", async () => {
     const ec2 = new EC2Client({});
     expect((await findLegacyImages(ec2, config, 'qa')).map((i) => i.ImageId)).toEqual([ami.qaTagged, ami.qaSuffixed, ami.qaPlain]);
     expect((await findLegacyImages(ec2, config, 'qa-east')).map((i) => i.ImageId)).toEqual([ami.qaEast]);
@@ -110,7 +111,7 @@ describe('legacy AMIs', () => {
     expect(listed.code).toBe(0);
     const lines = listed.out.split('\n');
     expect(lines.slice(0, 3).map((l) => l.split(' ')[0])).toEqual([ami.qaTagged, ami.qaSuffixed, ami.qaPlain]);
-    expect(lines[0]).toMatch(/ \d+ GiB  golden-image-7 \(Name tag comfyui-multitenant-qa\)  snapshots: snap-/);
+    expect(lines[0]).toMatch(/ \d+ GiB {2}golden-image-7 \(Name tag comfyui-multitenant-qa\) {2}snapshots: snap-/);
     expect(lines[3]).toMatch(/^3 legacy AMI\(s\), \d+ GiB of snapshots$/);
     const json = JSON.parse((await run(['--env', 'qa', '--json'])).out) as { amiId: string; snapshots: string[] }[];
     expect(json.map((a) => a.amiId)).toEqual([ami.qaTagged, ami.qaSuffixed, ami.qaPlain]);
@@ -125,11 +126,13 @@ describe('legacy AMIs', () => {
     expect(await registered()).toEqual(before);
   });
 
-  it('migrates qa from its newest legacy AMI, then --delete removes only qa\'s legacy AMIs', async () => {
+  it("migrates qa from its newest legacy AMI, then --delete removes only qa's legacy AMIs", async () => {
     const digest = await pushImage('comfyui', 'qa-latest', 'qa image');
     const first = await build(pushEvent('comfyui', 'qa-latest', digest), config, 'qa-first');
     expect(first).toMatchObject({ status: 'SUCCEEDED', mode: 'migration' });
-    const metadata = JSON.parse((await new SSMClient({}).send(new GetParameterCommand({ Name: '/comfyui/ami/qa/metadata' }))).Parameter?.Value ?? '{}') as Record<string, unknown>;
+    const metadata = JSON.parse(
+      (await new SSMClient({}).send(new GetParameterCommand({ Name: '/comfyui/ami/qa/metadata' }))).Parameter?.Value ?? '{}',
+    ) as Record<string, unknown>;
     expect(metadata).toMatchObject({ build_mode: 'migration', base_ami_id: ami.qaTagged, previous_ami_id: null });
     // The build itself removes no legacy AMI: the pipeline did not make them.
     expect([...(await registered())]).toEqual(expect.arrayContaining([ami.qaPlain, ami.qaSuffixed, ami.qaTagged, first.amiId]));
@@ -142,11 +145,13 @@ describe('legacy AMIs', () => {
     for (const id of [ami.qaEast, ami.qaz, ami.dev, first.amiId ?? '']) expect(left.has(id)).toBe(true);
   });
 
-  it('migrates qa-east from its own legacy AMI, not qa\'s', async () => {
+  it("migrates qa-east from its own legacy AMI, not qa's", async () => {
     const digest = await pushImage('comfyui', 'qaeast-latest', 'qa-east image');
     const first = await build(pushEvent('comfyui', 'qaeast-latest', digest), config, 'qa-east-first');
     expect(first).toMatchObject({ status: 'SUCCEEDED', mode: 'migration' });
-    const metadata = JSON.parse((await new SSMClient({}).send(new GetParameterCommand({ Name: '/comfyui/ami/qa-east/metadata' }))).Parameter?.Value ?? '{}') as Record<string, unknown>;
+    const metadata = JSON.parse(
+      (await new SSMClient({}).send(new GetParameterCommand({ Name: '/comfyui/ami/qa-east/metadata' }))).Parameter?.Value ?? '{}',
+    ) as Record<string, unknown>;
     expect(metadata.base_ami_id).toBe(ami.qaEast);
   });
 });

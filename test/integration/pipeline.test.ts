@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { readAccount, snapshotIds } from '../support/account';
 import { build, demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
-import { pushImage, seedAccount } from '../../scripts/lib/seed';
+import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 let moto: Moto;
@@ -51,7 +51,17 @@ describe('two builds of one environment against the moto server', () => {
     expect(consumer.latest).toBe(two.amiId);
     expect(consumer.amis).toEqual([two.amiId]);
     expect(Object.keys(consumer.metadata)).toEqual(
-      expect.arrayContaining(['ami_id', 'docker_image', 'environment', 'creation_date', 'branch', 'commit_sha', 'region', 'workflow_run_id', 'workflow_run_number']),
+      expect.arrayContaining([
+        'ami_id',
+        'docker_image',
+        'environment',
+        'creation_date',
+        'branch',
+        'commit_sha',
+        'region',
+        'workflow_run_id',
+        'workflow_run_number',
+      ]),
     );
     expect(consumer.metadata).toMatchObject({
       ami_id: two.amiId,

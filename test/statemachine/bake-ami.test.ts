@@ -6,9 +6,9 @@ import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { loadStepHandler } from '../../scripts/lib/handlers';
 import { loadDefinition, placeholderOf } from '../../scripts/lib/local-runner';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
-import { readAccount, snapshotIds, type AccountState } from '../support/account';
+import { type AccountState, readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 const definition = loadDefinition();
@@ -59,7 +59,9 @@ describe('the bake-ami state machine', () => {
       if (state.Type !== 'Task') continue;
       expect(name).toMatch(/^[A-Z][a-z]+( [a-zA-Z]+)+$/);
       const retry = state.Retry as { ErrorEquals: string[] }[];
-      expect(retry.flatMap((r) => r.ErrorEquals)).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'AwsThrottled', 'AwsUnavailable']));
+      expect(retry.flatMap((r) => r.ErrorEquals)).toEqual(
+        expect.arrayContaining(['Lambda.ServiceException', 'AwsThrottled', 'AwsUnavailable']),
+      );
       // Validation errors are never retried.
       expect(retry.flatMap((r) => r.ErrorEquals)).not.toContain('RequestInvalid');
     }
@@ -103,14 +105,21 @@ describe('the bake-ami state machine', () => {
     expect(result.status).toBe('SUCCEEDED');
     const third = await pushImage('comfyui', 'dev-latest', 'three');
     // The lease has not run out and the holder is a local run: only a stale holder is taken over.
-    const waiting = await buildWith(pushEvent('comfyui', 'dev-latest', third), demoConfig({ lock: { ...config.lock, maxWaitAttempts: 2 } }), 'dev-after-denied', {});
+    const waiting = await buildWith(
+      pushEvent('comfyui', 'dev-latest', third),
+      demoConfig({ lock: { ...config.lock, maxWaitAttempts: 2 } }),
+      'dev-after-denied',
+      {},
+    );
     expect(waiting).toMatchObject({ status: 'FAILED', error: 'LockTimedOut' });
     expect((await readAccount(baseline)).liveBuilders).toEqual([]);
   });
 
   it('removes an AMI a failed clean-up stranded at the next build', async () => {
     const { baseline, input } = await accountWithOneBuild();
-    const stranded = await buildWith(input, config, 'dev-cleanup-fails', { 'Clean up': await failing('Clean up', 'before', named('AwsAccessDenied', 'injected')) });
+    const stranded = await buildWith(input, config, 'dev-cleanup-fails', {
+      'Clean up': await failing('Clean up', 'before', named('AwsAccessDenied', 'injected')),
+    });
     expect(stranded.status).toBe('FAILED');
     expect((await readAccount(baseline)).amis.dev).toHaveLength(2);
     const third = await pushImage('comfyui', 'dev-latest', 'three');
@@ -126,24 +135,27 @@ describe('the bake-ami state machine', () => {
     ['Acquire the environment lock', 'after'],
     ['Create the AMI', 'after'],
     ['Publish the AMI', 'after'],
-  ] as const)('leaves latest and the live AMI alone when an execution reusing its builder\'s name fails at "%s" (%s)', async (state, when) => {
-    // Prepare: the live AMI was made by execution "dev-first".
-    const { before, baseline, input } = await accountWithOneBuild();
-    const live = before.parameters['/comfyui/ami/dev/latest'];
+  ] as const)(
+    'leaves latest and the live AMI alone when an execution reusing its builder\'s name fails at "%s" (%s)',
+    async (state, when) => {
+      // Prepare: the live AMI was made by execution "dev-first".
+      const { before, baseline, input } = await accountWithOneBuild();
+      const live = before.parameters['/comfyui/ami/dev/latest'];
 
-    // Act
-    const handler = await failing(state, when, named('UpdateCommandFailed', `injected failure in ${state}`));
-    const result = await buildWith(input, config, 'dev-first', { [state]: handler });
-    const after = await readAccount(baseline);
+      // Act
+      const handler = await failing(state, when, named('UpdateCommandFailed', `injected failure in ${state}`));
+      const result = await buildWith(input, config, 'dev-first', { [state]: handler });
+      const after = await readAccount(baseline);
 
-    // Assess
-    expect(result).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed' });
-    expect(after.parameters).toEqual(before.parameters);
-    expect(after.parameters['/comfyui/ami/dev/latest']).toBe(live);
-    expect(after.amis).toEqual({ dev: [live] });
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.orphanSnapshots).toEqual([]);
-  });
+      // Assess
+      expect(result).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed' });
+      expect(after.parameters).toEqual(before.parameters);
+      expect(after.parameters['/comfyui/ami/dev/latest']).toBe(live);
+      expect(after.amis).toEqual({ dev: [live] });
+      expect(after.liveBuilders).toEqual([]);
+      expect(after.orphanSnapshots).toEqual([]);
+    },
+  );
 
   it.each(taskStates.flatMap((state) => [[state, 'before'] as const, [state, 'after'] as const]))(
     'fails at "%s" (%s its work) and leaves the account as it was',

@@ -11,14 +11,14 @@ import { checkHealthCheck } from '../../functions/check-health-check/check-healt
 import { launchTestInstance } from '../../functions/launch-test-instance/launch-test-instance';
 import { sendHealthCheck } from '../../functions/send-health-check/send-health-check';
 import type { Clients } from '../../functions/shared/clients';
-import { logger, stepHandler, type Step } from '../../functions/shared/handler';
+import { logger, type Step, stepHandler } from '../../functions/shared/handler';
 import type { BuildState } from '../../functions/shared/state';
 import { TAG } from '../../functions/shared/tags';
 import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
-import { readAccount, snapshotIds, type AccountState } from '../support/account';
+import { type AccountState, readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 const VERIFICATION_STATES = ['Launch the test instance', 'Send the health check', 'Check the health check', 'Terminate the test instance'];
@@ -77,7 +77,12 @@ async function verifierInstances(): Promise<Instance[]> {
 }
 
 /** A seeded account with one published dev AMI and a newer image pushed. */
-async function accountWithOneBuild(): Promise<{ before: AccountState; baseline: Set<string>; input: unknown; testInstancesBefore: Set<string> }> {
+async function accountWithOneBuild(): Promise<{
+  before: AccountState;
+  baseline: Set<string>;
+  input: unknown;
+  testInstancesBefore: Set<string>;
+}> {
   await moto.reset();
   await seedAccount(config);
   const baseline = await snapshotIds();
@@ -102,13 +107,23 @@ describe('verify before publish', () => {
     const mine = (await verifierInstances()).filter((i) => !testInstancesBefore.has(i.InstanceId ?? ''));
     expect(mine).toHaveLength(1);
     const [instance] = mine;
-    expect(instance).toMatchObject({ ImageId: amiId, InstanceType: 'g4dn.xlarge', State: { Name: 'terminated' }, MetadataOptions: { HttpTokens: 'required' } });
+    expect(instance).toMatchObject({
+      ImageId: amiId,
+      InstanceType: 'g4dn.xlarge',
+      State: { Name: 'terminated' },
+      MetadataOptions: { HttpTokens: 'required' },
+    });
     const tag = (key: string) => instance.Tags?.find((t) => t.Key === key)?.Value;
     expect([tag(TAG.managedBy), tag(TAG.environment), tag(TAG.execution)]).toEqual(['comfyui-ami-pipeline', 'dev', 'dev-verified']);
     expect(tag(TAG.build)).toMatch(/^[0-9a-f-]{36}$/);
     const commands = (await new SSMClient({}).send(new ListCommandsCommand({ InstanceId: instance.InstanceId }))).Commands ?? [];
     expect(commands.map((c) => c.DocumentName)).toEqual(['ComfyUIAmi-HealthCheck']);
-    expect(commands[0].Parameters).toMatchObject({ ImageUri: [expect.stringMatching(/@sha256:[0-9a-f]{64}$/)], Gpu: ['true'], ContainerPort: ['8188'], TimeoutSeconds: ['600'] });
+    expect(commands[0].Parameters).toMatchObject({
+      ImageUri: [expect.stringMatching(/@sha256:[0-9a-f]{64}$/)],
+      Gpu: ['true'],
+      ContainerPort: ['8188'],
+      TimeoutSeconds: ['600'],
+    });
     const after = await readAccount(baseline);
     expect(after.amis).toEqual({ dev: [amiId] });
     expect(after.parameters['/comfyui/ami/dev/latest']).toBe(amiId);
@@ -117,7 +132,9 @@ describe('verify before publish', () => {
 
   it('skips the stage when the environment turns verification off', async () => {
     const { baseline, input, testInstancesBefore } = await accountWithOneBuild();
-    const off = demoConfig({ environments: { ...config.environments, dev: { ...config.environments.dev, verify: { enabled: false, timeoutSeconds: 600 } } } });
+    const off = demoConfig({
+      environments: { ...config.environments, dev: { ...config.environments.dev, verify: { enabled: false, timeoutSeconds: 600 } } },
+    });
 
     const result = await buildWith(input, off, 'dev-unverified', {});
 
@@ -127,14 +144,30 @@ describe('verify before publish', () => {
     expect((await readAccount(baseline)).parameters['/comfyui/ami/dev/latest']).toBe(result.output?.amiId);
   });
 
-  const unhealthy = (stderr: string) => () => ({ Status: 'Failed', StandardOutputContent: 'docker is active\n', StandardErrorContent: stderr });
-  const cases: { title: string; state: string; handler: () => LambdaHandler; error: string; cause: RegExp; launched: boolean; configOverride?: Parameters<typeof demoConfig>[0] }[] = [
+  const unhealthy = (stderr: string) => () => ({
+    Status: 'Failed',
+    StandardOutputContent: 'docker is active\n',
+    StandardErrorContent: stderr,
+  });
+  const cases: {
+    title: string;
+    state: string;
+    handler: () => LambdaHandler;
+    error: string;
+    cause: RegExp;
+    launched: boolean;
+    configOverride?: Parameters<typeof demoConfig>[0];
+  }[] = [
     {
       title: 'the container runs another image (unhealthy)',
       state: 'Check the health check',
       handler: () =>
         withClients(checkHealthCheck, () => ({
-          ssm: answering(new SSMClient({}), 'GetCommandInvocationCommand', unhealthy('ERROR [health-check]: container comfyui runs sha256:old, not the pushed image\n')),
+          ssm: answering(
+            new SSMClient({}),
+            'GetCommandInvocationCommand',
+            unhealthy('ERROR [health-check]: container comfyui runs sha256:old, not the pushed image\n'),
+          ),
         })),
       error: 'VerificationFailed',
       cause: /failed its health check[\s\S]*ERROR \[health-check\]: container comfyui runs sha256:old, not the pushed image$/,
@@ -145,7 +178,11 @@ describe('verify before publish', () => {
       state: 'Check the health check',
       handler: () =>
         withClients(checkHealthCheck, () => ({
-          ssm: answering(new SSMClient({}), 'GetCommandInvocationCommand', unhealthy('ERROR [health-check]: ComfyUI did not answer on http://127.0.0.1:8188/system_stats within 600s\n')),
+          ssm: answering(
+            new SSMClient({}),
+            'GetCommandInvocationCommand',
+            unhealthy('ERROR [health-check]: ComfyUI did not answer on http://127.0.0.1:8188/system_stats within 600s\n'),
+          ),
         })),
       error: 'VerificationFailed',
       cause: /ComfyUI did not answer on http:\/\/127\.0\.0\.1:8188\/system_stats within 600s$/,
@@ -154,18 +191,25 @@ describe('verify before publish', () => {
     {
       title: 'the check never finishes',
       state: 'Check the health check',
-      handler: () => withClients(checkHealthCheck, () => ({ ssm: answering(new SSMClient({}), 'GetCommandInvocationCommand', () => ({ Status: 'InProgress' })) })),
+      handler: () =>
+        withClients(checkHealthCheck, () => ({
+          ssm: answering(new SSMClient({}), 'GetCommandInvocationCommand', () => ({ Status: 'InProgress' })),
+        })),
       error: 'VerificationTimedOut',
       cause: /still InProgress on test instance i-\w+ after 18 checks/,
       launched: true,
-      configOverride: { environments: { ...config.environments, dev: { ...config.environments.dev, verify: { enabled: true, timeoutSeconds: 60 } } } },
+      configOverride: {
+        environments: { ...config.environments, dev: { ...config.environments.dev, verify: { enabled: true, timeoutSeconds: 60 } } },
+      },
     },
     {
       title: 'the SSM agent never registers',
       state: 'Send the health check',
       handler: () =>
         withClients(sendHealthCheck, () => ({
-          ssmOnce: failingSsm(new SSMClient({ maxAttempts: 1 }), 'SendCommandCommand', () => named('InvalidInstanceId', 'Instances not in a valid state for account')),
+          ssmOnce: failingSsm(new SSMClient({ maxAttempts: 1 }), 'SendCommandCommand', () =>
+            named('InvalidInstanceId', 'Instances not in a valid state for account'),
+          ),
         })),
       error: 'TestInstanceAgentNotReady',
       cause: /SSM agent on test instance i-\w+ has not registered yet/,
@@ -176,7 +220,12 @@ describe('verify before publish', () => {
       state: 'Launch the test instance',
       handler: () =>
         withClients(launchTestInstance, () => ({
-          ec2: failingEc2(new EC2Client({}), 'RunInstancesCommand', () => named('InsufficientInstanceCapacity', 'We currently do not have sufficient g4dn.xlarge capacity in the Availability Zone you requested')),
+          ec2: failingEc2(new EC2Client({}), 'RunInstancesCommand', () =>
+            named(
+              'InsufficientInstanceCapacity',
+              'We currently do not have sufficient g4dn.xlarge capacity in the Availability Zone you requested',
+            ),
+          ),
         })),
       error: 'TestInstanceLaunchFailed',
       cause: /cannot launch a g4dn\.xlarge test instance from ami-\w+: InsufficientInstanceCapacity/,
@@ -208,7 +257,9 @@ describe('verify before publish', () => {
 
   it('retries the agent a bounded number of times before giving up', async () => {
     const { input } = await accountWithOneBuild();
-    const handler = withClients(sendHealthCheck, () => ({ ssmOnce: failingSsm(new SSMClient({ maxAttempts: 1 }), 'SendCommandCommand', () => named('InvalidInstanceId', 'not registered')) }));
+    const handler = withClients(sendHealthCheck, () => ({
+      ssmOnce: failingSsm(new SSMClient({ maxAttempts: 1 }), 'SendCommandCommand', () => named('InvalidInstanceId', 'not registered')),
+    }));
 
     const result = await buildWith(input, config, 'dev-agent-bounded', { 'Send the health check': handler });
 

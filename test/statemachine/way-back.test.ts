@@ -3,8 +3,9 @@
  * retainPrevious at clean-up, rollback to a retained AMI (re-point, nothing built), rollback to
  * a gone AMI (its recorded digest rebuilt), a failed rollback, promotion and history.
  */
-import type { PipelineConfig } from '../../functions/shared/config';
+
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
+import type { PipelineConfig } from '../../functions/shared/config';
 import { listHistory } from '../../functions/start-build/history';
 import { planPromotion } from '../../functions/start-build/promote';
 import { planRollback } from '../../functions/start-build/rollback';
@@ -13,7 +14,7 @@ import { loadStepHandler } from '../../scripts/lib/handlers';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
-import { startMoto, type Moto } from '../support/moto';
+import { type Moto, startMoto } from '../support/moto';
 
 let moto: Moto;
 let serial = 0;
@@ -27,7 +28,10 @@ afterAll(async () => moto?.stop());
 const LATEST = '/comfyui/ami/dev/latest';
 const METADATA = '/comfyui/ami/dev/metadata';
 
-function configWith(dev: Partial<PipelineConfig['environments'][string]>, prod: Partial<PipelineConfig['environments'][string]> = {}): PipelineConfig {
+function configWith(
+  dev: Partial<PipelineConfig['environments'][string]>,
+  prod: Partial<PipelineConfig['environments'][string]> = {},
+): PipelineConfig {
   const base = demoConfig();
   return demoConfig({ environments: { dev: { ...base.environments.dev, ...dev }, prod: { ...base.environments.prod, ...prod } } });
 }
@@ -69,7 +73,12 @@ describe('retainPrevious', () => {
     for (let i = 0; i < 4; i += 1) builds.push(await buildDev(config));
     const after = await readAccount(baseline);
     // The newest ones stay: latest and the `retain` before it.
-    expect([...after.amis.dev].sort()).toEqual(builds.slice(4 - kept).map((b) => b.amiId).sort());
+    expect([...after.amis.dev].sort()).toEqual(
+      builds
+        .slice(4 - kept)
+        .map((b) => b.amiId)
+        .sort(),
+    );
     expect(after.parameters[LATEST]).toBe(builds[3].amiId);
     expect(after.orphanSnapshots).toEqual([]);
     expect(after.liveBuilders).toEqual([]);
@@ -84,7 +93,10 @@ describe('rollback', () => {
     const baseline = await fresh(config);
     const good = await buildDev(config);
     const bad = await buildDev(config);
-    const goodHistory = JSON.parse((await readAccount(baseline)).parameters[`/comfyui/ami/dev/history/${good.amiId}`]) as Record<string, unknown>;
+    const goodHistory = JSON.parse((await readAccount(baseline)).parameters[`/comfyui/ami/dev/history/${good.amiId}`]) as Record<
+      string,
+      unknown
+    >;
 
     const plan = await planRollback({ environment: 'dev', source: 'cli' }, deps(config));
     expect(plan.target).toMatchObject({ amiId: good.amiId, available: true, digest: good.digest });
@@ -100,10 +112,29 @@ describe('rollback', () => {
     expect(after.parameters[LATEST]).toBe(good.amiId);
     const metadata = JSON.parse(after.parameters[METADATA]) as Record<string, unknown>;
     // Every key of the good build's record, as it recorded it, but for how it came back.
-    for (const key of ['ami_id', 'docker_image', 'environment', 'creation_date', 'branch', 'commit_sha', 'region', 'workflow_run_number', 'ami_name', 'docker_digest', 'docker_tag', 'base_ami_id']) {
+    for (const key of [
+      'ami_id',
+      'docker_image',
+      'environment',
+      'creation_date',
+      'branch',
+      'commit_sha',
+      'region',
+      'workflow_run_number',
+      'ami_name',
+      'docker_digest',
+      'docker_tag',
+      'base_ami_id',
+    ]) {
       expect([key, metadata[key]]).toEqual([key, goodHistory[key]]);
     }
-    expect(metadata).toMatchObject({ build_mode: 'rollback', previous_ami_id: bad.amiId, source: 'cli', workflow_run_id: plan.executionName, built_by_execution_id: goodHistory.execution_id });
+    expect(metadata).toMatchObject({
+      build_mode: 'rollback',
+      previous_ami_id: bad.amiId,
+      source: 'cli',
+      workflow_run_id: plan.executionName,
+      built_by_execution_id: goodHistory.execution_id,
+    });
     expect(metadata.rolled_back_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     // The history entry is the record of the good build, untouched; nothing new was made.
     expect(after.parameters[`/comfyui/ami/dev/history/${good.amiId}`]).toBe(JSON.stringify(goodHistory));
@@ -144,12 +175,19 @@ describe('rollback', () => {
     expect(plan.target).toMatchObject({ amiId: good.amiId, available: false, digest: good.digest });
     const result = await buildWith(plan.input, config, plan.executionName, {});
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['Prepare the rollback', 'Launch the builder instance', 'Create the AMI', 'Publish the AMI']));
+    expect(result.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['Prepare the rollback', 'Launch the builder instance', 'Create the AMI', 'Publish the AMI']),
+    );
     const rebuilt = result.output?.amiId as string;
     expect([rebuilt === good.amiId, rebuilt === bad.amiId]).toEqual([false, false]);
     const after = await readAccount(baseline);
     expect(after.parameters[LATEST]).toBe(rebuilt);
-    expect(JSON.parse(after.parameters[METADATA])).toMatchObject({ ami_id: rebuilt, docker_digest: good.digest, build_mode: 'incremental', previous_ami_id: bad.amiId });
+    expect(JSON.parse(after.parameters[METADATA])).toMatchObject({
+      ami_id: rebuilt,
+      docker_digest: good.digest,
+      build_mode: 'incremental',
+      previous_ami_id: bad.amiId,
+    });
     expect(after.amis.dev).toEqual([rebuilt]);
     expect(after.orphanSnapshots).toEqual([]);
     expect(after.liveBuilders).toEqual([]);
@@ -214,7 +252,12 @@ describe('rollback', () => {
     const baseline = await fresh(config);
     const one = await buildDev(config);
     const before = await readAccount(baseline);
-    const notOurs = await buildWith({ action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0' }, config, 'dev-rollback-foreign', {});
+    const notOurs = await buildWith(
+      { action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0' },
+      config,
+      'dev-rollback-foreign',
+      {},
+    );
     expect(notOurs).toMatchObject({ status: 'FAILED', error: 'RequestInvalid', failedState: 'Normalize the request' });
     expect(notOurs.cause).toContain('input.rollback_to');
     const isLatest = await buildWith({ action: 'rollback', environment: 'dev', rollback_to: one.amiId }, config, 'dev-rollback-latest', {});
@@ -236,7 +279,9 @@ describe('promote', () => {
     await pushImage('comfyui', 'dev-unpublished', 'never built');
 
     await expect(planPromotion({ from: 'dev', to: 'prod', source: 'cli' }, deps(configWith({})))).rejects.toThrow(/promoteFrom is not set/);
-    await expect(planPromotion({ from: 'prod', to: 'dev', source: 'cli' }, deps(allowed))).rejects.toThrow(/from: dev may be promoted to only from no environment/);
+    await expect(planPromotion({ from: 'prod', to: 'dev', source: 'cli' }, deps(allowed))).rejects.toThrow(
+      /from: dev may be promoted to only from no environment/,
+    );
 
     const plan = await planPromotion({ from: 'dev', to: 'prod', source: 'cli' }, deps(allowed));
     expect(plan).toEqual({ digest: dev.digest, input: { environment: 'prod', image: `comfyui@${dev.digest}`, source: 'cli' } });
@@ -244,7 +289,11 @@ describe('promote', () => {
     expect(result.status).toBe('SUCCEEDED');
     const after = await readAccount(baseline);
     expect(after.parameters['/comfyui/ami/prod/latest']).toBe(result.amiId);
-    expect(JSON.parse(after.parameters['/comfyui/ami/prod/metadata'])).toMatchObject({ environment: 'prod', docker_digest: dev.digest, source: 'cli' });
+    expect(JSON.parse(after.parameters['/comfyui/ami/prod/metadata'])).toMatchObject({
+      environment: 'prod',
+      docker_digest: dev.digest,
+      source: 'cli',
+    });
     // dev is untouched.
     expect(after.parameters[LATEST]).toBe(dev.amiId);
   });

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
-import { readConfigFile, type PipelineConfig } from '../../functions/shared/config';
-import { runLocalBuild, type BuildSummary } from '../../scripts/commands/run';
+import { CONFIG_ENV_VAR, type PipelineConfig, readConfigFile, resetConfigCache } from '../../functions/shared/config';
+import { type BuildSummary, runLocalBuild } from '../../scripts/commands/run';
 import type { LambdaHandler } from '../../scripts/lib/handlers';
-import { runStateMachine, type RunResult } from '../../scripts/lib/local-runner';
+import { type RunResult, runStateMachine } from '../../scripts/lib/local-runner';
 import { ecrPushEvent } from '../../scripts/lib/seed';
-import { CONFIG_ENV_VAR, resetConfigCache } from '../../functions/shared/config';
 
 export const DEMO_CONFIG_PATH = join(__dirname, '..', '..', 'config', 'demo.json');
 
@@ -23,7 +22,12 @@ export function build(input: unknown, config: PipelineConfig, executionName: str
 }
 
 /** Runs the real ASL with some steps' handlers replaced (to inject faults or crashes). */
-export function buildWith(input: unknown, config: PipelineConfig, executionName: string, handlers: Record<string, LambdaHandler>): Promise<RunResult> {
+export function buildWith(
+  input: unknown,
+  config: PipelineConfig,
+  executionName: string,
+  handlers: Record<string, LambdaHandler>,
+): Promise<RunResult> {
   process.env[CONFIG_ENV_VAR] = JSON.stringify(config);
   resetConfigCache();
   return runStateMachine(input, { executionName, waitMs: 0, retryMs: 0, handlers });

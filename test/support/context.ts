@@ -1,5 +1,5 @@
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
@@ -13,7 +13,15 @@ import { demoConfig } from './builds';
 export function stepContext(overrides: Partial<StepContext['config']> = {}): StepContext {
   return {
     config: demoConfig(overrides),
-    clients: { ec2: new EC2Client({ region: 'us-east-1' }), ssm: new SSMClient({ region: 'us-east-1' }), ssmOnce: new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ecr: new ECRClient({ region: 'us-east-1' }), dynamodb: new DynamoDBClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }), logs: new CloudWatchLogsClient({ region: 'us-east-1' }) },
+    clients: {
+      ec2: new EC2Client({ region: 'us-east-1' }),
+      ssm: new SSMClient({ region: 'us-east-1' }),
+      ssmOnce: new SSMClient({ region: 'us-east-1', maxAttempts: 1 }),
+      ecr: new ECRClient({ region: 'us-east-1' }),
+      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
+      sfn: new SFNClient({ region: 'us-east-1' }),
+      logs: new CloudWatchLogsClient({ region: 'us-east-1' }),
+    },
     logger: new Logger({ logLevel: 'SILENT' }),
   };
 }
@@ -23,7 +31,12 @@ export const DIGEST = `sha256:${'ab'.repeat(32)}`;
 /** The state as it stands after Create the AMI, for steps further down. */
 export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState {
   return {
-    execution: { name: 'dev-exec-1', id: 'arn:aws:states:us-east-1:123456789012:execution:bake-ami:dev-exec-1', startTime: '2026-11-27T12:00:00Z', buildId: '0b6f8a52-3c1e-4d7a-9f00-5a1c2e3d4b6f' },
+    execution: {
+      name: 'dev-exec-1',
+      id: 'arn:aws:states:us-east-1:123456789012:execution:bake-ami:dev-exec-1',
+      startTime: '2026-11-27T12:00:00Z',
+      buildId: '0b6f8a52-3c1e-4d7a-9f00-5a1c2e3d4b6f',
+    },
     request: {
       environment: 'dev',
       repository: 'comfyui',
@@ -36,7 +49,13 @@ export function stateAfterImage(overrides: Partial<BuildState> = {}): BuildState
       requestedAt: '2026-11-27T12:00:00Z',
       requestedBy: 'console (principal not recorded; CloudTrail StartExecution names it)',
     },
-    base: { mode: 'incremental', baseAmiId: 'ami-00000000000000001', previousAmiId: 'ami-00000000000000001', buildNumber: 7, amiName: 'comfyui-multitenant-dev-0007-abababababab' },
+    base: {
+      mode: 'incremental',
+      baseAmiId: 'ami-00000000000000001',
+      previousAmiId: 'ami-00000000000000001',
+      buildNumber: 7,
+      amiName: 'comfyui-multitenant-dev-0007-abababababab',
+    },
     builder: { instanceId: 'i-0123456789abcdef0' },
     update: { commandId: 'cmd-1', documentName: 'ComfyUIAmi-Update' },
     image: { amiId: 'ami-00000000000000002', name: 'comfyui-multitenant-dev-0007-abababababab' },

@@ -8,18 +8,28 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
-  StopInstancesCommand,
-  TerminateInstancesCommand,
   type EC2Client,
   type Filter,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { DeleteParameterCommand, GetParameterCommand, GetParameterHistoryCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  GetParameterHistoryCommand,
+  PutParameterCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 
 type Tags = { Key: string; Value: string }[];
 
 export function awsError(name: string, status = 400): Error {
-  return Object.assign(new Error(`${name} (injected)`), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status } });
+  return Object.assign(new Error(`${name} (injected)`), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
 }
 
 export interface FakeInstance {
@@ -48,10 +58,16 @@ function matches(tags: Tags, filters: Filter[] | undefined, extra: Record<string
   });
 }
 
-export function fakeEc2(stub: AwsClientStub<EC2Client>, world: { instances: FakeInstance[]; images: FakeImage[]; snapshots: FakeSnapshot[] }, faults: Faults = new Map()) {
+export function fakeEc2(
+  stub: AwsClientStub<EC2Client>,
+  world: { instances: FakeInstance[]; images: FakeImage[]; snapshots: FakeSnapshot[] },
+  faults: Faults = new Map(),
+) {
   const fault = (action: string, id: string) => faults.get(`${action}:${id}`) ?? faults.get(action);
   stub.on(DescribeInstancesCommand).callsFake((input: { InstanceIds?: string[]; Filters?: Filter[] }) => {
-    const found = world.instances.filter((i) => (input.InstanceIds ? input.InstanceIds.includes(i.id) : matches(i.tags, input.Filters, { 'instance-state-name': i.state })));
+    const found = world.instances.filter((i) =>
+      input.InstanceIds ? input.InstanceIds.includes(i.id) : matches(i.tags, input.Filters, { 'instance-state-name': i.state }),
+    );
     if (input.InstanceIds && found.length === 0) throw awsError('InvalidInstanceID.NotFound');
     return { Reservations: found.map((i) => ({ Instances: [{ InstanceId: i.id, State: { Name: i.state as never }, Tags: i.tags }] })) };
   });
@@ -59,7 +75,14 @@ export function fakeEc2(stub: AwsClientStub<EC2Client>, world: { instances: Fake
     const live = world.images.filter((i) => i.state !== 'deregistered');
     const found = live.filter((i) => (input.ImageIds ? input.ImageIds.includes(i.id) : matches(i.tags, input.Filters, { name: i.id })));
     if (input.ImageIds && found.length === 0) throw awsError('InvalidAMIID.NotFound');
-    return { Images: found.map((i) => ({ ImageId: i.id, State: i.state as never, Tags: i.tags, BlockDeviceMappings: i.snapshots.map((s) => ({ Ebs: { SnapshotId: s } })) })) };
+    return {
+      Images: found.map((i) => ({
+        ImageId: i.id,
+        State: i.state as never,
+        Tags: i.tags,
+        BlockDeviceMappings: i.snapshots.map((s) => ({ Ebs: { SnapshotId: s } })),
+      })),
+    };
   });
   stub.on(DescribeSnapshotsCommand).callsFake((input: { Filters?: Filter[] }) => ({
     Snapshots: world.snapshots.filter((s) => matches(s.tags, input.Filters, {})).map((s) => ({ SnapshotId: s.id, Tags: s.tags })),
@@ -90,7 +113,8 @@ export function fakeEc2(stub: AwsClientStub<EC2Client>, world: { instances: Fake
   stub.on(DeleteSnapshotCommand).callsFake((input: { SnapshotId: string }) => {
     const error = fault('DeleteSnapshot', input.SnapshotId);
     if (error) throw error;
-    if (world.images.some((i) => i.state !== 'deregistered' && i.snapshots.includes(input.SnapshotId))) throw awsError('InvalidSnapshot.InUse');
+    if (world.images.some((i) => i.state !== 'deregistered' && i.snapshots.includes(input.SnapshotId)))
+      throw awsError('InvalidSnapshot.InUse');
     const index = world.snapshots.findIndex((s) => s.id === input.SnapshotId);
     if (index < 0) throw awsError('InvalidSnapshot.NotFound');
     world.snapshots.splice(index, 1);

@@ -94,7 +94,10 @@ export function recognise(method: string, url: string, headers: IncomingHttpHead
     return { service: signingService(headers) ?? JSON_TARGET_SERVICES[prefix] ?? prefix, action, protocol: 'json', contentType };
   }
   const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
-  const form = method === 'POST' && String(headers['content-type'] ?? '').includes('application/x-www-form-urlencoded') ? new URLSearchParams(body) : null;
+  const form =
+    method === 'POST' && String(headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')
+      ? new URLSearchParams(body)
+      : null;
   const action = form?.get('Action') ?? query.get('Action');
   if (!action) return null;
   return { service: signingService(headers) ?? 'unknown', action, protocol: 'query', contentType: 'text/xml' };
@@ -123,7 +126,11 @@ function answerFor(fault: Exclude<FaultKind, 'reset' | 'lost-response'>, call: A
         : { status: 500, code: 'InternalError', message: 'An internal error has occurred.' };
     case 'access-denied':
       return call.protocol === 'json' || !ec2
-        ? { status: 403, code: call.protocol === 'json' ? 'AccessDeniedException' : 'AccessDenied', message: `User: arn:aws:sts::123456789012:assumed-role/test is not authorized to perform: ${call.service}:${call.action}` }
+        ? {
+            status: 403,
+            code: call.protocol === 'json' ? 'AccessDeniedException' : 'AccessDenied',
+            message: `User: arn:aws:sts::123456789012:assumed-role/test is not authorized to perform: ${call.service}:${call.action}`,
+          }
         : { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' };
   }
 }
@@ -240,7 +247,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     addRule(rule) {
-      if (rule.times !== 'always' && (!Number.isInteger(rule.times) || rule.times < 1)) throw new Error(`fault rule times must be a positive integer or 'always', got ${rule.times}`);
+      if (rule.times !== 'always' && (!Number.isInteger(rule.times) || rule.times < 1))
+        throw new Error(`fault rule times must be a positive integer or 'always', got ${rule.times}`);
       live.push({ rule: { ...rule }, seen: 0, given: 0 });
     },
     clear() {

@@ -57,11 +57,21 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
   const send = (method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Upstream> =>
     new Promise((resolve, reject) => {
       const out = forward(
-        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method, path, headers: { ...headers, host: upstream.host, 'content-length': String(Buffer.byteLength(body)) }, agent },
+        {
+          protocol: upstream.protocol,
+          hostname: upstream.hostname,
+          port: upstream.port,
+          method,
+          path,
+          headers: { ...headers, host: upstream.host, 'content-length': String(Buffer.byteLength(body)) },
+          agent,
+        },
         (answer) => {
           const chunks: Buffer[] = [];
           answer.on('data', (c: Buffer) => chunks.push(c));
-          answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks).toString('utf8') }));
+          answer.on('end', () =>
+            resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks).toString('utf8') }),
+          );
           answer.on('error', reject);
         },
       );
@@ -71,9 +81,19 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
 
   /** A query call of moto's EC2 (moto reads the action from the form and checks no signature). */
   const ec2 = (headers: IncomingHttpHeaders, params: Record<string, string>) =>
-    send('POST', '/', { authorization: headers.authorization, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, new URLSearchParams({ Version: '2016-11-15', ...params }).toString());
+    send(
+      'POST',
+      '/',
+      { authorization: headers.authorization, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      new URLSearchParams({ Version: '2016-11-15', ...params }).toString(),
+    );
 
-  const createImage = async (path: string, headers: IncomingHttpHeaders, rest: URLSearchParams, tags: { Key: string; Value: string }[]): Promise<Upstream> => {
+  const createImage = async (
+    path: string,
+    headers: IncomingHttpHeaders,
+    rest: URLSearchParams,
+    tags: { Key: string; Value: string }[],
+  ): Promise<Upstream> => {
     const created = await send('POST', path, headers, rest.toString());
     const imageId = /<imageId>([^<]+)<\/imageId>/.exec(created.body)?.[1];
     if (created.status !== 200 || !imageId || tags.length === 0) return created;
@@ -81,7 +101,7 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
     const snapshotIds = [...described.body.matchAll(/<snapshotId>([^<]+)<\/snapshotId>/g)].map((m) => m[1]);
     if (snapshotIds.length > 0) {
       const params: Record<string, string> = { Action: 'CreateTags' };
-      snapshotIds.forEach((id, i) => (params[`ResourceId.${i + 1}`] = id));
+      for (const [i, id] of snapshotIds.entries()) params[`ResourceId.${i + 1}`] = id;
       tags.forEach((t, i) => {
         params[`Tag.${i + 1}.Key`] = t.Key;
         params[`Tag.${i + 1}.Value`] = t.Value;
@@ -98,12 +118,15 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
     if (answer.status !== 400 || !answer.body.includes('InvalidNetworkInterfaceID.NotFound')) return answer;
     const ids = [...form].filter(([key]) => /^InstanceId\.\d+$/.test(key)).map(([, id]) => id);
     const params: Record<string, string> = { Action: 'DescribeInstances' };
-    ids.forEach((id, i) => (params[`InstanceId.${i + 1}`] = id));
+    for (const [i, id] of ids.entries()) params[`InstanceId.${i + 1}`] = id;
     const described = await ec2(headers, params);
     const states = [...described.body.matchAll(/<instanceState>\s*<code>\d+<\/code>\s*<name>([a-z-]+)<\/name>/g)].map((m) => m[1]);
     if (states.length !== ids.length || states.some((s) => s !== 'terminated')) return answer;
     const items = ids
-      .map((id) => `<item><instanceId>${id}</instanceId><currentState><code>48</code><name>terminated</name></currentState><previousState><code>48</code><name>terminated</name></previousState></item>`)
+      .map(
+        (id) =>
+          `<item><instanceId>${id}</instanceId><currentState><code>48</code><name>terminated</name></currentState><previousState><code>48</code><name>terminated</name></previousState></item>`,
+      )
       .join('');
     return {
       status: 200,
@@ -117,7 +140,9 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const form = String(req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded') ? new URLSearchParams(body) : null;
+      const form = String(req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')
+        ? new URLSearchParams(body)
+        : null;
       const split = form?.get('Action') === 'CreateImage' ? splitSnapshotTags(form) : null;
       const path = req.url ?? '/';
       const answer = split

@@ -1,5 +1,5 @@
-import { startMoto as start, useEndpoint, type Moto as BaseMoto } from '../../scripts/lib/moto';
 import { resetDefaultClients } from '../../functions/shared/clients';
+import { type Moto as BaseMoto, startMoto as start, useEndpoint } from '../../scripts/lib/moto';
 import { startMotoGapsProxy } from './moto-gaps';
 
 /** `endpoint` is the proxy's; `serverEndpoint` moto's own, for a reader in another process (a spawnSync blocks this one, and the proxy with it). */

@@ -39,7 +39,11 @@ export function resolvePolicy(document: unknown, pseudo: Pseudo): unknown {
   if (document === null || typeof document !== 'object') return document;
   const record = document as Record<string, unknown>;
   if (Object.keys(record).length === 1 && typeof record['Fn::Sub'] === 'string') {
-    const values: Record<string, string> = { 'AWS::Partition': pseudo.partition, 'AWS::Region': pseudo.region, 'AWS::AccountId': pseudo.accountId };
+    const values: Record<string, string> = {
+      'AWS::Partition': pseudo.partition,
+      'AWS::Region': pseudo.region,
+      'AWS::AccountId': pseudo.accountId,
+    };
     return record['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (whole, name: string) => {
       if (!(name in values)) throw new Error(`cannot resolve ${whole} in the reader policy`);
       return values[name];

@@ -23,7 +23,11 @@ const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] :
 function statementsOf(template: Template, roleId: string): Statement[] {
   const inline = list(template.Resources[roleId].Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]);
   const attached = Object.values(template.Resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: roleId })))
+    .filter(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        list(r.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: roleId })),
+    )
     .map((r) => r.Properties as { PolicyDocument: { Statement: Statement[] } });
   return [...inline, ...attached].flatMap((p) => p.PolicyDocument.Statement);
 }
@@ -45,10 +49,18 @@ describe('a config with its own network, base image owner and EBS key (sls packa
   });
 
   it('hands that config to the functions, the launch step without a stack security group', () => {
-    const variables = (template.Resources.LaunchBuilderLambdaFunction.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const variables = (template.Resources.LaunchBuilderLambdaFunction.Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
     const config = parseConfig(JSON.parse(variables.PIPELINE_CONFIG as string), 'PIPELINE_CONFIG');
-    expect(config.builder).toMatchObject({ subnetId: SUBNET, securityGroupIds: GROUPS, associatePublicIpAddress: false, ebsKmsKeyArn: KEY });
-    expect(variables.BUILDER_SECURITY_GROUP_ID).toEqual({ 'Fn::If': ['CreateBuilderSecurityGroup', { Ref: 'BuilderSecurityGroup' }, { Ref: 'AWS::NoValue' }] });
+    expect(config.builder).toMatchObject({
+      subnetId: SUBNET,
+      securityGroupIds: GROUPS,
+      associatePublicIpAddress: false,
+      ebsKmsKeyArn: KEY,
+    });
+    expect(variables.BUILDER_SECURITY_GROUP_ID).toEqual({
+      'Fn::If': ['CreateBuilderSecurityGroup', { Ref: 'BuilderSecurityGroup' }, { Ref: 'AWS::NoValue' }],
+    });
   });
 
   it('makes no security group and no VPC rule: the configured groups are the only ones the launch may use', () => {
@@ -56,7 +68,9 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     expect(group.Condition).toBe('CreateBuilderSecurityGroup');
     expect(template.Conditions?.CreateBuilderSecurityGroup).toEqual({ 'Fn::Equals': [GROUPS.join(','), ''] });
     expect(template.Rules?.BuilderVpcForTheSecurityGroup.RuleCondition).toEqual({ 'Fn::Equals': [GROUPS.join(','), ''] });
-    const runInGroups = statementsOf(template, 'LaunchBuilderIamRoleLambdaExecution').find((s) => s.Sid === 'RunWithConfiguredSecurityGroups')!;
+    const runInGroups = statementsOf(template, 'LaunchBuilderIamRoleLambdaExecution').find(
+      (s) => s.Sid === 'RunWithConfiguredSecurityGroups',
+    )!;
     expect(runInGroups.Resource).toEqual({
       'Fn::If': [
         'CreateBuilderSecurityGroup',
@@ -66,11 +80,15 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     });
   });
 
-  it('launches only in the configured subnet, without a public IP, from this account\'s or the named owner\'s images', () => {
+  it("launches only in the configured subnet, without a public IP, from this account's or the named owner's images", () => {
     const launch = statementsOf(template, 'LaunchBuilderIamRoleLambdaExecution');
     expect(launch.find((s) => s.Sid === 'RunInConfiguredSubnets')!.Resource).toEqual([sub(`subnet/${SUBNET}`)]);
-    expect(launch.find((s) => s.Sid === 'PublicIpOnlyAsConfigured')!.Condition).toEqual({ Bool: { 'ec2:AssociatePublicIpAddress': 'false' } });
-    expect(launch.find((s) => s.Sid === 'RunFromOwnOrBaseOwnerImages')!.Condition).toEqual({ StringEquals: { 'ec2:Owner': [{ Ref: 'AWS::AccountId' }, OWNER] } });
+    expect(launch.find((s) => s.Sid === 'PublicIpOnlyAsConfigured')!.Condition).toEqual({
+      Bool: { 'ec2:AssociatePublicIpAddress': 'false' },
+    });
+    expect(launch.find((s) => s.Sid === 'RunFromOwnOrBaseOwnerImages')!.Condition).toEqual({
+      StringEquals: { 'ec2:Owner': [{ Ref: 'AWS::AccountId' }, OWNER] },
+    });
   });
 
   it('lets exactly the launch and create-image roles use the key, only through EC2, grants only for AWS resources', () => {
@@ -80,7 +98,13 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     expect(policy.Roles).toEqual([{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }, { Ref: 'CreateImageIamRoleLambdaExecution' }]);
     const viaEc2 = { 'kms:ViaService': { 'Fn::Sub': 'ec2.${AWS::Region}.amazonaws.com' } };
     const [use, grant] = policy.PolicyDocument.Statement;
-    expect(list(use.Action).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo']);
+    expect(list(use.Action).sort()).toEqual([
+      'kms:Decrypt',
+      'kms:DescribeKey',
+      'kms:GenerateDataKeyWithoutPlaintext',
+      'kms:ReEncryptFrom',
+      'kms:ReEncryptTo',
+    ]);
     expect(use.Resource).toBe(KEY);
     expect(use.Condition).toEqual({ StringEquals: viaEc2 });
     expect(list(grant.Action)).toEqual(['kms:CreateGrant']);

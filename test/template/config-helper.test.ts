@@ -70,6 +70,8 @@ describe('scripts/serverless/config.cjs', () => {
   });
 
   it('refuses an invalid config, naming the field', () => {
-    expect(() => helperFor({ ...base, environments: { dev: { tags: ['dev latest'], defaultTag: 'dev-latest' } } })).toThrow(/environments\.dev\.tags\.0/);
+    expect(() => helperFor({ ...base, environments: { dev: { tags: ['dev latest'], defaultTag: 'dev-latest' } } })).toThrow(
+      /environments\.dev\.tags\.0/,
+    );
   });
 });

@@ -5,7 +5,10 @@ import { pythonTools } from '../../scripts/lib/python-tools';
 import { packagedTemplate, ROOT, TEMPLATE_FILE } from './support/template';
 
 // asl-validator ships no types.
-const aslValidator = require('asl-validator') as (definition: unknown, options?: { checkPaths?: boolean; checkArn?: boolean }) => {
+const aslValidator = require('asl-validator') as (
+  definition: unknown,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => {
   isValid: boolean;
   errors: { 'Error code': string; Message: string }[];
 };
@@ -26,7 +29,10 @@ describe('validators', () => {
   });
 
   it('asl-validator accepts the definition with its placeholders substituted by function ARNs', () => {
-    const substituted = aslText.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name}`);
+    const substituted = aslText.replace(
+      /\$\{([A-Za-z0-9]+)\}/g,
+      (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name}`,
+    );
     const result = aslValidator(JSON.parse(substituted), { checkPaths: true, checkArn: true });
     expect(result.errors.map((e) => e.Message)).toEqual([]);
     expect(result.isValid).toBe(true);

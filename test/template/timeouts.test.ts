@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TIMEOUT_SECONDS } from '../../builder/documents.cjs';
-import { healthCheckMaxAttempts, parseConfig, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
+import { healthCheckMaxAttempts, type PipelineConfig, parseConfig, readConfigFile } from '../../functions/shared/config';
 
 const ROOT = path.join(__dirname, '..', '..');
 const asl = JSON.parse(readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8')) as {
@@ -36,7 +36,9 @@ const configs: Array<[string, PipelineConfig]> = [
 
 describe('timeouts', () => {
   it('knows every Wait loop of the state machine', () => {
-    const waits = Object.entries(asl.States).filter(([, s]) => s.Type === 'Wait').map(([name]) => name);
+    const waits = Object.entries(asl.States)
+      .filter(([, s]) => s.Type === 'Wait')
+      .map(([name]) => name);
     expect(waits.sort()).toEqual(Object.keys(LOOPS).sort());
   });
 
@@ -69,10 +71,15 @@ describe('timeouts', () => {
   });
 
   it('refuses a volume throughput above what its IOPS allow, naming the field', () => {
-    expect(() => parseConfig({
-      repositories: ['comfyui'],
-      environments: { dev: { tags: ['dev'], defaultTag: 'dev' } },
-      builder: { rootVolumeThroughput: 1000, rootVolumeIops: 3000 },
-    }, 'test')).toThrow(/builder\.rootVolumeThroughput/);
+    expect(() =>
+      parseConfig(
+        {
+          repositories: ['comfyui'],
+          environments: { dev: { tags: ['dev'], defaultTag: 'dev' } },
+          builder: { rootVolumeThroughput: 1000, rootVolumeIops: 3000 },
+        },
+        'test',
+      ),
+    ).toThrow(/builder\.rootVolumeThroughput/);
   });
 });

@@ -6,10 +6,10 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient, StartExecut
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { statusFromApi, type BuildStatusDeps } from '../../functions/build-status/api';
+import { type BuildStatusDeps, statusFromApi } from '../../functions/build-status/api';
 import { callerAllowed, principalArns } from '../../functions/shared/callers';
 import { defaultClients } from '../../functions/shared/clients';
-import { configSchema, readConfigFile, type PipelineConfig } from '../../functions/shared/config';
+import { configSchema, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
 import { executionArnFor } from '../../functions/shared/execution-name';
 import { assertImageBelongs } from '../../functions/shared/image-belongs';
 import { recordedRequester, requestRecordKey } from '../../functions/shared/requester';
@@ -20,7 +20,10 @@ const ROOT = path.resolve(__dirname, '../..');
 const BASE = readConfigFile(path.join(ROOT, 'config', 'pipeline.json'));
 const RELEASE_ONLY: PipelineConfig = {
   ...BASE,
-  environments: { ...BASE.environments, prod: { ...BASE.environments.prod, callers: ['arn:aws:iam::*:role/release-*'], promoteFrom: 'staging' } },
+  environments: {
+    ...BASE.environments,
+    prod: { ...BASE.environments.prod, callers: ['arn:aws:iam::*:role/release-*'], promoteFrom: 'staging' },
+  },
 };
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:comfyui-ami-dev-bake-ami';
 const REPOSITORY_URI = '123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui';
@@ -34,9 +37,23 @@ const dynamoMock = mockClient(DynamoDBClient);
 const ssmMock = mockClient(SSMClient);
 const silent = new Logger({ logLevel: 'SILENT' });
 
-function event(routeKey: string, rawPath: string, body: unknown, pathParameters?: Record<string, string>, userArn: string | null = DEV_BUILDER): APIGatewayProxyEventV2WithIAMAuthorizer {
+function event(
+  routeKey: string,
+  rawPath: string,
+  body: unknown,
+  pathParameters?: Record<string, string>,
+  userArn: string | null = DEV_BUILDER,
+): APIGatewayProxyEventV2WithIAMAuthorizer {
   const [method] = routeKey.split(' ');
-  const iam = { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:x', cognitoIdentity: null, principalOrgId: '', userArn: userArn ?? '', userId: 'AROAEXAMPLE:x' };
+  const iam = {
+    accessKey: 'ASIAEXAMPLE',
+    accountId: '123456789012',
+    callerId: 'AROAEXAMPLE:x',
+    cognitoIdentity: null,
+    principalOrgId: '',
+    userArn: userArn ?? '',
+    userId: 'AROAEXAMPLE:x',
+  };
   const requestContext = {
     accountId: '123456789012',
     apiId: 'abc123',
@@ -64,15 +81,24 @@ function event(routeKey: string, rawPath: string, body: unknown, pathParameters?
   };
 }
 
-const startDeps = (config: PipelineConfig) => (): StartBuildDeps => ({ config, clients: defaultClients(), logger: silent, stateMachineArn: STATE_MACHINE_ARN });
+const startDeps = (config: PipelineConfig) => (): StartBuildDeps => ({
+  config,
+  clients: defaultClients(),
+  logger: silent,
+  stateMachineArn: STATE_MACHINE_ARN,
+});
 
-async function call(e: APIGatewayProxyEventV2WithIAMAuthorizer, config: PipelineConfig = BASE): Promise<{ statusCode: number; body: Record<string, unknown> }> {
+async function call(
+  e: APIGatewayProxyEventV2WithIAMAuthorizer,
+  config: PipelineConfig = BASE,
+): Promise<{ statusCode: number; body: Record<string, unknown> }> {
   const response = (await dispatch(e, startDeps(config), silent)) as { statusCode: number; body: string };
   return { statusCode: response.statusCode, body: JSON.parse(response.body) as Record<string, unknown> };
 }
 
 const postBuilds = (body: unknown, userArn?: string) => event('POST /builds', '/builds', body, undefined, userArn);
-const postEnv = (env: string, body: unknown, userArn?: string | null) => event('POST /environments/{env}/builds', `/environments/${env}/builds`, body, { env }, userArn);
+const postEnv = (env: string, body: unknown, userArn?: string | null) =>
+  event('POST /environments/{env}/builds', `/environments/${env}/builds`, body, { env }, userArn);
 const historyEntry = (environment: string, digest: string) => ({
   Name: `/comfyui/ami/${environment}/history/ami-0123456789abcdef0`,
   Value: JSON.stringify({ ami_id: 'ami-0123456789abcdef0', environment, docker_digest: digest }),
@@ -82,18 +108,31 @@ beforeEach(() => {
   for (const mock of [sfnMock, ecrMock, dynamoMock, ssmMock]) mock.reset();
   ecrMock.on(DescribeRepositoriesCommand).resolves({ repositories: [{ repositoryName: 'comfyui', repositoryUri: REPOSITORY_URI }] });
   ecrMock.on(DescribeImagesCommand).resolves({ imageDetails: [{ imageDigest: DIGEST, imageTags: ['dev-latest'] }] });
-  sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: executionArnFor(STATE_MACHINE_ARN, input.name), startDate: new Date() }));
+  sfnMock
+    .on(StartExecutionCommand)
+    .callsFake((input: { name: string }) => ({ executionArn: executionArnFor(STATE_MACHINE_ARN, input.name), startDate: new Date() }));
   dynamoMock.on(PutItemCommand).resolves({});
   dynamoMock.on(DeleteItemCommand).resolves({});
   ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [] });
 });
 
 describe('the configuration of authority', () => {
-  const withProd = (prod: Record<string, unknown>) => ({ repositories: ['comfyui'], environments: { staging: { tags: ['staging-*'], defaultTag: 'staging-latest' }, prod: { tags: ['prod-latest'], defaultTag: 'prod-latest', ...prod } } });
+  const withProd = (prod: Record<string, unknown>) => ({
+    repositories: ['comfyui'],
+    environments: {
+      staging: { tags: ['staging-*'], defaultTag: 'staging-latest' },
+      prod: { tags: ['prod-latest'], defaultTag: 'prod-latest', ...prod },
+    },
+  });
 
   it('takes caller ARN patterns and a source environment of promotion', () => {
-    const parsed = configSchema.parse(withProd({ callers: ['arn:aws:iam::*:role/release-*', 'arn:aws:iam::123456789012:user/alice'], promoteFrom: 'staging' }));
-    expect(parsed.environments.prod).toMatchObject({ callers: ['arn:aws:iam::*:role/release-*', 'arn:aws:iam::123456789012:user/alice'], promoteFrom: 'staging' });
+    const parsed = configSchema.parse(
+      withProd({ callers: ['arn:aws:iam::*:role/release-*', 'arn:aws:iam::123456789012:user/alice'], promoteFrom: 'staging' }),
+    );
+    expect(parsed.environments.prod).toMatchObject({
+      callers: ['arn:aws:iam::*:role/release-*', 'arn:aws:iam::123456789012:user/alice'],
+      promoteFrom: 'staging',
+    });
   });
 
   it.each([
@@ -115,12 +154,28 @@ describe('caller principals', () => {
     expect(callerAllowed(RELEASE_ONLY, 'prod', { arn: RELEASER, accountId: '123456789012' })).toBe(true);
     expect(callerAllowed(RELEASE_ONLY, 'prod', { arn: DEV_BUILDER, accountId: '123456789012' })).toBe(false);
     // A session name cannot smuggle the role pattern in: only the role name counts.
-    expect(callerAllowed(RELEASE_ONLY, 'prod', { arn: 'arn:aws:sts::123456789012:assumed-role/dev-builder/role/release-x', accountId: '123456789012' })).toBe(false);
+    expect(
+      callerAllowed(RELEASE_ONLY, 'prod', {
+        arn: 'arn:aws:sts::123456789012:assumed-role/dev-builder/role/release-x',
+        accountId: '123456789012',
+      }),
+    ).toBe(false);
     // A session name is the assumer's choice: it matches only patterns that name sts.
-    const loose: PipelineConfig = { ...BASE, environments: { ...BASE.environments, prod: { ...BASE.environments.prod, callers: ['arn:*:*::*:*release-*'] } } };
-    expect(callerAllowed(loose, 'prod', { arn: 'arn:aws:sts::123456789012:assumed-role/dev-builder/release-x', accountId: '123456789012' })).toBe(false);
+    const loose: PipelineConfig = {
+      ...BASE,
+      environments: { ...BASE.environments, prod: { ...BASE.environments.prod, callers: ['arn:*:*::*:*release-*'] } },
+    };
+    expect(
+      callerAllowed(loose, 'prod', { arn: 'arn:aws:sts::123456789012:assumed-role/dev-builder/release-x', accountId: '123456789012' }),
+    ).toBe(false);
     expect(callerAllowed(loose, 'prod', { arn: RELEASER, accountId: '123456789012' })).toBe(true);
-    const bySession: PipelineConfig = { ...BASE, environments: { ...BASE.environments, prod: { ...BASE.environments.prod, callers: ['arn:aws:sts::*:assumed-role/release-bot/ci-*'] } } };
+    const bySession: PipelineConfig = {
+      ...BASE,
+      environments: {
+        ...BASE.environments,
+        prod: { ...BASE.environments.prod, callers: ['arn:aws:sts::*:assumed-role/release-bot/ci-*'] },
+      },
+    };
     expect(callerAllowed(bySession, 'prod', { arn: RELEASER, accountId: '123456789012' })).toBe(true);
     // No list: any caller the route's IAM lets in.
     expect(callerAllowed(RELEASE_ONLY, 'dev', { arn: DEV_BUILDER, accountId: '123456789012' })).toBe(true);
@@ -134,9 +189,16 @@ describe('POST /environments/{env}/builds', () => {
     expect(name).toMatch(new RegExp(`^dev-${DIGEST.slice(7, 31)}-[0-9a-f]{12}$`));
     expect(response).toEqual({
       statusCode: 202,
-      body: expect.objectContaining({ environment: 'dev', executionName: name, statusUrl: `https://abc123.execute-api.us-east-1.amazonaws.com/environments/dev/builds/${name}` }),
+      body: expect.objectContaining({
+        environment: 'dev',
+        executionName: name,
+        statusUrl: `https://abc123.execute-api.us-east-1.amazonaws.com/environments/dev/builds/${name}`,
+      }),
     });
-    expect(JSON.parse(sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '')).toEqual({ environment: 'dev', source: 'api' });
+    expect(JSON.parse(sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '')).toEqual({
+      environment: 'dev',
+      source: 'api',
+    });
     const put = dynamoMock.commandCalls(PutItemCommand)[0].args[0].input;
     expect(put.Item).toMatchObject({ environment: { S: requestRecordKey(name) }, requested_by: { S: DEV_BUILDER } });
     expect(put.TableName).toBe(BASE.lock.table);
@@ -168,7 +230,10 @@ describe('POST /environments/{env}/builds', () => {
 
   it('answers 404 for a route no table holds', async () => {
     const response = await call(event('DELETE /builds/{id}', '/builds/x', undefined, { id: 'x' }));
-    expect(response).toEqual({ statusCode: 404, body: { error: 'RouteNotFound', message: expect.stringContaining('POST /environments/{env}/builds') } });
+    expect(response).toEqual({
+      statusCode: 404,
+      body: { error: 'RouteNotFound', message: expect.stringContaining('POST /environments/{env}/builds') },
+    });
   });
 
   it('removes its record when the execution does not start', async () => {
@@ -176,14 +241,20 @@ describe('POST /environments/{env}/builds', () => {
     expect((await call(postEnv('dev', undefined))).statusCode).toBe(503);
     const del = dynamoMock.commandCalls(DeleteItemCommand)[0].args[0].input;
     const name = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name ?? '';
-    expect(del).toMatchObject({ Key: { environment: { S: requestRecordKey(name) } }, ExpressionAttributeValues: { ':me': { S: DEV_BUILDER } } });
+    expect(del).toMatchObject({
+      Key: { environment: { S: requestRecordKey(name) } },
+      ExpressionAttributeValues: { ':me': { S: DEV_BUILDER } },
+    });
   });
 });
 
 describe('environments.{env}.callers on POST /builds', () => {
   it('refuses a caller the list does not name with 403, before asking ECR or starting anything', async () => {
     const response = await call(postBuilds({ environment: 'prod' }), RELEASE_ONLY);
-    expect(response).toEqual({ statusCode: 403, body: { error: 'CallerNotAllowed', message: expect.stringContaining('environments.prod.callers') } });
+    expect(response).toEqual({
+      statusCode: 403,
+      body: { error: 'CallerNotAllowed', message: expect.stringContaining('environments.prod.callers') },
+    });
     expect([...ecrMock.calls(), ...sfnMock.calls(), ...dynamoMock.calls()]).toHaveLength(0);
   });
 
@@ -221,21 +292,31 @@ describe('the image must belong to the environment (start function)', () => {
 
     ssmMock.reset();
     ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [] });
-    ssmMock.on(GetParametersByPathCommand, { Path: '/comfyui/ami/staging/history' }).resolves({ Parameters: [historyEntry('staging', DIGEST)] });
+    ssmMock
+      .on(GetParametersByPathCommand, { Path: '/comfyui/ami/staging/history' })
+      .resolves({ Parameters: [historyEntry('staging', DIGEST)] });
     expect((await call(postEnv('prod', { image: `comfyui@${DIGEST}` }))).statusCode).toBe(400);
     expect((await call(postEnv('prod', { image: `comfyui@${DIGEST}` }), RELEASE_ONLY)).statusCode).toBe(202);
   });
 
   it('tells the promote command why an image belongs', async () => {
-    ssmMock.on(GetParametersByPathCommand, { Path: '/comfyui/ami/staging/history' }).resolves({ Parameters: [historyEntry('staging', DIGEST)] });
+    ssmMock
+      .on(GetParametersByPathCommand, { Path: '/comfyui/ami/staging/history' })
+      .resolves({ Parameters: [historyEntry('staging', DIGEST)] });
     const ssm = defaultClients().ssm;
-    await expect(assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: ['prod-latest'] }, { config: RELEASE_ONLY, ssm })).resolves.toEqual({ kind: 'tag', tag: 'prod-latest' });
-    await expect(assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: [] }, { config: RELEASE_ONLY, ssm })).resolves.toEqual({
+    await expect(
+      assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: ['prod-latest'] }, { config: RELEASE_ONLY, ssm }),
+    ).resolves.toEqual({ kind: 'tag', tag: 'prod-latest' });
+    await expect(
+      assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: [] }, { config: RELEASE_ONLY, ssm }),
+    ).resolves.toEqual({
       kind: 'published',
       environment: 'staging',
       amiId: 'ami-0123456789abcdef0',
     });
-    await expect(assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: [] }, { config: BASE, ssm }, 'promote.digest')).rejects.toMatchObject({
+    await expect(
+      assertImageBelongs('prod', { repository: 'comfyui', digest: DIGEST, tags: [] }, { config: BASE, ssm }, 'promote.digest'),
+    ).rejects.toMatchObject({
       name: 'RequestInvalid',
       message: expect.stringMatching(/^promote\.digest: /),
     });
@@ -246,11 +327,21 @@ describe('GET /environments/{env}/builds/{id}', () => {
   const NAME = `dev-${'3f'.repeat(20)}`;
   const statusDeps = (): BuildStatusDeps => ({ sfn: defaultClients().sfn, stateMachineArn: STATE_MACHINE_ARN, config: BASE });
   const get = async (env: string, id: string) => {
-    const response = await statusFromApi(event('GET /environments/{env}/builds/{id}', `/environments/${env}/builds/${id}`, undefined, { env, id }), statusDeps, silent);
+    const response = await statusFromApi(
+      event('GET /environments/{env}/builds/{id}', `/environments/${env}/builds/${id}`, undefined, { env, id }),
+      statusDeps,
+      silent,
+    );
     return { statusCode: response.statusCode, body: JSON.parse(response.body as string) as Record<string, unknown> };
   };
   const execution = (environment: string) =>
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: executionArnFor(STATE_MACHINE_ARN, NAME), name: NAME, status: 'SUCCEEDED', startDate: new Date(), output: JSON.stringify({ environment, amiId: 'ami-0123456789abcdef0' }) });
+    sfnMock.on(DescribeExecutionCommand).resolves({
+      executionArn: executionArnFor(STATE_MACHINE_ARN, NAME),
+      name: NAME,
+      status: 'SUCCEEDED',
+      startDate: new Date(),
+      output: JSON.stringify({ environment, amiId: 'ami-0123456789abcdef0' }),
+    });
 
   it("answers 200 for a build of the path's environment", async () => {
     execution('dev');
@@ -267,7 +358,10 @@ describe('GET /environments/{env}/builds/{id}', () => {
   });
 
   it('refuses an unknown environment in the path before asking Step Functions', async () => {
-    expect(await get('qa', NAME)).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('path.env') } });
+    expect(await get('qa', NAME)).toEqual({
+      statusCode: 400,
+      body: { error: 'RequestInvalid', message: expect.stringContaining('path.env') },
+    });
     expect(sfnMock.calls()).toHaveLength(0);
   });
 });

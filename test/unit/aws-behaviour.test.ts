@@ -3,9 +3,27 @@
  * as the AWS documentation says (test/README.md lists each gap).
  */
 import 'aws-sdk-client-mock-jest';
-import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, ModifyImageAttributeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { GetCommandInvocationCommand, GetParameterCommand, ListCommandsCommand, PutParameterCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  ModifyImageAttributeCommand,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  GetCommandInvocationCommand,
+  GetParameterCommand,
+  ListCommandsCommand,
+  PutParameterCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkImage } from '../../functions/check-image/check-image';
 import { checkUpdateCommand } from '../../functions/check-update-command/check-update-command';
@@ -38,9 +56,13 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
     ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] }).resolves({
-      Images: [{ ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) }],
+      Images: [
+        { ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) },
+      ],
     });
-    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] }).resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', State: 'available' }] });
+    ec2
+      .on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] })
+      .resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', State: 'available' }] });
     const ctx = stepContext({ baseImage: { amiId: 'ami-0123456789abcdef0' } });
     const { base: _base, ...state } = stateAfterImage();
 
@@ -50,19 +72,33 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
   });
 
   it('reuses its own image when CreateImage says the name is taken by this build', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
-    ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
-      Images: [{ ImageId: 'ami-0bbb0bbb0bbb0bbb0', State: 'pending', Tags: buildTags() }],
-    });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
+    ec2
+      .on(DescribeImagesCommand)
+      .resolvesOnce({ Images: [] })
+      .resolves({
+        Images: [{ ImageId: 'ami-0bbb0bbb0bbb0bbb0', State: 'pending', Tags: buildTags() }],
+      });
     ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate', 'AMI name x is already in use by AMI ami-0bbb0bbb0bbb0bbb0'));
-    await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).resolves.toMatchObject({ amiId: 'ami-0bbb0bbb0bbb0bbb0' });
+    await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).resolves.toMatchObject({
+      amiId: 'ami-0bbb0bbb0bbb0bbb0',
+    });
   });
 
   it('fails with AmiNameInUse when the duplicate belongs to another build, even of the same execution name', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
-    ec2.on(DescribeImagesCommand).resolvesOnce({ Images: [] }).resolves({
-      Images: [{ ImageId: 'ami-0ccc0ccc0ccc0ccc0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) }],
-    });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
+    ec2
+      .on(DescribeImagesCommand)
+      .resolvesOnce({ Images: [] })
+      .resolves({
+        Images: [
+          { ImageId: 'ami-0ccc0ccc0ccc0ccc0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) },
+        ],
+      });
     ec2.on(CreateImageCommand).rejects(awsError('InvalidAMIName.Duplicate'));
     await expect(createImage(stateAfterImage({ image: undefined }), stepContext())).rejects.toMatchObject({ name: 'AmiNameInUse' });
   });
@@ -77,8 +113,13 @@ describe('new AMIs are pending for minutes (moto makes them available at once)',
   });
 
   it('fails the build when the image ends failed, with the reason', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'failed', StateReason: { Message: 'snapshot error' }, Tags: buildTags() }] });
-    await expect(checkImage(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'AmiCreationFailed', message: expect.stringContaining('snapshot error') });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [{ ImageId: 'ami-00000000000000002', State: 'failed', StateReason: { Message: 'snapshot error' }, Tags: buildTags() }],
+    });
+    await expect(checkImage(stateAfterImage(), stepContext())).rejects.toMatchObject({
+      name: 'AmiCreationFailed',
+      message: expect.stringContaining('snapshot error'),
+    });
   });
 
   it('gives up after the configured number of checks', async () => {
@@ -89,15 +130,29 @@ describe('new AMIs are pending for minutes (moto makes them available at once)',
   });
 
   it('makes the image IMDSv2-only once available (CreateImage cannot), and tags nothing after the fact', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }], Tags: buildTags() }] });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [
+        {
+          ImageId: 'ami-00000000000000002',
+          State: 'available',
+          BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-1' } }],
+          Tags: buildTags(),
+        },
+      ],
+    });
     ec2.on(ModifyImageAttributeCommand).resolves({});
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
-    expect(ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, { ImageId: 'ami-00000000000000002', ImdsSupport: { Value: 'v2.0' } });
+    expect(ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, {
+      ImageId: 'ami-00000000000000002',
+      ImdsSupport: { Value: 'v2.0' },
+    });
     expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 
   it('leaves an image that already requires IMDSv2 as it is', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', ImdsSupport: 'v2.0', Tags: buildTags() }] });
+    ec2
+      .on(DescribeImagesCommand)
+      .resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', ImdsSupport: 'v2.0', Tags: buildTags() }] });
     await expect(checkImage(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
     expect(ec2).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
   });
@@ -109,10 +164,20 @@ describe('CreateImage tags the AMI and its snapshots in the request (moto refuse
     ec2.on(CreateImageCommand).resolves({ ImageId: 'ami-00000000000000002' });
     await createImage(stateAfterImage({ image: undefined }), stepContext());
     const input = ec2.commandCalls(CreateImageCommand)[0].args[0].input;
-    const specs = Object.fromEntries((input.TagSpecifications ?? []).map((t) => [t.ResourceType, Object.fromEntries((t.Tags ?? []).map((tag) => [tag.Key, tag.Value]))]));
+    const specs = Object.fromEntries(
+      (input.TagSpecifications ?? []).map((t) => [t.ResourceType, Object.fromEntries((t.Tags ?? []).map((tag) => [tag.Key, tag.Value]))]),
+    );
     expect(Object.keys(specs).sort()).toEqual(['image', 'snapshot']);
-    expect(specs.image).toMatchObject({ 'comfyui-ami:managed-by': 'comfyui-ami-pipeline', 'comfyui-ami:role': 'ami', 'comfyui-ami:execution': 'dev-exec-1' });
-    expect(specs.snapshot).toMatchObject({ 'comfyui-ami:managed-by': 'comfyui-ami-pipeline', 'comfyui-ami:role': 'ami-snapshot', 'comfyui-ami:execution': 'dev-exec-1' });
+    expect(specs.image).toMatchObject({
+      'comfyui-ami:managed-by': 'comfyui-ami-pipeline',
+      'comfyui-ami:role': 'ami',
+      'comfyui-ami:execution': 'dev-exec-1',
+    });
+    expect(specs.snapshot).toMatchObject({
+      'comfyui-ami:managed-by': 'comfyui-ami-pipeline',
+      'comfyui-ami:role': 'ami-snapshot',
+      'comfyui-ami:execution': 'dev-exec-1',
+    });
     expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
   });
 });
@@ -120,7 +185,16 @@ describe('CreateImage tags the AMI and its snapshots in the request (moto refuse
 describe('RunInstances honours ClientToken (moto ignores it)', () => {
   it('sends a token derived from the execution, the same on every retry', async () => {
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 200 } }] }] });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [
+        {
+          ImageId: 'ami-00000000000000001',
+          State: 'available',
+          RootDeviceName: '/dev/sda1',
+          BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 200 } }],
+        },
+      ],
+    });
     ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0' }] });
     const state = stateAfterImage({ builder: undefined });
     await launchBuilder(state, stepContext());
@@ -140,16 +214,29 @@ describe('RunInstances honours ClientToken (moto ignores it)', () => {
 
   it('states the network interface in full: a public IP only when the config asks, and the configured EBS key', async () => {
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1' }] });
+    ec2
+      .on(DescribeImagesCommand)
+      .resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1' }] });
     ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0' }] });
     const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const state = stateAfterImage({ builder: undefined });
     const builder = stepContext().config.builder;
-    await launchBuilder(state, stepContext({ builder: { ...builder, subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'], ebsKmsKeyArn: key } }));
+    await launchBuilder(
+      state,
+      stepContext({
+        builder: { ...builder, subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'], ebsKmsKeyArn: key },
+      }),
+    );
     await launchBuilder(state, stepContext({ builder: { ...builder, associatePublicIpAddress: true } }));
     const [quiet, public_] = ec2.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
     expect(quiet.NetworkInterfaces).toEqual([
-      { DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', Groups: ['sg-0123456789abcdef0'], AssociatePublicIpAddress: false, DeleteOnTermination: true },
+      {
+        DeviceIndex: 0,
+        SubnetId: 'subnet-0123456789abcdef0',
+        Groups: ['sg-0123456789abcdef0'],
+        AssociatePublicIpAddress: false,
+        DeleteOnTermination: true,
+      },
     ]);
     expect(quiet.SubnetId).toBeUndefined();
     expect(quiet.SecurityGroupIds).toBeUndefined();
@@ -161,7 +248,9 @@ describe('RunInstances honours ClientToken (moto ignores it)', () => {
 
 describe('aws:ec2:image parameters are validated asynchronously (moto stores any value at once)', () => {
   it('fails with LatestNotConfirmed when latest does not read back the new id', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }] });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }],
+    });
     ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-00000000000000001' } });
     ssm.on(PutParameterCommand).resolves({ Version: 2 });
     await expect(publishAmi(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'LatestNotConfirmed' });
@@ -169,8 +258,13 @@ describe('aws:ec2:image parameters are validated asynchronously (moto stores any
   });
 
   it('writes history, then metadata, then latest', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }] });
-    ssm.on(GetParameterCommand).resolvesOnce({ Parameter: { Value: 'ami-00000000000000001' } }).resolves({ Parameter: { Value: 'ami-00000000000000002' } });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [{ ImageId: 'ami-00000000000000002', State: 'available', CreationDate: '2026-11-27T12:00:00.000Z', Tags: buildTags() }],
+    });
+    ssm
+      .on(GetParameterCommand)
+      .resolvesOnce({ Parameter: { Value: 'ami-00000000000000001' } })
+      .resolves({ Parameter: { Value: 'ami-00000000000000002' } });
     ssm.on(PutParameterCommand).resolves({ Version: 2 });
     await publishAmi(stateAfterImage(), stepContext());
     expect(ssm.commandCalls(PutParameterCommand).map((c) => c.args[0].input.Name)).toEqual([
@@ -183,14 +277,20 @@ describe('aws:ec2:image parameters are validated asynchronously (moto stores any
 
 describe('SSM Run Command really runs (moto reports Success for everything)', () => {
   it('retries as AgentNotRegistered while SSM does not know the new instance', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
     ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     ssm.on(SendCommandCommand).rejects(awsError('InvalidInstanceId'));
-    await expect(sendUpdateCommand(stateAfterImage({ update: undefined }), stepContext())).rejects.toMatchObject({ name: 'AgentNotRegistered' });
+    await expect(sendUpdateCommand(stateAfterImage({ update: undefined }), stepContext())).rejects.toMatchObject({
+      name: 'AgentNotRegistered',
+    });
   });
 
   it('passes the image as a document parameter, never inside shell text', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'running' }, Tags: buildTags() }] }] });
     ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-9' } });
     const state = stateAfterImage({ update: undefined });
@@ -225,7 +325,15 @@ describe('SSM Run Command really runs (moto reports Success for everything)', ()
 
 describe('a snapshot shared by another AMI is never deleted', () => {
   it('keeps it and deletes the rest', async () => {
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-a' } }, { Ebs: { SnapshotId: 'snap-b' } }] }] });
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [
+        {
+          ImageId: 'ami-00000000000000001',
+          State: 'available',
+          BlockDeviceMappings: [{ Ebs: { SnapshotId: 'snap-a' } }, { Ebs: { SnapshotId: 'snap-b' } }],
+        },
+      ],
+    });
     ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: [] });
     ec2.on(DeregisterImageCommand).resolves({});
     ec2.on(DeleteSnapshotCommand, { SnapshotId: 'snap-a' }).rejects(awsError('InvalidSnapshot.InUse'));

@@ -4,8 +4,23 @@
  * And the removal guard shared by roll back and clean up.
  */
 import 'aws-sdk-client-mock-jest';
-import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, EC2Client, StopInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { DeleteParametersCommand, GetParametersByPathCommand, PutParameterCommand, SendCommandCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  EC2Client,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  DeleteParametersCommand,
+  GetParametersByPathCommand,
+  ListCommandsCommand,
+  PutParameterCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkImage } from '../../functions/check-image/check-image';
 import { cleanUp } from '../../functions/clean-up/clean-up';
@@ -17,7 +32,7 @@ import { parameterPaths } from '../../functions/shared/names';
 import { removalBlocker } from '../../functions/shared/removal-guard';
 import { stopBuilder } from '../../functions/stop-builder/stop-builder';
 import { buildTags, OTHER_BUILD_ID, stateAfterImage, stepContext } from '../support/context';
-import { fakeEc2, fakeSsm, values, type FakeParameter } from '../support/fake-aws';
+import { type FakeParameter, fakeEc2, fakeSsm, values } from '../support/fake-aws';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
@@ -53,7 +68,12 @@ function otherBuildsWorld() {
 }
 
 /** Same execution name as the other build (Step Functions reuses names), its ids in the state. */
-const crafted = () => stateAfterImage({ builder: { instanceId: THEIRS }, image: { amiId: LIVE, name: 'x' }, published: { amiId: LIVE, metadata: {} as never } });
+const crafted = () =>
+  stateAfterImage({
+    builder: { instanceId: THEIRS },
+    image: { amiId: LIVE, name: 'x' },
+    published: { amiId: LIVE, metadata: {} as never },
+  });
 
 function expectUntouched(world: ReturnType<typeof otherBuildsWorld>['world'], parameters: Map<string, FakeParameter>) {
   expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
@@ -70,7 +90,7 @@ function expectUntouched(world: ReturnType<typeof otherBuildsWorld>['world'], pa
   expect(values(parameters)[LATEST]).toBe(LIVE);
 }
 
-describe('a crafted state naming another build\'s resources', () => {
+describe("a crafted state naming another build's resources", () => {
   it.each([
     ['Stop the builder', stopBuilder],
     ['Send the update command', sendUpdateCommand],
@@ -94,7 +114,12 @@ describe('identity', () => {
     expect(isOwnedBy(other, identity)).toBe(false);
     expect(isOwnedBy(buildTags(undefined, { 'comfyui-ami:environment': 'prod' }), identity)).toBe(false);
     expect(isOwnedBy(buildTags(undefined, { 'comfyui-ami:managed-by': 'someone' }), identity)).toBe(false);
-    expect(isOwnedBy(buildTags().filter((t) => t.Key !== 'comfyui-ami:build-id'), identity)).toBe(false);
+    expect(
+      isOwnedBy(
+        buildTags().filter((t) => t.Key !== 'comfyui-ami:build-id'),
+        identity,
+      ),
+    ).toBe(false);
   });
 });
 
@@ -115,7 +140,9 @@ describe('the removal guard', () => {
       [LATEST, { versions: ['ami-0000000000000000b'], modified: at('2026-11-27T12:00:00Z') }],
       [paths.history(LIVE), { versions: ['{}'], modified: at('2026-11-27T11:00:00Z') }],
     ]);
-    await expect(removalBlocker(new SSMClient({ region: 'us-east-1' }), paths, LIVE)).resolves.toBe(`${paths.history(LIVE)} records its publish`);
+    await expect(removalBlocker(new SSMClient({ region: 'us-east-1' }), paths, LIVE)).resolves.toBe(
+      `${paths.history(LIVE)} records its publish`,
+    );
   });
 
   it('lets clean up remove an AMI recorded before its own publish, never one recorded after', async () => {
@@ -125,7 +152,9 @@ describe('the removal guard', () => {
     ]);
     const client = new SSMClient({ region: 'us-east-1' });
     await expect(removalBlocker(client, paths, LIVE, { supersededAt: at('2026-11-27T12:00:00Z') })).resolves.toBeNull();
-    await expect(removalBlocker(client, paths, LIVE, { supersededAt: at('2026-11-27T10:00:00Z') })).resolves.toContain('records its publish');
+    await expect(removalBlocker(client, paths, LIVE, { supersededAt: at('2026-11-27T10:00:00Z') })).resolves.toContain(
+      'records its publish',
+    );
   });
 
   it('lets an AMI that nothing names go', async () => {
@@ -136,6 +165,8 @@ describe('the removal guard', () => {
   it('fails rather than answer when it cannot read latest', async () => {
     ssm.reset();
     fakeSsm(ssm, new Map(), new Map([['GetParameter', Object.assign(new Error('denied'), { name: 'AccessDeniedException' })]]));
-    await expect(removalBlocker(new SSMClient({ region: 'us-east-1' }), paths, LIVE)).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(removalBlocker(new SSMClient({ region: 'us-east-1' }), paths, LIVE)).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+    });
   });
 });

@@ -4,7 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { statusFromApi, type BuildStatusDeps } from '../../functions/build-status/api';
+import { type BuildStatusDeps, statusFromApi } from '../../functions/build-status/api';
 import { describeBuild, failureReason, MAX_REASON_CHARS, readableCause } from '../../functions/build-status/build-status';
 import { readConfigFile } from '../../functions/shared/config';
 import { executionArnFor } from '../../functions/shared/execution-name';
@@ -18,7 +18,8 @@ const START = new Date('2025-11-27T14:00:00Z');
 const STOP = new Date('2025-11-27T14:40:00Z');
 
 const readEvent = (name: string) => readFileSync(path.join(ROOT, 'events', name), 'utf8');
-const lambdaCause = (message: string) => JSON.stringify({ errorType: 'UpdateCommandFailed', errorMessage: message, trace: ['at x (/var/task/index.js:1:1)'] });
+const lambdaCause = (message: string) =>
+  JSON.stringify({ errorType: 'UpdateCommandFailed', errorMessage: message, trace: ['at x (/var/task/index.js:1:1)'] });
 
 const sfnMock = mockClient(SFNClient);
 const silent = new Logger({ logLevel: 'SILENT' });
@@ -44,7 +45,17 @@ function getEvent(id: string | undefined): APIGatewayProxyEventV2WithIAMAuthoriz
       stage: '$default',
       time: '27/Nov/2025:14:00:00 +0000',
       timeEpoch: 1764252000000,
-      authorizer: { iam: { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:audit', cognitoIdentity: null, principalOrgId: '', userArn: 'arn:aws:sts::123456789012:assumed-role/auditor/audit', userId: 'AROAEXAMPLE:audit' } },
+      authorizer: {
+        iam: {
+          accessKey: 'ASIAEXAMPLE',
+          accountId: '123456789012',
+          callerId: 'AROAEXAMPLE:audit',
+          cognitoIdentity: null,
+          principalOrgId: '',
+          userArn: 'arn:aws:sts::123456789012:assumed-role/auditor/audit',
+          userId: 'AROAEXAMPLE:audit',
+        },
+      },
     },
   };
 }
@@ -62,7 +73,13 @@ describe('describeBuild', () => {
       startDate: START,
       stopDate: STOP,
       input: readEvent('ecr-push-dev.json'),
-      output: JSON.stringify({ status: 'SUCCEEDED', environment: 'dev', amiId: 'ami-0123456789abcdef0', mode: 'incremental', executionName: NAME }),
+      output: JSON.stringify({
+        status: 'SUCCEEDED',
+        environment: 'dev',
+        amiId: 'ami-0123456789abcdef0',
+        mode: 'incremental',
+        executionName: NAME,
+      }),
     });
     await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).resolves.toEqual({
       executionName: NAME,
@@ -100,7 +117,9 @@ describe('describeBuild', () => {
   });
 
   it('reports a running build with the environment of its pushed tag and the step it is in', async () => {
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: ARN, name: NAME, status: 'RUNNING', startDate: START, input: readEvent('ecr-push-dev.json') });
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: ARN, name: NAME, status: 'RUNNING', startDate: START, input: readEvent('ecr-push-dev.json') });
     sfnMock.on(GetExecutionHistoryCommand).resolves({
       events: [
         { id: 12, type: 'WaitStateExited', timestamp: STOP, stateExitedEventDetails: { name: 'Wait for the update' } },
@@ -108,18 +127,27 @@ describe('describeBuild', () => {
         { id: 14, type: 'LambdaFunctionScheduled', timestamp: STOP },
       ],
     });
-    await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).resolves.toMatchObject({ status: 'RUNNING', environment: 'dev', currentStep: 'Check the update' });
+    await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).resolves.toMatchObject({
+      status: 'RUNNING',
+      environment: 'dev',
+      currentStep: 'Check the update',
+    });
     expect(sfnMock.commandCalls(GetExecutionHistoryCommand)[0].args[0].input).toMatchObject({ executionArn: ARN, reverseOrder: true });
   });
 
   it('reports an unknown environment as null rather than failing', async () => {
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: ARN, name: NAME, status: 'ABORTED', startDate: START, input: '{"something":"else"}' });
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: ARN, name: NAME, status: 'ABORTED', startDate: START, input: '{"something":"else"}' });
     await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).resolves.toMatchObject({ status: 'ABORTED', environment: null });
   });
 
   it('names an unknown execution BuildNotFound', async () => {
     sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
-    await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).rejects.toMatchObject({ name: 'BuildNotFound', message: expect.stringContaining(NAME) });
+    await expect(describeBuild(new SFNClient({}), ARN, CONFIG)).rejects.toMatchObject({
+      name: 'BuildNotFound',
+      message: expect.stringContaining(NAME),
+    });
   });
 
   it('reduces a cause to a reason: before any command output, its first line, at most 200 characters', () => {
@@ -167,7 +195,11 @@ describe('GET /builds/{id}', () => {
     });
     const response = await get(NAME);
     expect(response.statusCode).toBe(200);
-    expect(response.body).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed', cause: 'ComfyUIAmi-Update ended Failed on i-0123 (command c-1)' });
+    expect(response.body).toMatchObject({
+      status: 'FAILED',
+      error: 'UpdateCommandFailed',
+      cause: 'ComfyUIAmi-Update ended Failed on i-0123 (command c-1)',
+    });
     expect(JSON.stringify(response.body)).not.toContain('secret-looking');
   });
 

@@ -9,7 +9,16 @@ const ec2 = mockClient(EC2Client);
 beforeEach(() => {
   ec2.reset();
   ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
-  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1', BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8 } }] }] });
+  ec2.on(DescribeImagesCommand).resolves({
+    Images: [
+      {
+        ImageId: 'ami-00000000000000001',
+        State: 'available',
+        RootDeviceName: '/dev/sda1',
+        BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8 } }],
+      },
+    ],
+  });
   ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0' }] });
 });
 

@@ -25,7 +25,9 @@ const TRUNCATED_STDERR = 'W: apt noise\n'.repeat(800).slice(0, 8000);
 
 async function failure(): Promise<Error> {
   return checkUpdateCommand(state, stepContext()).then(
-    () => { throw new Error('expected a failure'); },
+    () => {
+      throw new Error('expected a failure');
+    },
     (error: Error) => error,
   );
 }
@@ -34,17 +36,28 @@ describe('the failure reason of a failed update command', () => {
   it('is the end of stderr from the command log group, not the truncated invocation output', async () => {
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StandardErrorContent: TRUNCATED_STDERR });
     logs.on(DescribeLogStreamsCommand).resolves({
-      logStreams: [{ logStreamName: `${commandId}/${instanceId}/FreshInstall/stdout` }, { logStreamName: `${commandId}/${instanceId}/FreshInstall/stderr` }],
+      logStreams: [
+        { logStreamName: `${commandId}/${instanceId}/FreshInstall/stdout` },
+        { logStreamName: `${commandId}/${instanceId}/FreshInstall/stderr` },
+      ],
     });
     logs.on(GetLogEventsCommand).resolves({
-      events: [{ message: 'W: apt noise\n' }, { message: 'ERROR [fresh-install]: not installed after apt-get install: linux-modules-nvidia-580-server-6.8.0-1020-aws\n' }],
+      events: [
+        { message: 'W: apt noise\n' },
+        { message: 'ERROR [fresh-install]: not installed after apt-get install: linux-modules-nvidia-580-server-6.8.0-1020-aws\n' },
+      ],
     });
 
     const error = await failure();
 
     expect(error.name).toBe('UpdateCommandFailed');
-    expect(error.message).toMatch(/ERROR \[fresh-install\]: not installed after apt-get install: linux-modules-nvidia-580-server-6\.8\.0-1020-aws$/);
-    expect(logs).toHaveReceivedCommandWith(DescribeLogStreamsCommand, { logGroupName: '/comfyui-ami/builder', logStreamNamePrefix: `${commandId}/${instanceId}/` });
+    expect(error.message).toMatch(
+      /ERROR \[fresh-install\]: not installed after apt-get install: linux-modules-nvidia-580-server-6\.8\.0-1020-aws$/,
+    );
+    expect(logs).toHaveReceivedCommandWith(DescribeLogStreamsCommand, {
+      logGroupName: '/comfyui-ami/builder',
+      logStreamNamePrefix: `${commandId}/${instanceId}/`,
+    });
     expect(logs).toHaveReceivedCommandWith(GetLogEventsCommand, {
       logGroupName: '/comfyui-ami/builder',
       logStreamName: `${commandId}/${instanceId}/FreshInstall/stderr`,

@@ -1,23 +1,32 @@
-import * as errors from '../../functions/shared/errors';
 import { CONFIG_ENV_VAR, loadConfig, resetConfigCache } from '../../functions/shared/config';
+import * as errors from '../../functions/shared/errors';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { demoConfig } from '../support/builds';
 
 /** Every error class's literal name, read from the errors module itself. */
 const definedNames = new Set(
   (Object.values(errors) as unknown[])
-    .filter((value): value is new (message: string) => Error => typeof value === 'function' && value.prototype instanceof errors.PipelineError)
+    .filter(
+      (value): value is new (message: string) => Error => typeof value === 'function' && value.prototype instanceof errors.PipelineError,
+    )
     .map((ErrorClass) => new ErrorClass('x').name),
 );
 
 describe('error names shared by the code and the ASL', () => {
   const states = Object.values(loadDefinition().States);
-  const named = states.flatMap((s) => [...((s.Retry as { ErrorEquals: string[] }[] | undefined) ?? []), ...((s.Catch as { ErrorEquals: string[] }[] | undefined) ?? [])].flatMap((r) => r.ErrorEquals));
+  const named = states.flatMap((s) =>
+    [
+      ...((s.Retry as { ErrorEquals: string[] }[] | undefined) ?? []),
+      ...((s.Catch as { ErrorEquals: string[] }[] | undefined) ?? []),
+    ].flatMap((r) => r.ErrorEquals),
+  );
 
   it('uses only names the errors module defines, besides States.* and Lambda.* and middy TimeoutError', () => {
     expect(definedNames).toEqual(expect.objectContaining({ size: expect.any(Number) }));
     expect([...definedNames]).toEqual(expect.arrayContaining(['AwsThrottled', 'UpdateCommandFailed', 'LatestNotConfirmed']));
-    const foreign = named.filter((n) => !n.startsWith('States.') && !n.startsWith('Lambda.') && n !== 'TimeoutError' && !definedNames.has(n));
+    const foreign = named.filter(
+      (n) => !n.startsWith('States.') && !n.startsWith('Lambda.') && n !== 'TimeoutError' && !definedNames.has(n),
+    );
     expect(foreign).toEqual([]);
   });
 
@@ -45,7 +54,9 @@ describe('loadConfig', () => {
   });
 
   it('keeps the security groups the config names', () => {
-    process.env[CONFIG_ENV_VAR] = JSON.stringify(demoConfig({ builder: { ...demoConfig().builder, securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'] } }));
+    process.env[CONFIG_ENV_VAR] = JSON.stringify(
+      demoConfig({ builder: { ...demoConfig().builder, securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'] } }),
+    );
     process.env.BUILDER_SECURITY_GROUP_ID = 'sg-0123456789abcdef0';
     resetConfigCache();
     expect(loadConfig().builder.securityGroupIds).toEqual(['sg-0aaaaaaaaaaaaaaaa']);

@@ -2,12 +2,12 @@
  * The longest lock wait ends with LockTimedOut (rolled back, released) before the execution's own
  * timeout, whatever TimeoutSeconds and the Wait state say: both are read from the ASL.
  */
-import { configSchema } from '../../functions/shared/config';
-import { lockBudget, lockWaitProblem, LOCK_STATES, type Asl } from '../../scripts/lib/lock-budget';
-import { loadDefinition } from '../../scripts/lib/local-runner';
-import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
-import { readConfigFile } from '../../functions/shared/config';
+
 import { join } from 'node:path';
+import { configSchema, readConfigFile } from '../../functions/shared/config';
+import { loadDefinition } from '../../scripts/lib/local-runner';
+import { type Asl, LOCK_STATES, lockBudget, lockWaitProblem } from '../../scripts/lib/lock-budget';
+import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
 
 const definition = loadDefinition() as unknown as Asl;
 
@@ -17,12 +17,17 @@ describe('the lock wait and the execution timeout', () => {
   it('reads the budget from the ASL', () => {
     const raw = loadDefinition();
     expect(budget.timeoutSeconds).toBe(raw.TimeoutSeconds);
-    expect(budget.secondsPerCheck).toBe((raw.States[LOCK_STATES.wait].Seconds as number) + (raw.States[LOCK_STATES.acquire].TimeoutSeconds as number));
+    expect(budget.secondsPerCheck).toBe(
+      (raw.States[LOCK_STATES.wait].Seconds as number) + (raw.States[LOCK_STATES.acquire].TimeoutSeconds as number),
+    );
     expect(budget.maxAttempts * budget.secondsPerCheck + budget.endingSeconds).toBeLessThan(budget.timeoutSeconds);
   });
 
   it.each([
-    ['the schema default', configSchema.parse({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-1' } } })],
+    [
+      'the schema default',
+      configSchema.parse({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-1' } } }),
+    ],
     ['config/pipeline.json', readConfigFile(join(__dirname, '..', '..', 'config', 'pipeline.json'))],
     [DEMO_CONFIG_PATH, demoConfig()],
   ])('%s waits less than the execution may run', (_name, config) => {

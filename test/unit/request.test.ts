@@ -1,4 +1,4 @@
-import { parseConfig, environmentsForTag } from '../../functions/shared/config';
+import { environmentsForTag, parseConfig } from '../../functions/shared/config';
 import { classifyError } from '../../functions/shared/errors';
 import { parseImageReference, parseRequest } from '../../functions/shared/request';
 import { demoConfig, pushEvent } from '../support/builds';
@@ -8,7 +8,13 @@ const DIGEST = `sha256:${'0f'.repeat(32)}`;
 
 describe('parseRequest', () => {
   it('maps an ECR push to the environment whose tag pattern matches', () => {
-    expect(parseRequest(pushEvent('comfyui', 'dev-latest', DIGEST), config)).toMatchObject({ environment: 'dev', repository: 'comfyui', tag: 'dev-latest', digest: DIGEST, source: 'ecr-push' });
+    expect(parseRequest(pushEvent('comfyui', 'dev-latest', DIGEST), config)).toMatchObject({
+      environment: 'dev',
+      repository: 'comfyui',
+      tag: 'dev-latest',
+      digest: DIGEST,
+      source: 'ecr-push',
+    });
   });
 
   describe('the ECR event time, which orders requests in the lock', () => {
@@ -28,7 +34,14 @@ describe('parseRequest', () => {
       ['2026-13-45T99:00:00Z', 'must be an ISO-8601 timestamp'],
       ['27/Nov/2026:12:00:00 +0000', 'must be an ISO-8601 timestamp'],
     ])('refuses %s naming input.time and the allowed form', (time, message) => {
-      expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ name: 'RequestInvalid', message: expect.stringMatching(/^input\.time: must be an ISO-8601 timestamp such as .* at most 5 minutes ahead of and 360 minutes behind/) }));
+      expect(() => parseRequest(at(time), config, start)).toThrow(
+        expect.objectContaining({
+          name: 'RequestInvalid',
+          message: expect.stringMatching(
+            /^input\.time: must be an ISO-8601 timestamp such as .* at most 5 minutes ahead of and 360 minutes behind/,
+          ),
+        }),
+      );
       expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ message: expect.stringContaining(message) }));
     });
 
@@ -40,12 +53,24 @@ describe('parseRequest', () => {
   });
 
   it('accepts a console body with only the environment and uses its default tag', () => {
-    expect(parseRequest({ environment: 'prod' }, config)).toMatchObject({ environment: 'prod', tag: 'prod-latest', digest: null, branch: 'unknown', commitSha: 'unknown', source: 'console' });
+    expect(parseRequest({ environment: 'prod' }, config)).toMatchObject({
+      environment: 'prod',
+      tag: 'prod-latest',
+      digest: null,
+      branch: 'unknown',
+      commitSha: 'unknown',
+      source: 'console',
+    });
   });
 
   it('accepts a fully qualified digest reference', () => {
     const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui@${DIGEST}`;
-    expect(parseRequest({ environment: 'dev', image, source: 'api' }, config)).toMatchObject({ registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com', digest: DIGEST, tag: null, source: 'api' });
+    expect(parseRequest({ environment: 'dev', image, source: 'api' }, config)).toMatchObject({
+      registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+      digest: DIGEST,
+      tag: null,
+      source: 'api',
+    });
   });
 
   it.each([
@@ -56,13 +81,20 @@ describe('parseRequest', () => {
     [{ environment: '../prod' }, 'input.environment'],
     [pushEvent('comfyui', 'feature-x', DIGEST), 'input.detail.image-tag: "feature-x" matches no environment'],
   ])('refuses %j naming the field', (input, message) => {
-    expect(() => parseRequest(input, config)).toThrow(expect.objectContaining({ name: 'RequestInvalid', message: expect.stringContaining(message) }));
+    expect(() => parseRequest(input, config)).toThrow(
+      expect.objectContaining({ name: 'RequestInvalid', message: expect.stringContaining(message) }),
+    );
   });
 });
 
 describe('parseImageReference', () => {
   it('splits registry, repository and tag', () => {
-    expect(parseImageReference('123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/comfyui:v1.2')).toEqual({ registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', repository: 'team/comfyui', tag: 'v1.2', digest: null });
+    expect(parseImageReference('123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/comfyui:v1.2')).toEqual({
+      registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+      repository: 'team/comfyui',
+      tag: 'v1.2',
+      digest: null,
+    });
   });
 
   it('refuses a registry that is not ECR', () => {
@@ -72,11 +104,15 @@ describe('parseImageReference', () => {
 
 describe('configuration', () => {
   it('names the bad field and the allowed form', () => {
-    expect(() => parseConfig({ repositories: ['comfyui'], environments: { Dev: { tags: ['x'], defaultTag: 'x' } } }, 'config.json')).toThrow(
-      expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining('config.environments.Dev') }),
+    expect(() =>
+      parseConfig({ repositories: ['comfyui'], environments: { Dev: { tags: ['x'], defaultTag: 'x' } } }, 'config.json'),
+    ).toThrow(expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining('config.environments.Dev') }));
+    expect(() =>
+      parseConfig({ repositories: ['comfyui'], parameterPrefix: '/aws/x', environments: { dev: { tags: ['x'], defaultTag: 'x' } } }, 'c'),
+    ).toThrow(/config.parameterPrefix/);
+    expect(() => parseConfig({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'prod' } } }, 'c')).toThrow(
+      /config.environments.dev.defaultTag/,
     );
-    expect(() => parseConfig({ repositories: ['comfyui'], parameterPrefix: '/aws/x', environments: { dev: { tags: ['x'], defaultTag: 'x' } } }, 'c')).toThrow(/config.parameterPrefix/);
-    expect(() => parseConfig({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'prod' } } }, 'c')).toThrow(/config.environments.dev.defaultTag/);
   });
 
   it('matches tag patterns with * only', () => {
@@ -87,7 +123,8 @@ describe('configuration', () => {
 });
 
 describe('classifyError', () => {
-  const sdk = (name: string, status: number, fault: 'client' | 'server' = 'client') => Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: status } });
+  const sdk = (name: string, status: number, fault: 'client' | 'server' = 'client') =>
+    Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: status } });
   it.each([
     [sdk('ThrottlingException', 400), 'AwsThrottled'],
     [sdk('RequestLimitExceeded', 503, 'server'), 'AwsThrottled'],

@@ -3,12 +3,22 @@
  * another build made is touched whatever the state says.
  */
 import 'aws-sdk-client-mock-jest';
-import { DeregisterImageCommand, DeleteSnapshotCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DeleteSnapshotCommand, DeregisterImageCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { rollBack } from '../../functions/roll-back/roll-back';
 import { buildTags, OTHER_BUILD_ID, stateAfterImage, stepContext } from '../support/context';
-import { awsError, fakeEc2, fakeSsm, values, type FakeImage, type FakeInstance, type FakeParameter, type FakeSnapshot, type Faults } from '../support/fake-aws';
+import {
+  awsError,
+  type FakeImage,
+  type FakeInstance,
+  type FakeParameter,
+  type FakeSnapshot,
+  type Faults,
+  fakeEc2,
+  fakeSsm,
+  values,
+} from '../support/fake-aws';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
@@ -106,27 +116,40 @@ describe('roll back', () => {
 
   it('still removes the AMI and puts parameters back when the builder cannot be terminated', async () => {
     const w = world(new Map([[`TerminateInstances:${MINE}`, awsError('UnauthorizedOperation', 403)]]));
-    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({ name: 'RollbackIncomplete', message: expect.stringContaining(`terminate instance ${MINE}`) });
+    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({
+      name: 'RollbackIncomplete',
+      message: expect.stringContaining(`terminate instance ${MINE}`),
+    });
     expect(w.images.find((i) => i.id === NEW)?.state).toBe('deregistered');
     expect(values(w.parameters)[LATEST]).toBe(OLD);
   });
 
   it('still puts every parameter back when the AMI cannot be deregistered', async () => {
     const w = world(new Map([[`DeregisterImage:${NEW}`, awsError('UnauthorizedOperation', 403)]]));
-    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({ name: 'RollbackIncomplete', message: expect.stringContaining(`remove AMI ${NEW} and its snapshots`) });
+    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({
+      name: 'RollbackIncomplete',
+      message: expect.stringContaining(`remove AMI ${NEW} and its snapshots`),
+    });
     expect(values(w.parameters)).toEqual({ [LATEST]: OLD, [METADATA]: metadata(OLD), [`/comfyui/ami/dev/history/${OLD}`]: metadata(OLD) });
     expect(w.instances.find((i) => i.id === MINE)?.state).toBe('terminated');
   });
 
   it('fails with the transient error, naming what is left, when every failure was transient (the ASL retries it)', async () => {
     world(new Map([[`DeleteParameter:/comfyui/ami/dev/history/${NEW}`, awsError('ThrottlingException')]]));
-    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({ name: 'AwsThrottled', message: expect.stringContaining(`delete /comfyui/ami/dev/history/${NEW}`) });
+    await expect(rollBack(failedState(), stepContext())).rejects.toMatchObject({
+      name: 'AwsThrottled',
+      message: expect.stringContaining(`delete /comfyui/ami/dev/history/${NEW}`),
+    });
   });
 
   it('touches nothing another build made when the state names its instance and its live AMI', async () => {
     const w = world();
     // Same execution name, another build: what Step Functions allows after 90 days, or a crafted state.
-    const crafted = stateAfterImage({ builder: { instanceId: THEIRS }, image: { amiId: OLD, name: 'x' }, error: { Error: 'X', Cause: 'y' } });
+    const crafted = stateAfterImage({
+      builder: { instanceId: THEIRS },
+      image: { amiId: OLD, name: 'x' },
+      error: { Error: 'X', Cause: 'y' },
+    });
     ec2.resetHistory();
     ssm.resetHistory();
     const result = await rollBack(crafted, stepContext());
@@ -146,7 +169,10 @@ describe('roll back', () => {
     world();
     const crafted = stateAfterImage();
     crafted.execution = { ...crafted.execution, buildId: '' };
-    await expect(rollBack(crafted, stepContext())).rejects.toMatchObject({ name: 'ResourceNotOwned', message: expect.stringContaining('state.execution.buildId') });
+    await expect(rollBack(crafted, stepContext())).rejects.toMatchObject({
+      name: 'ResourceNotOwned',
+      message: expect.stringContaining('state.execution.buildId'),
+    });
     expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
     expect(ec2).not.toHaveReceivedCommand(DeregisterImageCommand);
   });

@@ -1,19 +1,25 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeImagesCommand, DescribeRepositoriesCommand, ECRClient, ImageNotFoundException } from '@aws-sdk/client-ecr';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { defaultClients } from '../../functions/shared/clients';
 import { readConfigFile } from '../../functions/shared/config';
 import { ConfigInvalid } from '../../functions/shared/errors';
-import { EXECUTION_NAME, executionArnFor, executionName, requestDiscriminator, stateMachineArnFromEnv } from '../../functions/shared/execution-name';
+import {
+  EXECUTION_NAME,
+  executionArnFor,
+  executionName,
+  requestDiscriminator,
+  stateMachineArnFromEnv,
+} from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { dispatch } from '../../functions/start-build/handler';
-import { startBuild, type StartBuildDeps } from '../../functions/start-build/start-build';
+import { type StartBuildDeps, startBuild } from '../../functions/start-build/start-build';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CONFIG = readConfigFile(path.join(ROOT, 'config', 'pipeline.json'));
@@ -69,7 +75,17 @@ function apiEvent(
       stage: '$default',
       time: '27/Nov/2025:14:00:00 +0000',
       timeEpoch: 1764252000000,
-      authorizer: { iam: { accessKey: 'ASIAEXAMPLE', accountId: '123456789012', callerId: 'AROAEXAMPLE:alice', cognitoIdentity: null, principalOrgId: '', userArn: CALLER, userId: 'AROAEXAMPLE:alice' } },
+      authorizer: {
+        iam: {
+          accessKey: 'ASIAEXAMPLE',
+          accountId: '123456789012',
+          callerId: 'AROAEXAMPLE:alice',
+          cognitoIdentity: null,
+          principalOrgId: '',
+          userArn: CALLER,
+          userId: 'AROAEXAMPLE:alice',
+        },
+      },
       ...overrides,
     },
   };
@@ -133,7 +149,9 @@ describe('execution names', () => {
     const saved = process.env.STATE_MACHINE_ARN;
     try {
       delete process.env.STATE_MACHINE_ARN;
-      expect(() => stateMachineArnFromEnv()).toThrow(expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining('STATE_MACHINE_ARN') }));
+      expect(() => stateMachineArnFromEnv()).toThrow(
+        expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining('STATE_MACHINE_ARN') }),
+      );
       process.env.STATE_MACHINE_ARN = STATE_MACHINE_ARN;
       expect(stateMachineArnFromEnv()).toBe(STATE_MACHINE_ARN);
     } finally {
@@ -209,7 +227,10 @@ describe('startBuild', () => {
   });
 
   it('refuses a bad input naming the field, and neither asks ECR nor starts anything', async () => {
-    await expect(startBuild({ environment: 'qa' }, deps())).rejects.toMatchObject({ name: 'RequestInvalid', message: expect.stringContaining('input.environment') });
+    await expect(startBuild({ environment: 'qa' }, deps())).rejects.toMatchObject({
+      name: 'RequestInvalid',
+      message: expect.stringContaining('input.environment'),
+    });
     await expect(startBuild(ecrPush({ 'image-tag': 'feature-x' }), deps())).rejects.toMatchObject({
       name: 'RequestInvalid',
       message: expect.stringContaining('input.detail.image-tag'),
@@ -236,7 +257,10 @@ describe('startBuild', () => {
 
 describe('the handler', () => {
   it('starts a build from an EventBridge ECR push event and returns what it started', async () => {
-    await expect(dispatch(ecrPush(), deps, silent)).resolves.toMatchObject({ executionName: executionName('dev', DIGEST, requestDiscriminator(ecrPush())), alreadyStarted: false });
+    await expect(dispatch(ecrPush(), deps, silent)).resolves.toMatchObject({
+      executionName: executionName('dev', DIGEST, requestDiscriminator(ecrPush())),
+      alreadyStarted: false,
+    });
   });
 
   it('throws a named error for an event it refuses, so the failure is visible and nothing starts', async () => {
@@ -245,7 +269,9 @@ describe('the handler', () => {
   });
 
   it('maps a throttled StartExecution to AwsThrottled, for the asynchronous retry', async () => {
-    sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(Object.assign(new Error('rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
     await expect(dispatch(ecrPush(), deps, silent)).rejects.toMatchObject({ name: 'AwsThrottled' });
   });
 
@@ -256,7 +282,10 @@ describe('the handler', () => {
 
 describe('POST /builds', () => {
   const post = (body: unknown, overrides?: Partial<APIGatewayProxyEventV2WithIAMAuthorizer['requestContext']>) =>
-    dispatch(apiEvent(typeof body === 'string' ? body : JSON.stringify(body), overrides), deps, silent) as Promise<{ statusCode: number; body: string }>;
+    dispatch(apiEvent(typeof body === 'string' ? body : JSON.stringify(body), overrides), deps, silent) as Promise<{
+      statusCode: number;
+      body: string;
+    }>;
   const bodyOf = (response: { body: string }) => JSON.parse(response.body) as Record<string, unknown>;
 
   it('answers 202 with the execution and its status URL, and starts with source "api"', async () => {
@@ -279,7 +308,9 @@ describe('POST /builds', () => {
 
   it('puts a named stage in the status URL', async () => {
     const response = await post({ environment: 'dev' }, { stage: 'v1' });
-    expect(bodyOf(response).statusUrl).toBe(`https://abc123.execute-api.us-east-1.amazonaws.com/v1/builds/${String(bodyOf(response).executionName)}`);
+    expect(bodyOf(response).statusUrl).toBe(
+      `https://abc123.execute-api.us-east-1.amazonaws.com/v1/builds/${String(bodyOf(response).executionName)}`,
+    );
   });
 
   it('decodes a base64 body', async () => {
@@ -343,7 +374,10 @@ describe('POST /builds', () => {
     const broken = (): StartBuildDeps => {
       throw new ConfigInvalid('STATE_MACHINE_ARN must hold the bake state machine ARN, got ""');
     };
-    const response = (await dispatch(apiEvent(JSON.stringify({ environment: 'dev' })), broken, silent)) as { statusCode: number; body: string };
+    const response = (await dispatch(apiEvent(JSON.stringify({ environment: 'dev' })), broken, silent)) as {
+      statusCode: number;
+      body: string;
+    };
     expect(response.statusCode).toBe(500);
     expect(bodyOf(response)).toEqual({ error: 'ConfigInvalid', message: expect.stringContaining('STATE_MACHINE_ARN') });
   });

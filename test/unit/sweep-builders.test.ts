@@ -16,8 +16,21 @@ describe('sweepBuilders', () => {
     const ctx = stepContext();
     ec2.on(DescribeInstancesCommand).resolves({
       Reservations: [
-        { Instances: [{ InstanceId: 'i-old', LaunchTime: minutesAgo(ctx.config.builder.maxAgeMinutes + 1), Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-1' }] }] },
-        { Instances: [{ InstanceId: 'i-days', LaunchTime: minutesAgo(2 * 24 * 60 + 10) }, { InstanceId: 'i-young', LaunchTime: minutesAgo(29) }] },
+        {
+          Instances: [
+            {
+              InstanceId: 'i-old',
+              LaunchTime: minutesAgo(ctx.config.builder.maxAgeMinutes + 1),
+              Tags: [{ Key: 'comfyui-ami:execution', Value: 'dev-1' }],
+            },
+          ],
+        },
+        {
+          Instances: [
+            { InstanceId: 'i-days', LaunchTime: minutesAgo(2 * 24 * 60 + 10) },
+            { InstanceId: 'i-young', LaunchTime: minutesAgo(29) },
+          ],
+        },
       ],
     });
     ec2.on(TerminateInstancesCommand).resolves({});
@@ -30,7 +43,10 @@ describe('sweepBuilders', () => {
     expect(result.terminated.map((t) => t.instanceId)).toEqual(['i-old', 'i-days']);
     expect(ec2).toHaveReceivedCommandTimes(TerminateInstancesCommand, 2);
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
-      Filters: expect.arrayContaining([{ Name: 'tag:comfyui-ami:managed-by', Values: ['comfyui-ami-pipeline'] }, { Name: 'tag:comfyui-ami:role', Values: ['builder', 'verifier'] }]),
+      Filters: expect.arrayContaining([
+        { Name: 'tag:comfyui-ami:managed-by', Values: ['comfyui-ami-pipeline'] },
+        { Name: 'tag:comfyui-ami:role', Values: ['builder', 'verifier'] },
+      ]),
     });
   });
 });

@@ -3,14 +3,20 @@
  * errors, an SSM agent that has not registered, a check that fails or never ends.
  */
 import 'aws-sdk-client-mock-jest';
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkHealthCheck } from '../../functions/check-health-check/check-health-check';
 import { launchTestInstance, testInstanceClientToken } from '../../functions/launch-test-instance/launch-test-instance';
 import { rollBack } from '../../functions/roll-back/roll-back';
 import { sendHealthCheck } from '../../functions/send-health-check/send-health-check';
-import { configSchema, healthCheckMaxAttempts, HEALTH_CHECK_POLL_SECONDS } from '../../functions/shared/config';
+import { configSchema, HEALTH_CHECK_POLL_SECONDS, healthCheckMaxAttempts } from '../../functions/shared/config';
 import { terminateTestInstance } from '../../functions/terminate-test-instance/terminate-test-instance';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { demoConfig } from '../support/builds';
@@ -53,11 +59,17 @@ describe('the verify config', () => {
     expect(parsed.documents.healthCheck).toBe('ComfyUIAmi-HealthCheck');
   });
 
-  it.each([[{ timeoutSeconds: 30 }], [{ timeoutSeconds: 7200 }], [{ enabled: 'yes' }], [{ retries: 3 }]])('refuses verify %j, naming the field', (verify) => {
-    const result = configSchema.safeParse({ repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-latest', verify } } });
-    expect(result.success).toBe(false);
-    expect(JSON.stringify(result.error?.issues.map((i) => i.path))).toContain('"verify"');
-  });
+  it.each([[{ timeoutSeconds: 30 }], [{ timeoutSeconds: 7200 }], [{ enabled: 'yes' }], [{ retries: 3 }]])(
+    'refuses verify %j, naming the field',
+    (verify) => {
+      const result = configSchema.safeParse({
+        repositories: ['comfyui'],
+        environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-latest', verify } },
+      });
+      expect(result.success).toBe(false);
+      expect(JSON.stringify(result.error?.issues.map((i) => i.path))).toContain('"verify"');
+    },
+  );
 
   it('bounds the check loop by the timeout plus a grace, at the Wait of the state machine', () => {
     expect(loadDefinition().States['Wait for the health check'].Seconds).toBe(HEALTH_CHECK_POLL_SECONDS);
@@ -71,7 +83,7 @@ describe('launchTestInstance', () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, State: 'available' }] });
   });
 
-  it('boots the new AMI with the environment\'s type, the builder\'s network and profile, IMDSv2 only, tagged as this build\'s verifier', async () => {
+  it("boots the new AMI with the environment's type, the builder's network and profile, IMDSv2 only, tagged as this build's verifier", async () => {
     ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: TEST_INSTANCE }] });
     const ctx = stepContext({
       builder: { ...demoConfig().builder, subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'] },
@@ -84,7 +96,9 @@ describe('launchTestInstance', () => {
     expect(ec2).toHaveReceivedCommandWith(RunInstancesCommand, {
       ImageId: AMI,
       InstanceType: 'g5.2xlarge',
-      NetworkInterfaces: [expect.objectContaining({ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', Groups: ['sg-0123456789abcdef0'] })],
+      NetworkInterfaces: [
+        expect.objectContaining({ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', Groups: ['sg-0123456789abcdef0'] }),
+      ],
       IamInstanceProfile: { Name: 'comfyui-ami-builder' },
       MetadataOptions: expect.objectContaining({ HttpTokens: 'required' }),
       ClientToken: testInstanceClientToken(BUILD_ID, AMI),
@@ -108,18 +122,24 @@ describe('launchTestInstance', () => {
     expect(result.instanceId).toBe(TEST_INSTANCE);
     expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
-      Filters: expect.arrayContaining([{ Name: 'tag:comfyui-ami:build-id', Values: [BUILD_ID] }, { Name: 'tag:comfyui-ami:role', Values: ['verifier'] }]),
+      Filters: expect.arrayContaining([
+        { Name: 'tag:comfyui-ami:build-id', Values: [BUILD_ID] },
+        { Name: 'tag:comfyui-ami:role', Values: ['verifier'] },
+      ]),
     });
   });
 
-  it.each(['InsufficientInstanceCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded'])('fails with TestInstanceLaunchFailed when EC2 answers %s', async (code) => {
-    ec2.on(RunInstancesCommand).rejects(named(code, 'We currently do not have sufficient g4dn.xlarge capacity'));
+  it.each(['InsufficientInstanceCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded'])(
+    'fails with TestInstanceLaunchFailed when EC2 answers %s',
+    async (code) => {
+      ec2.on(RunInstancesCommand).rejects(named(code, 'We currently do not have sufficient g4dn.xlarge capacity'));
 
-    await expect(launchTestInstance(stateAfterImage(), stepContext())).rejects.toMatchObject({
-      name: 'TestInstanceLaunchFailed',
-      message: expect.stringContaining(`${code}: We currently do not have sufficient`),
-    });
-  });
+      await expect(launchTestInstance(stateAfterImage(), stepContext())).rejects.toMatchObject({
+        name: 'TestInstanceLaunchFailed',
+        message: expect.stringContaining(`${code}: We currently do not have sufficient`),
+      });
+    },
+  );
 
   it('lets a throttled RunInstances through to the retry as it is', async () => {
     ec2.on(RunInstancesCommand).rejects(named('RequestLimitExceeded'));
@@ -161,23 +181,46 @@ describe('sendHealthCheck', () => {
   });
 
   it('waits while the instance is pending', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, State: { Name: 'pending' } }] }] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, State: { Name: 'pending' } }] }] });
     await expect(sendHealthCheck(withTestInstance(), ctx)).rejects.toMatchObject({ name: 'TestInstanceAgentNotReady' });
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   });
 
   it('fails the verification when the booted instance did not stay up', async () => {
     ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, State: { Name: 'terminated' }, StateReason: { Message: 'Client.InstanceInitiatedShutdown' } }] }],
+      Reservations: [
+        {
+          Instances: [
+            { InstanceId: TEST_INSTANCE, State: { Name: 'terminated' }, StateReason: { Message: 'Client.InstanceInitiatedShutdown' } },
+          ],
+        },
+      ],
     });
-    await expect(sendHealthCheck(withTestInstance(), ctx)).rejects.toMatchObject({ name: 'VerificationFailed', message: expect.stringContaining('InstanceInitiatedShutdown') });
+    await expect(sendHealthCheck(withTestInstance(), ctx)).rejects.toMatchObject({
+      name: 'VerificationFailed',
+      message: expect.stringContaining('InstanceInitiatedShutdown'),
+    });
   });
 
   it('does not send a second check when a retry finds the first', async () => {
     ec2.on(DescribeInstancesCommand).resolves(running);
-    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-first', Comment: `comfyui-ami verify ${BUILD_ID}`, DocumentName: 'ComfyUIAmi-HealthCheck', Status: 'InProgress' }] });
+    ssm.on(ListCommandsCommand).resolves({
+      Commands: [
+        {
+          CommandId: 'cmd-first',
+          Comment: `comfyui-ami verify ${BUILD_ID}`,
+          DocumentName: 'ComfyUIAmi-HealthCheck',
+          Status: 'InProgress',
+        },
+      ],
+    });
 
-    await expect(sendHealthCheck(withTestInstance(), ctx)).resolves.toEqual({ commandId: 'cmd-first', documentName: 'ComfyUIAmi-HealthCheck' });
+    await expect(sendHealthCheck(withTestInstance(), ctx)).resolves.toEqual({
+      commandId: 'cmd-first',
+      documentName: 'ComfyUIAmi-HealthCheck',
+    });
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   });
 });
@@ -190,11 +233,19 @@ describe('checkHealthCheck', () => {
 
   it('keeps polling while the check runs or its invocation does not exist yet', async () => {
     ssm.on(GetCommandInvocationCommand).resolvesOnce({ Status: 'InProgress' }).rejects(named('InvocationDoesNotExist'));
-    await expect(checkHealthCheck(withHealthCheck(), stepContext())).resolves.toMatchObject({ done: false, attempt: 1, status: 'InProgress' });
-    await expect(checkHealthCheck(withHealthCheck(1), stepContext())).resolves.toMatchObject({ done: false, attempt: 2, status: 'Pending' });
+    await expect(checkHealthCheck(withHealthCheck(), stepContext())).resolves.toMatchObject({
+      done: false,
+      attempt: 1,
+      status: 'InProgress',
+    });
+    await expect(checkHealthCheck(withHealthCheck(1), stepContext())).resolves.toMatchObject({
+      done: false,
+      attempt: 2,
+      status: 'Pending',
+    });
   });
 
-  it('fails the build with VerificationFailed and the tail of the check\'s output', async () => {
+  it("fails the build with VerificationFailed and the tail of the check's output", async () => {
     const stderr = `${'noise\n'.repeat(1000)}ERROR [health-check]: ComfyUI answered HTTP 500, not 200, on http://127.0.0.1:8188/system_stats within 600s\n`;
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StandardErrorContent: stderr });
 
@@ -202,13 +253,20 @@ describe('checkHealthCheck', () => {
 
     expect(error).toMatchObject({ name: 'VerificationFailed' });
     expect((error as Error).message).toContain(`AMI ${AMI} failed its health check`);
-    expect((error as Error).message.endsWith('ComfyUI answered HTTP 500, not 200, on http://127.0.0.1:8188/system_stats within 600s')).toBe(true);
+    expect((error as Error).message.endsWith('ComfyUI answered HTTP 500, not 200, on http://127.0.0.1:8188/system_stats within 600s')).toBe(
+      true,
+    );
     expect((error as Error).message.length).toBeLessThan(2400);
   });
 
-  it('fails with VerificationTimedOut after the timeout\'s number of checks', async () => {
+  it("fails with VerificationTimedOut after the timeout's number of checks", async () => {
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
-    const ctx = stepContext({ environments: { ...demoConfig().environments, dev: { ...demoConfig().environments.dev, verify: { enabled: true, timeoutSeconds: 60 } } } });
+    const ctx = stepContext({
+      environments: {
+        ...demoConfig().environments,
+        dev: { ...demoConfig().environments.dev, verify: { enabled: true, timeoutSeconds: 60 } },
+      },
+    });
     const max = healthCheckMaxAttempts({ enabled: true, timeoutSeconds: 60 });
 
     await expect(checkHealthCheck(withHealthCheck(max - 2), ctx)).resolves.toMatchObject({ done: false, attempt: max - 1 });
@@ -234,7 +292,7 @@ describe('terminateTestInstance and the roll back', () => {
     expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
   });
 
-  it('has the roll back terminate this build\'s test instance too', async () => {
+  it("has the roll back terminate this build's test instance too", async () => {
     ec2.on(DescribeInstancesCommand).callsFake((input: { Filters?: { Name: string; Values: string[] }[] }) => {
       const verifier = input.Filters?.some((f) => f.Name === 'tag:comfyui-ami:role' && f.Values.includes('verifier'));
       return { Reservations: verifier ? [{ Instances: [{ InstanceId: TEST_INSTANCE }] }] : [] };

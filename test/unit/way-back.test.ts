@@ -18,7 +18,10 @@ import { demoConfig } from '../support/builds';
 const config = demoConfig();
 
 function image(id: string, created: string, extra: { env?: string; managed?: boolean; state?: string; number?: number } = {}): Image {
-  const tags: { Key: string; Value: string }[] = [{ Key: TAG.environment, Value: extra.env ?? 'dev' }, { Key: TAG.buildNumber, Value: String(extra.number ?? 0) }];
+  const tags: { Key: string; Value: string }[] = [
+    { Key: TAG.environment, Value: extra.env ?? 'dev' },
+    { Key: TAG.buildNumber, Value: String(extra.number ?? 0) },
+  ];
   if (extra.managed !== false) tags.push({ Key: TAG.managedBy, Value: MANAGED_BY });
   return { ImageId: id, CreationDate: created, State: (extra.state ?? 'available') as ImageState, Tags: tags };
 }
@@ -42,22 +45,42 @@ describe('outdatedImages (what clean-up removes)', () => {
   });
 
   it('never returns the AMI latest names, even when it is the oldest (after a rollback)', () => {
-    expect(outdatedImages(images, { environment: 'dev', latest: 'ami-00000001', retainPrevious: 0 })).toEqual(['ami-00000004', 'ami-00000003', 'ami-00000002']);
-    expect(outdatedImages(images, { environment: 'dev', latest: 'ami-00000001', retainPrevious: 1 })).toEqual(['ami-00000003', 'ami-00000002']);
+    expect(outdatedImages(images, { environment: 'dev', latest: 'ami-00000001', retainPrevious: 0 })).toEqual([
+      'ami-00000004',
+      'ami-00000003',
+      'ami-00000002',
+    ]);
+    expect(outdatedImages(images, { environment: 'dev', latest: 'ami-00000001', retainPrevious: 1 })).toEqual([
+      'ami-00000003',
+      'ami-00000002',
+    ]);
   });
 
   it('breaks creation-date ties by build number, so the newer build stays', () => {
-    const same = [image('ami-0000000a', '2026-11-01T00:00:00.000Z', { number: 7 }), image('ami-0000000b', '2026-11-01T00:00:00.000Z', { number: 8 })];
-    expect(outdatedImages([...same, image('ami-0000000c', '2026-11-02T00:00:00.000Z', { number: 9 })], { environment: 'dev', latest: 'ami-0000000c', retainPrevious: 1 })).toEqual(['ami-0000000a']);
+    const same = [
+      image('ami-0000000a', '2026-11-01T00:00:00.000Z', { number: 7 }),
+      image('ami-0000000b', '2026-11-01T00:00:00.000Z', { number: 8 }),
+    ];
+    expect(
+      outdatedImages([...same, image('ami-0000000c', '2026-11-02T00:00:00.000Z', { number: 9 })], {
+        environment: 'dev',
+        latest: 'ami-0000000c',
+        retainPrevious: 1,
+      }),
+    ).toEqual(['ami-0000000a']);
   });
 
-  it('ignores what is not this pipeline\'s AMI of this environment, or already deregistered', () => {
+  it("ignores what is not this pipeline's AMI of this environment, or already deregistered", () => {
     const others = [
       image('ami-0000000d', '2026-10-01T00:00:00.000Z', { env: 'prod' }),
       image('ami-0000000e', '2026-10-01T00:00:00.000Z', { managed: false }),
       image('ami-0000000f', '2026-10-01T00:00:00.000Z', { state: 'deregistered' }),
     ];
-    expect(outdatedImages([...images, ...others], { environment: 'dev', latest: 'ami-00000004', retainPrevious: 0 })).toEqual(['ami-00000003', 'ami-00000002', 'ami-00000001']);
+    expect(outdatedImages([...images, ...others], { environment: 'dev', latest: 'ami-00000004', retainPrevious: 0 })).toEqual([
+      'ami-00000003',
+      'ami-00000002',
+      'ami-00000001',
+    ]);
   });
 });
 
@@ -65,34 +88,52 @@ describe('config: retainPrevious and promoteFrom', () => {
   const raw = (prod: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     repositories: ['comfyui'],
     ...extra,
-    environments: { staging: { tags: ['staging-*'], defaultTag: 'staging-latest' }, prod: { tags: ['prod-latest'], defaultTag: 'prod-latest', ...prod } },
+    environments: {
+      staging: { tags: ['staging-*'], defaultTag: 'staging-latest' },
+      prod: { tags: ['prod-latest'], defaultTag: 'prod-latest', ...prod },
+    },
   });
 
   it('defaults to one AMI per environment and no promotion source', () => {
     expect(parseConfig(raw({}), 'test').environments.prod).toMatchObject({ retainPrevious: 0 });
     expect(parseConfig(raw({}), 'test').environments.prod.promoteFrom).toBeUndefined();
-    expect(parseConfig(raw({ retainPrevious: 2, promoteFrom: 'staging' }), 'test').environments.prod).toMatchObject({ retainPrevious: 2, promoteFrom: 'staging' });
+    expect(parseConfig(raw({ retainPrevious: 2, promoteFrom: 'staging' }), 'test').environments.prod).toMatchObject({
+      retainPrevious: 2,
+      promoteFrom: 'staging',
+    });
   });
 
   it.each([
     [{ retainPrevious: -1 }, 'config.environments.prod.retainPrevious'],
     [{ retainPrevious: 1.5 }, 'config.environments.prod.retainPrevious'],
     [{ retainPrevious: '1' }, 'config.environments.prod.retainPrevious'],
-    [{ promoteFrom: 'qa' }, 'config.environments.prod.promoteFrom: must be another configured environment that builds from the same repository'],
+    [
+      { promoteFrom: 'qa' },
+      'config.environments.prod.promoteFrom: must be another configured environment that builds from the same repository',
+    ],
     [{ promoteFrom: 'prod' }, 'config.environments.prod.promoteFrom: must be another configured environment'],
     [{ promoteFrom: 'Staging' }, 'config.environments.prod.promoteFrom'],
   ])('refuses %j naming the field', (prod, message) => {
-    expect(() => parseConfig(raw(prod), 'test')).toThrow(expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining(message) }));
+    expect(() => parseConfig(raw(prod), 'test')).toThrow(
+      expect.objectContaining({ name: 'ConfigInvalid', message: expect.stringContaining(message) }),
+    );
   });
 
   it('refuses retaining as many AMIs as history keeps entries (a retained AMI must stay rollback-able)', () => {
-    expect(() => parseConfig(raw({ retainPrevious: 5 }, { historyLimit: 5 }), 'test')).toThrow(/config.environments.prod.retainPrevious: must be less than historyLimit \(5\)/);
+    expect(() => parseConfig(raw({ retainPrevious: 5 }, { historyLimit: 5 }), 'test')).toThrow(
+      /config.environments.prod.retainPrevious: must be less than historyLimit \(5\)/,
+    );
   });
 });
 
 describe('a rollback input', () => {
   it('parses {"action": "rollback", "environment", "rollback_to"}', () => {
-    expect(parseRequest({ action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0' }, config)).toMatchObject({ environment: 'dev', rollbackTo: 'ami-0123456789abcdef0', source: 'console', digest: null });
+    expect(parseRequest({ action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0' }, config)).toMatchObject({
+      environment: 'dev',
+      rollbackTo: 'ami-0123456789abcdef0',
+      source: 'console',
+      digest: null,
+    });
   });
 
   it.each([
@@ -101,15 +142,33 @@ describe('a rollback input', () => {
     [{ action: 'rollback', environment: 'dev', rollback_to: 12 }, 'input.rollback_to'],
     [{ action: 'delete', environment: 'dev', rollback_to: 'ami-0123456789abcdef0' }, 'input.action'],
     [{ environment: 'dev', rollback_to: 'ami-0123456789abcdef0' }, 'input.action'],
-    [{ action: 'rollback', environment: 'qa', rollback_to: 'ami-0123456789abcdef0' }, 'input.environment: must be one of the configured environments'],
-    [{ action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0', image: 'comfyui:dev-latest' }, 'unknown field(s) "image"'],
+    [
+      { action: 'rollback', environment: 'qa', rollback_to: 'ami-0123456789abcdef0' },
+      'input.environment: must be one of the configured environments',
+    ],
+    [
+      { action: 'rollback', environment: 'dev', rollback_to: 'ami-0123456789abcdef0', image: 'comfyui:dev-latest' },
+      'unknown field(s) "image"',
+    ],
   ])('refuses %j naming the field', (input, message) => {
-    expect(() => parseRequest(input, config)).toThrow(expect.objectContaining({ name: 'RequestInvalid', message: expect.stringContaining(message) }));
+    expect(() => parseRequest(input, config)).toThrow(
+      expect.objectContaining({ name: 'RequestInvalid', message: expect.stringContaining(message) }),
+    );
   });
 });
 
 describe('defaultRollbackTarget', () => {
-  const row = (amiId: string, date: string, available: boolean, latest = false): HistoryRow => ({ amiId, digest: null, tag: null, date, mode: 'incremental', source: 'ecr-push', buildNumber: null, available, latest });
+  const row = (amiId: string, date: string, available: boolean, latest = false): HistoryRow => ({
+    amiId,
+    digest: null,
+    tag: null,
+    date,
+    mode: 'incremental',
+    source: 'ecr-push',
+    buildNumber: null,
+    available,
+    latest,
+  });
 
   it('picks the newest retained build older than latest, else the newest older one', () => {
     const rows = [row('ami-3', '2026-11-03', true, true), row('ami-2', '2026-11-02', false), row('ami-1', '2026-11-01', true)];
@@ -126,7 +185,12 @@ describe('POST /environments/{env}/rollback and /promote', () => {
   const ssm = mockClient(SSMClient);
   const ec2 = mockClient(EC2Client);
   const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:comfyui-ami-dev-bake-ami';
-  const deps = (): StartBuildDeps => ({ config: { ...config, environments: { ...config.environments, prod: { ...config.environments.prod, promoteFrom: 'dev' } } }, clients: defaultClients(), logger: new Logger({ logLevel: 'SILENT' }), stateMachineArn: STATE_MACHINE_ARN });
+  const deps = (): StartBuildDeps => ({
+    config: { ...config, environments: { ...config.environments, prod: { ...config.environments.prod, promoteFrom: 'dev' } } },
+    clients: defaultClients(),
+    logger: new Logger({ logLevel: 'SILENT' }),
+    stateMachineArn: STATE_MACHINE_ARN,
+  });
   const event = (route: 'rollback' | 'promote', env: string, body?: string): APIGatewayProxyEventV2 =>
     ({
       version: '2.0',
@@ -144,7 +208,10 @@ describe('POST /environments/{env}/rollback and /promote', () => {
         authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/operator', accountId: '123456789012' } },
       },
     }) as unknown as APIGatewayProxyEventV2;
-  const history = (amiId: string, date: string) => ({ Name: `/comfyui/ami/dev/history/${amiId}`, Value: JSON.stringify({ ami_id: amiId, environment: 'dev', docker_digest: `sha256:${'ab'.repeat(32)}`, creation_date: date }) });
+  const history = (amiId: string, date: string) => ({
+    Name: `/comfyui/ami/dev/history/${amiId}`,
+    Value: JSON.stringify({ ami_id: amiId, environment: 'dev', docker_digest: `sha256:${'ab'.repeat(32)}`, creation_date: date }),
+  });
 
   beforeEach(() => {
     sfn.reset();
@@ -155,12 +222,19 @@ describe('POST /environments/{env}/rollback and /promote', () => {
 
   it('starts a rollback to the newest retained older build and answers 202', async () => {
     ssm.on(GetParameterCommand, { Name: '/comfyui/ami/dev/latest' }).resolves({ Parameter: { Value: 'ami-00000000000000003' } });
-    ssm.on(GetParametersByPathCommand).resolves({ Parameters: [history('ami-00000000000000003', '2026-11-03T00:00:00Z'), history('ami-00000000000000002', '2026-11-02T00:00:00Z')] });
+    ssm.on(GetParametersByPathCommand).resolves({
+      Parameters: [history('ami-00000000000000003', '2026-11-03T00:00:00Z'), history('ami-00000000000000002', '2026-11-02T00:00:00Z')],
+    });
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ State: 'available' }] });
     const response = await dispatch(event('rollback', 'dev'), deps);
     expect(response).toMatchObject({ statusCode: 202 });
     const body = JSON.parse((response as { body: string }).body);
-    expect(body).toMatchObject({ environment: 'dev', rollbackTo: 'ami-00000000000000002', retained: true, statusUrl: expect.stringContaining('/builds/dev-rollback-') });
+    expect(body).toMatchObject({
+      environment: 'dev',
+      rollbackTo: 'ami-00000000000000002',
+      retained: true,
+      statusUrl: expect.stringContaining('/builds/dev-rollback-'),
+    });
     const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '{}');
     expect(input).toEqual({ action: 'rollback', environment: 'dev', rollback_to: 'ami-00000000000000002', source: 'api' });
   });
@@ -177,7 +251,10 @@ describe('POST /environments/{env}/rollback and /promote', () => {
   ] as const)('%s %s %s answers 400 naming %s, and starts nothing', async (route, env, body, _field, message) => {
     const response = await dispatch(event(route, env, body), deps);
     expect(response).toMatchObject({ statusCode: 400 });
-    expect(JSON.parse((response as { body: string }).body)).toMatchObject({ error: 'RequestInvalid', message: expect.stringContaining(message) });
+    expect(JSON.parse((response as { body: string }).body)).toMatchObject({
+      error: 'RequestInvalid',
+      message: expect.stringContaining(message),
+    });
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 

@@ -75,7 +75,8 @@ function offlineEnv(): NodeJS.ProcessEnv {
     SLS_TELEMETRY_DISABLED: '1',
     SLS_NOTIFICATIONS_MODE: 'off',
   };
-  for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'PIPELINE_CONFIG', 'COMFYUI_AMI_TEST_CONFIG_FILE']) delete env[key];
+  for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'PIPELINE_CONFIG', 'COMFYUI_AMI_TEST_CONFIG_FILE'])
+    delete env[key];
   return env;
 }
 
@@ -115,7 +116,9 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
     });
     if (run.status !== 0 || !existsSync(templateFile)) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`sls package --stage ${STAGE}${variant ? ` (${variant.name})` : ''} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+      throw new Error(
+        `sls package --stage ${STAGE}${variant ? ` (${variant.name})` : ''} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`,
+      );
     }
   });
   return JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
