@@ -1,6 +1,5 @@
 import { ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
-import { identityOf, ownImage } from '../shared/build-identity';
-import { describeImage } from '../shared/ec2';
+import { publishableImage } from '../shared/build-identity';
 import { AmiCreationFailed, AmiTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type BuildState, need, type PollResult } from '../shared/state';
@@ -12,10 +11,8 @@ import { type BuildState, need, type PollResult } from '../shared/state';
 export async function checkImage(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
   const { amiId } = need(state, 'image');
   const attempt = (state.imageStatus?.attempt ?? 0) + 1;
-  // Only an AMI of this build is changed; a rollback's target, an earlier build's, was checked
-  // by Prepare the rollback under the lock and already requires IMDSv2.
-  const image =
-    state.base?.mode === 'rollback' ? await describeImage(clients.ec2, amiId) : await ownImage(clients.ec2, identityOf(state), amiId);
+  // Only this build's AMI (or a rollback's chosen target, which already requires IMDSv2) is changed.
+  const image = await publishableImage(clients.ec2, state, amiId);
   const status = image?.State ?? 'missing';
 
   if (status === 'available') {

@@ -1,6 +1,6 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } from '@aws-sdk/client-ssm';
-import { findBuildInstances, identityOf, ownImage, ownInstance } from '../shared/build-identity';
+import { findBuildInstances, identityOf, ownInstance, publishableImage } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import type { StepContext } from '../shared/handler';
@@ -54,9 +54,8 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const paths = parameterPaths(config, request.environment);
 
   const identity = identityOf(state);
-  // Only an AMI this build made decides what is outdated; ownImage refuses any other. A
-  // rollback publishes an earlier build's AMI, which Prepare the rollback checked under the lock.
-  if (base.mode !== 'rollback') await ownImage(clients.ec2, identity, published.amiId);
+  // Only the AMI this build published decides what is outdated.
+  await publishableImage(clients.ec2, state, published.amiId);
   const builders = (await findBuildInstances(clients.ec2, identity)).map((i) => i.InstanceId ?? '');
   // The state's builder id counts only once its tags show this build (ownInstance refuses others).
   const named =

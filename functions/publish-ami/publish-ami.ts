@@ -1,5 +1,5 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { identityOf, ownImage } from '../shared/build-identity';
+import { publishableImage } from '../shared/build-identity';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
@@ -49,7 +49,7 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
   const { amiId } = need(state, 'image');
   const paths = parameterPaths(config, request.environment);
 
-  const image = await ownImage(clients.ec2, identityOf(state), amiId);
+  const image = await publishableImage(clients.ec2, state, amiId);
   if (image?.State !== 'available')
     throw new AmiCreationFailed(`AMI ${amiId} is ${image?.State ?? 'missing'}; only an available AMI is published`);
   const region = await clients.ssm.config.region();

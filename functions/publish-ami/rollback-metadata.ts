@@ -44,6 +44,7 @@ export async function rollbackMetadata(
     build_mode: 'rollback',
     previous_ami_id: base.previousAmiId,
     source: request.source,
+    requested_by: request.requestedBy,
     workflow_run_id: state.execution.name,
     execution_id: state.execution.id,
     rolled_back_at: isoSeconds(now),

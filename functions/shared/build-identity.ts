@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, type EC2Client, type Filter, type Image, type Instance } from '@aws-sdk/client-ec2';
-import { describeImage, describeInstance, findImages } from './ec2';
+import { describeImage, describeInstance, findImages, isPipelineImage } from './ec2';
 import { ResourceNotOwned } from './errors';
 import { type BuildState, need } from './state';
 import { MANAGED_BY, TAG, tagValue } from './tags';
@@ -80,6 +80,23 @@ export async function ownImage(ec2: EC2Client, identity: BuildIdentity, amiId: s
   const image = await describeImage(ec2, amiId);
   if (image && !isOwnedBy(image.Tags, identity)) {
     throw new ResourceNotOwned(`AMI ${amiId} is not tagged as build ${identity.buildId} of ${identity.environment}; it is left alone`);
+  }
+  return image;
+}
+
+/**
+ * The AMI a build checks, verifies and publishes: one it made, or, for a rollback, the earlier
+ * build's AMI that Prepare the rollback chose under the lock (`base.baseAmiId`, a pipeline AMI of
+ * this environment) and no other. null when EC2 no longer knows it.
+ */
+export async function publishableImage(ec2: EC2Client, state: BuildState, amiId: string): Promise<Image | null> {
+  const identity = identityOf(state);
+  if (state.base?.mode !== 'rollback') return ownImage(ec2, identity, amiId);
+  const image = await describeImage(ec2, amiId);
+  if (amiId !== state.base.baseAmiId || (image && !isPipelineImage(image, identity.environment))) {
+    throw new ResourceNotOwned(
+      `AMI ${amiId} is not the rollback target ${state.base.baseAmiId}, a pipeline AMI of ${identity.environment}; it is left alone`,
+    );
   }
   return image;
 }

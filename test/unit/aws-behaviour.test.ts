@@ -161,6 +161,9 @@ describe('new AMIs are pending for minutes (moto makes them available at once)',
 describe('CreateImage tags the AMI and its snapshots in the request (moto refuses snapshot tags)', () => {
   it('asks for the pipeline tags on image and snapshot, and sends no CreateTags', async () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'stopped' }, Tags: buildTags() }] }] });
     ec2.on(CreateImageCommand).resolves({ ImageId: 'ami-00000000000000002' });
     await createImage(stateAfterImage({ image: undefined }), stepContext());
     const input = ec2.commandCalls(CreateImageCommand)[0].args[0].input;
