@@ -1,6 +1,6 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { identityOf, ownInstance } from '../shared/build-identity';
 import { environmentConfig, verifyConfig } from '../shared/config';
-import { describeInstance } from '../shared/ec2';
 import { TestInstanceAgentNotReady, VerificationFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type BuildState, type HealthCheckCommand, need } from '../shared/state';
@@ -20,7 +20,8 @@ export async function sendHealthCheck(state: BuildState, { config, clients, logg
   const documentName = config.documents.healthCheck;
   const comment = healthCheckComment(state.execution.buildId);
 
-  const instance = await describeInstance(clients.ec2, instanceId);
+  // Only this build's test instance is sent a command, whatever the state names.
+  const instance = await ownInstance(clients.ec2, identityOf(state), instanceId);
   const instanceState = instance?.State?.Name ?? 'missing';
   // The AMI booted into an instance that stopped or vanished: it does not come up.
   if (['shutting-down', 'terminated', 'stopping', 'stopped', 'missing'].includes(instanceState)) {

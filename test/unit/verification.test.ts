@@ -20,7 +20,9 @@ import { configSchema, HEALTH_CHECK_POLL_SECONDS, healthCheckMaxAttempts } from 
 import { terminateTestInstance } from '../../functions/terminate-test-instance/terminate-test-instance';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { demoConfig } from '../support/builds';
-import { stateAfterImage, stepContext } from '../support/context';
+import { buildTags, stateAfterImage, stepContext } from '../support/context';
+
+const VERIFIER_TAGS = buildTags(undefined, { 'comfyui-ami:role': 'verifier' });
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
@@ -84,7 +86,7 @@ describe('launchTestInstance', () => {
   });
 
   it("boots the new AMI with the environment's type, the builder's network and profile, IMDSv2 only, tagged as this build's verifier", async () => {
-    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: TEST_INSTANCE }] });
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE }] });
     const ctx = stepContext({
       builder: { ...demoConfig().builder, subnetId: 'subnet-0123456789abcdef0', securityGroupIds: ['sg-0123456789abcdef0'] },
       environments: { ...demoConfig().environments, dev: { ...demoConfig().environments.dev, instanceType: 'g5.2xlarge' } },
@@ -115,7 +117,9 @@ describe('launchTestInstance', () => {
   });
 
   it('reuses the test instance this build already launched', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, ImageId: AMI }] }] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE, ImageId: AMI }] }] });
 
     const result = await launchTestInstance(stateAfterImage(), stepContext());
 
@@ -155,7 +159,9 @@ describe('launchTestInstance', () => {
 
 describe('sendHealthCheck', () => {
   const ctx = stepContext();
-  const running = { Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, State: { Name: 'running' as const } }] }] };
+  const running = {
+    Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE, State: { Name: 'running' as const } }] }],
+  };
 
   it('sends the health-check document with the image, GPU, port and timeout as typed parameters', async () => {
     ec2.on(DescribeInstancesCommand).resolves(running);
@@ -183,7 +189,7 @@ describe('sendHealthCheck', () => {
   it('waits while the instance is pending', async () => {
     ec2
       .on(DescribeInstancesCommand)
-      .resolves({ Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE, State: { Name: 'pending' } }] }] });
+      .resolves({ Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE, State: { Name: 'pending' } }] }] });
     await expect(sendHealthCheck(withTestInstance(), ctx)).rejects.toMatchObject({ name: 'TestInstanceAgentNotReady' });
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   });
@@ -193,7 +199,12 @@ describe('sendHealthCheck', () => {
       Reservations: [
         {
           Instances: [
-            { InstanceId: TEST_INSTANCE, State: { Name: 'terminated' }, StateReason: { Message: 'Client.InstanceInitiatedShutdown' } },
+            {
+              Tags: VERIFIER_TAGS,
+              InstanceId: TEST_INSTANCE,
+              State: { Name: 'terminated' },
+              StateReason: { Message: 'Client.InstanceInitiatedShutdown' },
+            },
           ],
         },
       ],
@@ -276,7 +287,7 @@ describe('checkHealthCheck', () => {
 
 describe('terminateTestInstance and the roll back', () => {
   it('terminates only the instances tagged with this build id as verifier, whatever the state says', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: TEST_INSTANCE }] }] });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE }] }] });
     ec2.on(TerminateInstancesCommand).resolves({});
     const state = stateAfterImage({ testInstance: { instanceId: 'i-someone-elses', amiId: AMI } });
 
@@ -285,18 +296,15 @@ describe('terminateTestInstance and the roll back', () => {
     expect(ec2).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: [TEST_INSTANCE] });
   });
 
-  it('finds nothing for a state without a build id', async () => {
+  it('refuses a state without a build id, looking for nothing', async () => {
     const state = stateAfterImage();
     state.execution = { ...state.execution, buildId: '' };
-    await expect(terminateTestInstance(state, stepContext())).resolves.toEqual({ terminated: [] });
+    await expect(terminateTestInstance(state, stepContext())).rejects.toMatchObject({ name: 'ResourceNotOwned' });
     expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
   });
 
   it("has the roll back terminate this build's test instance too", async () => {
-    ec2.on(DescribeInstancesCommand).callsFake((input: { Filters?: { Name: string; Values: string[] }[] }) => {
-      const verifier = input.Filters?.some((f) => f.Name === 'tag:comfyui-ami:role' && f.Values.includes('verifier'));
-      return { Reservations: verifier ? [{ Instances: [{ InstanceId: TEST_INSTANCE }] }] : [] };
-    });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE }] }] });
     ec2.on(TerminateInstancesCommand).resolves({});
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
 
