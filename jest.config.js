@@ -6,12 +6,21 @@ const common = { transform, transformIgnorePatterns, setupFiles: ['<rootDir>/tes
 
 module.exports = {
   testTimeout: 60000,
+  // Most tests wait on the moto server, a process of its own: two workers keep both cores busy.
+  maxWorkers: 2,
   // Finds or sets up the Python tools (moto server, boto3, cfn-lint) once, before any worker starts.
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'statemachine', testMatch: ['<rootDir>/test/statemachine/**/*.test.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/faults.test.ts'],
+    },
+    // The fault matrix (every step x every fault, about 2 minutes): npm run test:faults, run by CI.
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/integration/faults.test.ts'] },
     { ...common, displayName: 'template', testMatch: ['<rootDir>/test/template/**/*.test.ts'] },
     { ...common, displayName: 'builder', testMatch: ['<rootDir>/test/builder/**/*.test.ts'] },
   ],
