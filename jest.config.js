@@ -17,10 +17,15 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/faults.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/(faults|bad-input).test.ts'],
     },
-    // The fault matrix (every step x every fault, about 2 minutes): npm run test:faults, run by CI.
-    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/integration/faults.test.ts'] },
+    // The fault matrix (every step x every fault) and the bad-input corpus, about 3 minutes:
+    // npm run test:exhaustive, which CI runs after npm test.
+    {
+      ...common,
+      displayName: 'exhaustive',
+      testMatch: ['<rootDir>/test/integration/faults.test.ts', '<rootDir>/test/integration/bad-input.test.ts'],
+    },
     { ...common, displayName: 'template', testMatch: ['<rootDir>/test/template/**/*.test.ts'] },
     { ...common, displayName: 'builder', testMatch: ['<rootDir>/test/builder/**/*.test.ts'] },
   ],

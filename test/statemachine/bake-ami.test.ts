@@ -1,24 +1,16 @@
 /**
  * The real ASL, run in-process with the real handlers against the moto server; chosen steps are
- * made to fail (before or after their side effect) to show every failure path ends clean.
+ * made to fail; each step failing before and after its work is in fail-build-steps.test.ts and
+ * fail-image-steps.test.ts.
  */
 import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { loadStepHandler } from '../../scripts/lib/handlers';
-import { loadDefinition, placeholderOf } from '../../scripts/lib/local-runner';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
-import { type AccountState, readAccount, snapshotIds } from '../support/account';
+import { readAccount, snapshotIds } from '../support/account';
 import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
 import { type Moto, startMoto } from '../support/moto';
+import { accountWithOneBuild, config, definition, failing, named } from '../support/step-failures';
 
-const config = demoConfig();
-const definition = loadDefinition();
-// Releasing the lock never fails a build (a left lock is taken over), so it is tested apart.
-const NOT_FAILING = ['${RollBackFunctionArn}', '${NormalizeRequestFunctionArn}', '${ReleaseLockFunctionArn}'];
-// A build never enters the rollback's own step: test/statemachine/way-back.test.ts fails it.
-const NOT_ON_A_BUILD = ['${PrepareRollbackFunctionArn}'];
-const taskStates = Object.entries(definition.States)
-  .filter(([, s]) => s.Type === 'Task' && !NOT_FAILING.includes(s.Resource ?? '') && !NOT_ON_A_BUILD.includes(s.Resource ?? ''))
-  .map(([name]) => name);
 let moto: Moto;
 
 beforeAll(async () => {
@@ -26,32 +18,6 @@ beforeAll(async () => {
   moto = await startMoto();
 });
 afterAll(async () => moto?.stop());
-
-function named(name: string, message: string): Error {
-  return Object.assign(new Error(message), { name });
-}
-
-/** The real handler of a state, wrapped: fail before it runs, or after it did its work. */
-async function failing(state: string, when: 'before' | 'after', error: Error): Promise<LambdaHandler> {
-  const real = await loadStepHandler(placeholderOf(definition.States[state].Resource) ?? '');
-  return async (event, context) => {
-    if (when === 'before') throw error;
-    await real(event, context);
-    throw error;
-  };
-}
-
-/** A seeded account with one published dev AMI and a newer image pushed: the usual day. */
-async function accountWithOneBuild(): Promise<{ before: AccountState; baseline: Set<string>; input: unknown }> {
-  await moto.reset();
-  await seedAccount(config);
-  const baseline = await snapshotIds();
-  const first = await pushImage('comfyui', 'dev-latest', 'one');
-  const one = await build(pushEvent('comfyui', 'dev-latest', first), config, 'dev-first');
-  expect(one.status).toBe('SUCCEEDED');
-  const second = await pushImage('comfyui', 'dev-latest', 'two');
-  return { before: await readAccount(baseline), baseline, input: pushEvent('comfyui', 'dev-latest', second) };
-}
 
 describe('the bake-ami state machine', () => {
   it('names every Task state as a sentence and gives it retries and a catch to the roll-back', () => {
@@ -78,7 +44,7 @@ describe('the bake-ami state machine', () => {
   });
 
   it('retries a transient failure and still builds exactly one AMI', async () => {
-    const { baseline, input } = await accountWithOneBuild();
+    const { baseline, input } = await accountWithOneBuild(moto);
     let calls = 0;
     const real = await loadStepHandler('LaunchBuilderFunctionArn');
     const flaky: LambdaHandler = async (event, context) => {
@@ -97,7 +63,7 @@ describe('the bake-ami state machine', () => {
   });
 
   it('finishes a build whose lock release failed, and the next build still gets the lock', async () => {
-    const { baseline, input } = await accountWithOneBuild();
+    const { baseline, input } = await accountWithOneBuild(moto);
     const broken: LambdaHandler = async () => {
       throw named('AwsAccessDenied', 'injected: dynamodb:UpdateItem denied');
     };
@@ -116,7 +82,7 @@ describe('the bake-ami state machine', () => {
   });
 
   it('removes an AMI a failed clean-up stranded at the next build', async () => {
-    const { baseline, input } = await accountWithOneBuild();
+    const { baseline, input } = await accountWithOneBuild(moto);
     const stranded = await buildWith(input, config, 'dev-cleanup-fails', {
       'Clean up': await failing('Clean up', 'before', named('AwsAccessDenied', 'injected')),
     });
@@ -139,7 +105,7 @@ describe('the bake-ami state machine', () => {
     'leaves latest and the live AMI alone when an execution reusing its builder\'s name fails at "%s" (%s)',
     async (state, when) => {
       // Prepare: the live AMI was made by execution "dev-first".
-      const { before, baseline, input } = await accountWithOneBuild();
+      const { before, baseline, input } = await accountWithOneBuild(moto);
       const live = before.parameters['/comfyui/ami/dev/latest'];
 
       // Act
@@ -154,38 +120,6 @@ describe('the bake-ami state machine', () => {
       expect(after.amis).toEqual({ dev: [live] });
       expect(after.liveBuilders).toEqual([]);
       expect(after.orphanSnapshots).toEqual([]);
-    },
-  );
-
-  it.each(taskStates.flatMap((state) => [[state, 'before'] as const, [state, 'after'] as const]))(
-    'fails at "%s" (%s its work) and leaves the account as it was',
-    async (state, when) => {
-      // Prepare
-      const { before, baseline, input } = await accountWithOneBuild();
-
-      // Act
-      const handler = await failing(state, when, named('UpdateCommandFailed', `injected failure in ${state}`));
-      const result = await buildWith(input, config, `dev-fail-${taskStates.indexOf(state)}-${when}`, { [state]: handler });
-      const after = await readAccount(baseline);
-
-      // Assess
-      expect(result.status).toBe('FAILED');
-      expect(result.error).toBe('UpdateCommandFailed');
-      expect(result.cause).toContain(`injected failure in ${state}`);
-      expect(after.liveBuilders).toEqual([]);
-      expect(after.orphanSnapshots).toEqual([]);
-      if (state === 'Clean up' && when === 'after') {
-        // Published already: the new AMI stays (latest names it), the old one is gone.
-        expect(after.amis.dev).toHaveLength(1);
-        expect(after.parameters['/comfyui/ami/dev/latest']).toBe(after.amis.dev[0]);
-      } else if (state === 'Clean up') {
-        // Published, but the previous AMI could not be removed: both remain, latest is the new one.
-        expect(after.amis.dev).toHaveLength(2);
-        expect(after.parameters['/comfyui/ami/dev/latest']).not.toBe(before.parameters['/comfyui/ami/dev/latest']);
-      } else {
-        expect(after.amis).toEqual(before.amis);
-        expect(after.parameters).toEqual(before.parameters);
-      }
     },
   );
 });
