@@ -8,6 +8,9 @@
  * - A second TerminateInstances of an instance whose network interface was deleted on termination
  *   fails in moto with InvalidNetworkInterfaceID.NotFound; AWS answers it with the instance's
  *   terminated state. The proxy gives AWS's answer when moto says the instance is terminated.
+ * - moto's threaded server runs DynamoDB requests at the same time, so two conditional writes
+ *   can both pass their condition (two builds holding one lock); AWS makes each conditional
+ *   write atomic. The proxy passes DynamoDB requests to moto one at a time.
  * Everything else passes through untouched.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
@@ -135,6 +138,14 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
     };
   };
 
+  // One DynamoDB request at a time: AWS's conditional writes are atomic, moto's are not.
+  let dynamodbQueue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = (run: () => Promise<Upstream>): Promise<Upstream> => {
+    const next = dynamodbQueue.then(run, run);
+    dynamodbQueue = next.catch(() => undefined);
+    return next;
+  };
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -149,7 +160,9 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
         ? createImage(path, req.headers, split.rest, split.tags)
         : form?.get('Action') === 'TerminateInstances'
           ? terminateAgain(path, req.headers, body, form)
-          : send(req.method ?? 'GET', path, req.headers, body);
+          : String(req.headers['x-amz-target'] ?? '').startsWith('DynamoDB_')
+            ? oneAtATime(() => send(req.method ?? 'GET', path, req.headers, body))
+            : send(req.method ?? 'GET', path, req.headers, body);
       answer.then(
         (a) => {
           const headers = { ...a.headers };
