@@ -68,6 +68,19 @@ const agentRetry = (error: string): Retrier => ({
   JitterStrategy: 'FULL',
 });
 
+/** Both launches go through functions/shared/launch.ts, both sends through shared/run-command.ts. */
+const LAUNCH_CALLS = ['ec2:DescribeImages', 'ec2:DescribeInstances', 'ec2:RunInstances'];
+const SEND_COMMAND_CALLS = ['ec2:DescribeInstances', 'ssm:ListCommands', 'ssm:SendCommand'];
+/** What removing this build's instances, AMIs and snapshots takes (functions/shared/ec2.ts). */
+const REMOVE_CALLS = [
+  'ec2:DeleteSnapshot',
+  'ec2:DeregisterImage',
+  'ec2:DescribeImages',
+  'ec2:DescribeInstances',
+  'ec2:DescribeSnapshots',
+  'ec2:TerminateInstances',
+];
+
 export const STEPS = {
   normalizeRequest: {
     states: ['Normalize the request'],
@@ -109,14 +122,14 @@ export const STEPS = {
     folder: 'launch-builder',
     description: 'Launches the tagged builder instance from the base AMI.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeImages', 'ec2:DescribeInstances', 'ec2:RunInstances'],
+    calls: LAUNCH_CALLS,
   },
   sendUpdateCommand: {
     states: ['Send the update command'],
     folder: 'send-update-command',
     description: 'Runs the fresh-install or update document on the builder.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeInstances', 'ssm:ListCommands', 'ssm:SendCommand'],
+    calls: SEND_COMMAND_CALLS,
     retry: [agentRetry('AgentNotRegistered')],
   },
   checkUpdateCommand: {
@@ -152,14 +165,14 @@ export const STEPS = {
     folder: 'launch-test-instance',
     description: 'Boots a tagged test instance from the new AMI before it is published.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeImages', 'ec2:DescribeInstances', 'ec2:RunInstances'],
+    calls: LAUNCH_CALLS,
   },
   sendHealthCheck: {
     states: ['Send the health check'],
     folder: 'send-health-check',
     description: 'Runs the health-check document on the test instance.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeInstances', 'ssm:ListCommands', 'ssm:SendCommand'],
+    calls: SEND_COMMAND_CALLS,
     retry: [agentRetry('TestInstanceAgentNotReady')],
   },
   checkHealthCheck: {
@@ -199,35 +212,14 @@ export const STEPS = {
     folder: 'clean-up',
     description: 'Terminates the builder, removes the previous AMI, prunes history.',
     timeoutSeconds: 120,
-    calls: [
-      'ec2:DeleteSnapshot',
-      'ec2:DeregisterImage',
-      'ec2:DescribeImages',
-      'ec2:DescribeInstances',
-      'ec2:DescribeSnapshots',
-      'ec2:TerminateInstances',
-      'ssm:DeleteParameters',
-      'ssm:GetParameter',
-      'ssm:GetParametersByPath',
-    ],
+    calls: [...REMOVE_CALLS, 'ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
   },
   rollBack: {
     states: ['Roll back the build'],
     folder: 'roll-back',
     description: 'Undoes a failed build; restores any parameter it wrote.',
     timeoutSeconds: 120,
-    calls: [
-      'ec2:DeleteSnapshot',
-      'ec2:DeregisterImage',
-      'ec2:DescribeImages',
-      'ec2:DescribeInstances',
-      'ec2:DescribeSnapshots',
-      'ec2:TerminateInstances',
-      'ssm:DeleteParameter',
-      'ssm:GetParameter',
-      'ssm:GetParameterHistory',
-      'ssm:PutParameter',
-    ],
+    calls: [...REMOVE_CALLS, 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter'],
     // Whatever it fails to undo is left behind: it outlasts an AWS throttle longer than the others.
     retry: [
       {
