@@ -17,9 +17,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const tsx = require('tsx/cjs/api');
-
-const { escapeRegExp } = tsx.require(path.join(__dirname, '..', 'functions', 'shared', 'patterns.ts'), __filename);
+const { escapeRegExp } = require('../functions/shared/escape-regexp.cjs');
 
 const SCRIPTS_DIR = path.join(__dirname, 'scripts');
 const CONFIG_FILE = path.join(__dirname, '..', 'config', 'pipeline.json');

@@ -2,7 +2,4 @@
 export const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 export const AMI_ID_FORM = 'an AMI id such as ami-0123456789abcdef0';
 
-/** `text` as a literal inside a regular expression. */
-export function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+export { escapeRegExp } from './escape-regexp.cjs';
