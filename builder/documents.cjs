@@ -17,6 +17,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
+const { escapeRegExp } = require('../functions/shared/escape-regexp.cjs');
 
 const SCRIPTS_DIR = path.join(__dirname, 'scripts');
 const CONFIG_FILE = path.join(__dirname, '..', 'config', 'pipeline.json');
@@ -55,10 +56,6 @@ const STEPS = {
   healthCheck: ['health-check.sh'],
 };
 const STEP_NAMES = { fresh: 'FreshInstall', incremental: 'Update', healthCheck: 'HealthCheck' };
-
-function escapeRegExp(text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** The only ImageUri form accepted: a digest-pinned image of one of the repositories. */
 function imageUriPattern(repositories, region) {

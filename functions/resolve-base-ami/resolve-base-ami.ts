@@ -7,10 +7,9 @@ import type { StepContext } from '../shared/handler';
 import { findLegacyImages } from '../shared/legacy';
 import { buildAmiName, parameterPaths } from '../shared/names';
 import { getJsonParameter, getParameterValue } from '../shared/parameters';
+import { AMI_ID } from '../shared/patterns';
 import { type BaseAmi, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
-
-const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
 /**
  * Incremental when `latest` names an available AMI; otherwise migration from the newest AMI of

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigInvalid } from './errors';
+import { AMI_ID, AMI_ID_FORM, escapeRegExp } from './patterns';
 import { describeZodError } from './validation';
 
 export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
@@ -8,7 +9,6 @@ export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 // A tag pattern is a Docker tag in which '*' stands for any run of characters.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
-const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 // An IAM principal ARN in which '*' matches any characters, e.g. arn:aws:iam::*:role/release-*.
 export const CALLER_PATTERN =
   /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
@@ -57,7 +57,7 @@ const IMAGE_OWNER = z.string().regex(/^(\d{12}|amazon)$/, 'a 12-digit AWS accoun
 
 const baseImageSchema = z.union([
   z.object({ parameter: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, 'an SSM parameter path'), owner: IMAGE_OWNER.optional() }).strict(),
-  z.object({ amiId: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'), owner: IMAGE_OWNER.optional() }).strict(),
+  z.object({ amiId: z.string().regex(AMI_ID, AMI_ID_FORM), owner: IMAGE_OWNER.optional() }).strict(),
 ]);
 
 export const configSchema = z
@@ -258,10 +258,6 @@ export function tagMatches(tag: string, pattern: string): boolean {
 
 export function tagMatchesAny(tag: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => tagMatches(tag, p));
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Environments whose tag patterns match a pushed tag in a repository. */

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ENVIRONMENT_NAME } from './config';
 import { ConfigInvalid, RequestInvalid } from './errors';
+import { isPlainObject } from './json';
 import { DIGEST } from './request';
 
 /** What Step Functions accepts as an execution name (and what the API takes as a build id). */
@@ -26,7 +27,7 @@ export function executionName(environment: string, digest: string, discriminator
 
 /** The EventBridge event id of an ECR push (the same on every delivery of it); else a fresh id. */
 export function requestDiscriminator(input: unknown): string {
-  const record = input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+  const record = isPlainObject(input) ? input : {};
   const id = record.id;
   if (record.source === 'aws.ecr' && typeof id === 'string' && EVENT_ID.test(id)) return `event:${id}`;
   return `request:${randomUUID()}`;

@@ -10,6 +10,8 @@ import {
 } from './config';
 import { RequestInvalid } from './errors';
 import { allowedImageForm } from './image-belongs';
+import { isPlainObject } from './json';
+import { AMI_ID, AMI_ID_FORM } from './patterns';
 import type { RequestSource } from './state';
 import { describeZodError } from './validation';
 
@@ -86,7 +88,7 @@ export function isEcrEvent(input: Record<string, unknown>): boolean {
  * execution's input back).
  */
 export function parseRequest(input: unknown, config: PipelineConfig, now: Date | null = new Date()): ParsedRequest {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+  if (!isPlainObject(input)) {
     invalid('input: must be a JSON object: an ECR push event or {"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}');
   }
   const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
@@ -225,13 +227,11 @@ export function parseImageReference(image: string): {
 
 // ---- Rollback requests (item "a way back"): {"action": "rollback", "environment", "rollback_to"} ----
 
-export const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
-
 const rollbackSchema = z
   .object({
     action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
     environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
-    rollback_to: z.string().regex(AMI_ID, 'an AMI id such as ami-0123456789abcdef0'),
+    rollback_to: z.string().regex(AMI_ID, AMI_ID_FORM),
     source: z.enum(['console', 'api', 'cli']).optional(),
   })
   .strict();
@@ -244,7 +244,7 @@ export interface RollbackInput {
 
 /** A console or CLI input asking to roll an environment back rather than to build. */
 export function isRollbackInput(input: unknown): boolean {
-  return input !== null && typeof input === 'object' && (Object.hasOwn(input, 'action') || Object.hasOwn(input, 'rollback_to'));
+  return isPlainObject(input) && (Object.hasOwn(input, 'action') || Object.hasOwn(input, 'rollback_to'));
 }
 
 export function parseRollbackInput(input: Record<string, unknown>, config: PipelineConfig): RollbackInput {

@@ -3,43 +3,15 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { type ApiRequest, type RouteTable, routeApi } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
 import { RequestInvalid } from '../shared/errors';
-import { baseUrl, bodyText, jsonResponse } from '../shared/http';
-import { MAX_INPUT_BYTES, parseRequest } from '../shared/request';
+import { baseUrl, jsonResponse } from '../shared/http';
+import { parseRequest } from '../shared/request';
+import { parseBody } from './body';
 import { ENVIRONMENT_ACTION_ROUTES } from './environment-api';
 import { type StartBuildDeps, startBuild } from './start-build';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;
 const BODY_FORM = '{"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}';
 const PATH_BODY_FORM = '{"image"?: ..., "branch"?: ..., "commit_sha"?: ...} or no body';
-
-/**
- * The JSON object of a POST body, refused when oversized, not JSON or with unknown fields, and
- * when missing unless `optional` (the env-in-path route builds the default tag from no body).
- */
-export function parseApiBody(event: APIGatewayProxyEventV2, optional = false): Record<string, unknown> {
-  const form = optional ? PATH_BODY_FORM : BODY_FORM;
-  const text = bodyText(event);
-  if (text === undefined || text.trim() === '') {
-    if (optional) return {};
-    throw new RequestInvalid(`body is required: ${form}`);
-  }
-  const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
-  const unknown = Object.keys(body).filter((key) => !(API_FIELDS as readonly string[]).includes(key));
-  if (unknown.length > 0) {
-    throw new RequestInvalid(
-      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${API_FIELDS.join(', ')}`,
-    );
-  }
-  return body as Record<string, unknown>;
-}
 
 async function start(
   input: Record<string, unknown>,
@@ -65,14 +37,15 @@ async function start(
  */
 export const START_ROUTES: RouteTable<StartBuildDeps> = {
   'POST /builds': async (request, deps) => {
-    const input = { ...parseApiBody(request.event), source: 'api' };
+    const input = { ...parseBody(request.event, { allowed: API_FIELDS, optional: false, form: BODY_FORM }), source: 'api' };
     const { environment } = parseRequest(input, deps.config);
     assertCallerAllowed(deps.config, environment, request.caller);
     return start(input, request, deps, (name) => `/builds/${name}`);
   },
   'POST /environments/{env}/builds': async (request, deps) => {
     const env = request.pathEnvironment ?? '';
-    const body = parseApiBody(request.event, true);
+    // No body: the environment's default tag.
+    const body = parseBody(request.event, { allowed: API_FIELDS, optional: true, form: PATH_BODY_FORM });
     if (body.environment !== undefined && body.environment !== env) {
       throw new RequestInvalid(`body.environment: must be omitted or "${env}", the environment of the path`);
     }

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { RouteTable } from '../shared/api-routes';
 import { RequestInvalid } from '../shared/errors';
-import { baseUrl, bodyText, jsonResponse } from '../shared/http';
-import { MAX_INPUT_BYTES } from '../shared/request';
+import { baseUrl, jsonResponse } from '../shared/http';
+import { parseBody } from './body';
 import { startPromotion } from './promote';
 import { startRollback } from './rollback';
 import type { StartBuildDeps } from './start-build';
@@ -10,33 +10,13 @@ import type { StartBuildDeps } from './start-build';
 export const ROLLBACK_ROUTE = 'POST /environments/{env}/rollback';
 export const PROMOTE_ROUTE = 'POST /environments/{env}/promote';
 
-/** An optional JSON object body with only the allowed fields, each a string. */
-function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], required: readonly string[]): Record<string, string> {
+/** A body of only the allowed fields, each a string; required fields make the body required. */
+function parseStringBody(event: APIGatewayProxyEventV2, allowed: readonly string[], required: readonly string[]): Record<string, string> {
   const form = `{${allowed.map((f) => `"${f}"${required.includes(f) ? '' : '?'}: ...`).join(', ')}}`;
-  const text = bodyText(event);
-  if (text === undefined || text.trim() === '') {
-    if (required.length > 0) throw new RequestInvalid(`body is required: ${form}`);
-    return {};
-  }
-  const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
-  const record = body as Record<string, unknown>;
-  const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0)
-    throw new RequestInvalid(
-      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${allowed.join(', ')}`,
-    );
-  for (const field of required) if (!(field in record)) throw new RequestInvalid(`body.${field} is required: ${form}`);
-  for (const [field, value] of Object.entries(record))
+  const body = parseBody(event, { allowed, required, optional: required.length === 0, form });
+  for (const [field, value] of Object.entries(body))
     if (typeof value !== 'string') throw new RequestInvalid(`body.${field}: must be a string: ${form}`);
-  return record as Record<string, string>;
+  return body as Record<string, string>;
 }
 
 /**
@@ -46,7 +26,7 @@ function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], re
  */
 export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   [ROLLBACK_ROUTE]: async ({ event, pathEnvironment }, deps) => {
-    const body = parseBody(event, ['to'], []);
+    const body = parseStringBody(event, ['to'], []);
     const started = await startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps);
     return jsonResponse(202, {
       ...started,
@@ -54,7 +34,7 @@ export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
     });
   },
   [PROMOTE_ROUTE]: async ({ event, pathEnvironment }, deps) => {
-    const body = parseBody(event, ['from'], ['from']);
+    const body = parseStringBody(event, ['from'], ['from']);
     const started = await startPromotion({ from: body.from, to: pathEnvironment ?? '', source: 'api' }, deps);
     return jsonResponse(202, {
       executionArn: started.executionArn,

@@ -1,20 +1,18 @@
 import type { Context } from 'aws-lambda';
+import { type Step, type StepKey, stepOfPlaceholder } from '../../functions/steps';
 
 export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
-/** `LaunchBuilderFunctionArn` -> `launch-builder`: the ASL placeholder names the step's folder. */
-export function stepFolder(placeholder: string): string {
-  const base = placeholder.replace(/FunctionArn$/, '');
-  return base.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-}
-
-/** Steps that clean up get longer; serverless.yml sets the same timeouts (a template test checks). */
-export function stepTimeoutSeconds(placeholder: string): number {
-  return ['CleanUpFunctionArn', 'RollBackFunctionArn'].includes(placeholder) ? 120 : 60;
+/** The step of functions/steps.ts an ASL placeholder (`LaunchBuilderFunctionArn`) names; throws when none does. */
+export function stepFor(placeholder: string): Step & { key: StepKey } {
+  const step = stepOfPlaceholder(placeholder);
+  if (!step) throw new Error(`\${${placeholder}} names no step of functions/steps.ts`);
+  return step;
 }
 
 export async function loadStepHandler(placeholder: string): Promise<LambdaHandler> {
-  const mod = (await import(`../../functions/${stepFolder(placeholder)}/handler`)) as { handler?: LambdaHandler };
-  if (typeof mod.handler !== 'function') throw new Error(`functions/${stepFolder(placeholder)}/handler exports no handler`);
+  const { folder } = stepFor(placeholder);
+  const mod = (await import(`../../functions/${folder}/handler`)) as { handler?: LambdaHandler };
+  if (typeof mod.handler !== 'function') throw new Error(`functions/${folder}/handler exports no handler`);
   return mod.handler;
 }

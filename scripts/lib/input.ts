@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isPlainObject } from '../../functions/shared/json';
 import { isEcrEvent } from '../../functions/shared/request';
 import { UsageError } from './stack';
 
@@ -23,8 +24,8 @@ function readInputFile(file: string): Record<string, unknown> {
   } catch (error) {
     throw new UsageError(`--input: ${file} is not JSON: ${(error as Error).message}`);
   }
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new UsageError(`--input: ${file} must hold a JSON object`);
-  return input as Record<string, unknown>;
+  if (!isPlainObject(input)) throw new UsageError(`--input: ${file} must hold a JSON object`);
+  return input;
 }
 
 /** The state machine input a CLI command builds, from either --input or the flags. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { type LambdaHandler, loadStepHandler, stepTimeoutSeconds } from './handlers';
+import { type LambdaHandler, loadStepHandler, stepFor } from './handlers';
 
 export const ASL_PATH = join(__dirname, '..', '..', 'statemachine', 'bake-ami.asl.json');
 
@@ -86,8 +86,9 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
     if (state.Retry && options.retryMs !== undefined) retries[name] = options.retryMs;
     const placeholder = placeholderOf(state.Resource);
     if (!placeholder) throw new Error(`state "${name}" has no \${...FunctionArn} resource`);
+    const { timeoutSeconds } = stepFor(placeholder);
     const handler = options.handlers?.[name] ?? (await loadStepHandler(placeholder));
-    localHandlers[name] = (event) => handler(event, fakeContext(placeholder.replace(/Arn$/, ''), stepTimeoutSeconds(placeholder)));
+    localHandlers[name] = (event) => handler(event, fakeContext(placeholder.replace(/Arn$/, ''), timeoutSeconds));
   }
 
   const machine = new StateMachine(substitutePlaceholders(definition) as unknown as StateMachineDefinition);

@@ -5,32 +5,14 @@ import { configSchema, environmentsForTag, type PipelineConfig, readConfigFile }
 import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { START_ROUTES } from '../../functions/start-build/api';
+import { arnPlaceholder, STEPS, type Step } from '../../functions/steps';
 import { awsCallsOfFunction, type CfnResource, packagedTemplate, ROOT, type Template } from './support/template';
 
 const ASL_FILE = path.join(ROOT, 'statemachine', 'bake-ami.asl.json');
 const PLACEHOLDER = /\$\{([A-Za-z0-9]+)\}/g;
 
-/** Function key in serverless.yml -> folder, and its function timeout. */
-const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
-  normalizeRequest: { folder: 'normalize-request', timeout: 60 },
-  acquireLock: { folder: 'acquire-lock', timeout: 60 },
-  releaseLock: { folder: 'release-lock', timeout: 60 },
-  resolveBaseAmi: { folder: 'resolve-base-ami', timeout: 60 },
-  prepareRollback: { folder: 'prepare-rollback', timeout: 60 },
-  launchBuilder: { folder: 'launch-builder', timeout: 60 },
-  sendUpdateCommand: { folder: 'send-update-command', timeout: 60 },
-  checkUpdateCommand: { folder: 'check-update-command', timeout: 60 },
-  stopBuilder: { folder: 'stop-builder', timeout: 60 },
-  createImage: { folder: 'create-image', timeout: 60 },
-  checkImage: { folder: 'check-image', timeout: 60 },
-  launchTestInstance: { folder: 'launch-test-instance', timeout: 60 },
-  sendHealthCheck: { folder: 'send-health-check', timeout: 60 },
-  checkHealthCheck: { folder: 'check-health-check', timeout: 60 },
-  terminateTestInstance: { folder: 'terminate-test-instance', timeout: 60 },
-  publishAmi: { folder: 'publish-ami', timeout: 60 },
-  cleanUp: { folder: 'clean-up', timeout: 120 },
-  rollBack: { folder: 'roll-back', timeout: 120 },
-};
+/** The state machine's steps, each with its folder, timeout and AWS calls: functions/steps.ts. */
+const STEP_FUNCTIONS: Record<string, Step> = STEPS;
 const API_FUNCTIONS: Record<string, { folder: string }> = {
   startBuild: { folder: 'start-build' },
   buildStatus: { folder: 'build-status' },
@@ -247,9 +229,10 @@ describe('the packaged stack (sls package --stage test)', () => {
       }
     });
 
-    it('sets 60 s on the steps, 120 s on clean-up and roll-back', () => {
-      for (const [key, { timeout }] of Object.entries(STEP_FUNCTIONS)) {
-        expect([key, template.Resources[functionId(key)].Properties.Timeout]).toEqual([key, timeout]);
+    it('gives every step the description and timeout functions/steps.ts declares', () => {
+      for (const [key, { description, timeoutSeconds }] of Object.entries(STEP_FUNCTIONS)) {
+        const { Timeout, Description } = template.Resources[functionId(key)].Properties;
+        expect([key, Timeout, Description]).toEqual([key, timeoutSeconds, description]);
       }
     });
 
@@ -295,6 +278,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       const placeholders = new Set([...aslText.matchAll(PLACEHOLDER)].map((m) => m[1]));
       const substitutions = stateMachine(template).Properties.DefinitionSubstitutions as Record<string, unknown>;
       expect(Object.keys(substitutions).sort()).toEqual([...placeholders].sort());
+      expect(Object.keys(substitutions).sort()).toEqual(Object.keys(STEPS).map(arnPlaceholder).sort());
       for (const [name, value] of Object.entries(substitutions)) {
         const match = /^(.+)FunctionArn$/.exec(name);
         expect(match).not.toBeNull();
@@ -530,6 +514,16 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
       expect(JSON.stringify(template)).not.toContain('"IamRoleLambdaExecution"');
     });
+
+    it.each(Object.keys(STEP_FUNCTIONS))(
+      'grants %s exactly the calls functions/steps.ts declares, which are the calls its bundle makes',
+      (key) => {
+        const declared = [...STEP_FUNCTIONS[key].calls].sort();
+        expect({ function: key, calls: awsCallsOfFunction(key) }).toEqual({ function: key, calls: declared });
+        const gaps = grantGaps(statementsOfRole(template, roleId(key)), declared);
+        expect({ function: key, ...gaps }).toEqual({ function: key, missing: [], unused: [] });
+      },
+    );
 
     it.each(ALL_FUNCTIONS)('grants %s every AWS call its bundle makes, and nothing it does not use', (key) => {
       const gaps = grantGaps(statementsOfRole(template, roleId(key)), awsCallsOfFunction(key));

@@ -1,0 +1,2 @@
+/** `text` as a literal inside a regular expression. */
+export declare function escapeRegExp(text: string): string;
