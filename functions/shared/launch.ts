@@ -89,9 +89,10 @@ export async function launchFirstAvailable(
   for (const choice of choices) {
     try {
       const out = await ec2.send(new RunInstancesCommand(request(choice)));
-      const instanceId = out.Instances?.[0]?.InstanceId;
-      if (!instanceId) throw new Error('RunInstances returned no instance');
-      return { instanceId, choice };
+      const instance = out.Instances?.[0];
+      if (!instance?.InstanceId) throw new Error('RunInstances returned no instance');
+      // In the default VPC EC2 picks the subnet: record the one it picked.
+      return { instanceId: instance.InstanceId, choice: { ...choice, subnetId: choice.subnetId ?? instance.SubnetId } };
     } catch (error) {
       const { name, message } = error as Error;
       if (!CAPACITY_ERRORS.has(name)) throw error;
@@ -99,7 +100,8 @@ export async function launchFirstAvailable(
       refused.push(`${describeChoice(choice)}: ${name}: ${message}`);
     }
   }
-  throw new NoCapacity(`no capacity for the ${what} after ${refused.length} launch attempts: ${refused.join('; ')}`);
+  const attempts = refused.length === 1 ? '1 launch attempt' : `${refused.length} launch attempts`;
+  throw new NoCapacity(`no capacity for the ${what} after ${attempts}: ${refused.join('; ')}`);
 }
 
 /** Spot for a builder: a one-time request, terminated (not stopped) when EC2 reclaims it. */

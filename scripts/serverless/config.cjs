@@ -15,7 +15,7 @@ const CONFIG_FILE = process.env.COMFYUI_AMI_TEST_CONFIG_FILE
   ? path.resolve(process.env.COMFYUI_AMI_TEST_CONFIG_FILE)
   : path.join(ROOT, 'config', 'pipeline.json');
 
-const { readConfigFile, baseImageOwners, environmentInstanceTypes, environmentSubnetIds } = tsx.require(
+const { readConfigFile, baseImageOwners, environmentInstanceTypes, environmentSpot, environmentSubnetIds } = tsx.require(
   path.join(ROOT, 'functions', 'shared', 'config.ts'),
   __filename,
 );
@@ -76,6 +76,8 @@ const instanceTypes = [...new Set(environmentNames.flatMap((env) => environmentI
  */
 const subnetLists = environmentNames.map((env) => environmentSubnetIds(config, env));
 const subnetIds = subnetLists.some((list) => list.length === 0) ? ['*'] : [...new Set(subnetLists.flat())].sort();
+/** Whether any environment's builder may start on Spot. */
+const spotBuilders = environmentNames.some((env) => environmentSpot(config, env));
 
 const ec2Arn = (resource) => sub(`${ARN}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 
@@ -111,6 +113,30 @@ function ebsKeyResources() {
               Resource: key,
               Condition: { StringEquals: viaEc2, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
             },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * With Spot builders only: a Spot RunInstances also acts on a spot-instances-request, which only
+ * the builder's launch role may make (the test instance is always On-Demand). Without: no grant,
+ * so no Spot launch.
+ */
+function spotLaunchResources() {
+  if (!spotBuilders) return {};
+  return {
+    SpotBuilderLaunchPolicy: {
+      Type: 'AWS::IAM::Policy',
+      Properties: {
+        PolicyName: 'launch-spot-builders',
+        Roles: [{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Sid: 'RequestSpotBuilders', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2Arn('spot-instances-request/*') },
           ],
         },
       },
@@ -172,7 +198,7 @@ module.exports = {
   /** Comma-joined: the stack makes a security group only when this is empty. */
   securityGroupIdsText: config.builder.securityGroupIds.join(','),
   configuredSecurityGroupArns: config.builder.securityGroupIds.map((id) => ec2Arn(`security-group/${id}`)),
-  ebsKeyResources: ebsKeyResources(),
+  configuredResources: { ...ebsKeyResources(), ...spotLaunchResources() },
   api: config.api,
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

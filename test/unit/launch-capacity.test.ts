@@ -4,16 +4,28 @@
  * fails with NoCapacity naming each pair only when every one was refused.
  */
 import 'aws-sdk-client-mock-jest';
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
+import { checkUpdateCommand } from '../../functions/check-update-command/check-update-command';
+import { createImage } from '../../functions/create-image/create-image';
 import { launchBuilder, launchClientToken } from '../../functions/launch-builder/launch-builder';
 import { launchTestInstance } from '../../functions/launch-test-instance/launch-test-instance';
 import { type PipelineConfig, parseConfig } from '../../functions/shared/config';
 import { describeChoice, launchChoices } from '../../functions/shared/launch';
+import { stopBuilder } from '../../functions/stop-builder/stop-builder';
 import { demoConfig } from '../support/builds';
 import { buildTags, stateAfterImage, stepContext } from '../support/context';
 
 const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
 const SUBNET_A = 'subnet-0000000000000000a';
 const SUBNET_B = 'subnet-0000000000000000b';
 const INSTANCE = 'i-0123456789abcdef0';
@@ -50,6 +62,7 @@ function attempts() {
 
 beforeEach(() => {
   ec2.reset();
+  ssm.reset();
   ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
   ec2.on(DescribeImagesCommand).resolves({
     Images: [{ ImageId: 'ami-00000000000000001', State: 'available', RootDeviceName: '/dev/sda1' }],
@@ -219,6 +232,72 @@ describe('a Spot builder', () => {
       ]);
     },
   );
+});
+
+describe('imaging a Spot builder (EC2 cannot stop a one-time Spot instance: UnsupportedOperation)', () => {
+  const builderInstance = (lifecycle: 'spot' | undefined, state: string) => ({
+    Reservations: [
+      {
+        Instances: [
+          {
+            InstanceId: INSTANCE,
+            InstanceLifecycle: lifecycle,
+            State: { Name: state as never },
+            Tags: buildTags(undefined, { 'comfyui-ami:role': 'builder' }),
+          },
+        ],
+      },
+    ],
+  });
+
+  it('does not stop a running Spot builder, and images it with a reboot', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance('spot', 'running'));
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(CreateImageCommand).resolves({ ImageId: 'ami-00000000000000002' });
+
+    await expect(stopBuilder(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: true });
+    await createImage(stateAfterImage({ image: undefined }), stepContext());
+
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(ec2).toHaveReceivedCommandWith(CreateImageCommand, { InstanceId: INSTANCE, NoReboot: false });
+  });
+
+  it('stops an On-Demand builder and images it stopped, without a reboot', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance(undefined, 'running'));
+    await expect(stopBuilder(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: false });
+    expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [INSTANCE] });
+
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance(undefined, 'stopped'));
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(CreateImageCommand).resolves({ ImageId: 'ami-00000000000000002' });
+    await createImage(stateAfterImage({ image: undefined }), stepContext());
+    expect(ec2).toHaveReceivedCommandWith(CreateImageCommand, { NoReboot: true });
+  });
+
+  it('fails as BuilderLost when EC2 reclaimed the Spot builder (terminated), which rolls the build back', async () => {
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance('spot', 'terminated'));
+    await expect(stopBuilder(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'BuilderLost' });
+  });
+
+  it('notices a reclaimed Spot builder while its update command still shows InProgress', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    const spot = stateAfterImage({ builder: { instanceId: INSTANCE, instanceType: 'g5.xlarge', market: 'spot' } });
+
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance('spot', 'running'));
+    await expect(checkUpdateCommand(spot, stepContext())).resolves.toMatchObject({ done: false });
+
+    ec2.on(DescribeInstancesCommand).resolves(builderInstance('spot', 'terminated'));
+    await expect(checkUpdateCommand(spot, stepContext())).rejects.toMatchObject({
+      name: 'BuilderLost',
+      message: expect.stringContaining(`Spot builder ${INSTANCE} is terminated`),
+    });
+  });
+
+  it('asks EC2 nothing while an On-Demand builder runs its command', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    await expect(checkUpdateCommand(stateAfterImage(), stepContext())).resolves.toMatchObject({ done: false });
+    expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
+  });
 });
 
 describe('launching the test instance through capacity errors', () => {
