@@ -137,7 +137,7 @@ export const STEPS = {
     folder: 'check-update-command',
     description: 'Polls the update command; fails with the tail of its output.',
     timeoutSeconds: 60,
-    calls: ['logs:DescribeLogStreams', 'logs:GetLogEvents', 'ssm:GetCommandInvocation'],
+    calls: ['ec2:DescribeInstances', 'logs:DescribeLogStreams', 'logs:GetLogEvents', 'ssm:GetCommandInvocation'],
   },
   stopBuilder: {
     states: ['Stop the builder'],

@@ -1,4 +1,5 @@
-import { UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
+import { identityOf, ownInstance } from '../shared/build-identity';
+import { BuilderLost, UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { readInvocation, STILL_RUNNING, tail } from '../shared/run-command';
 import { type BuildState, need, type PollResult } from '../shared/state';
@@ -16,10 +17,28 @@ export async function checkUpdateCommand(state: BuildState, ctx: StepContext): P
     const output = tail(await logTail(ctx, commandId, instanceId)) || tail(stderr) || tail(stdout) || '(no output)';
     throw new UpdateCommandFailed(`${documentName} ended ${status} on ${instanceId} (command ${commandId}); last output:\n${output}`);
   }
+  await assertSpotBuilderAlive(state, ctx);
   if (attempt >= ctx.config.polling.commandMaxAttempts) {
     throw new UpdateTimedOut(`${documentName} still ${status} on ${instanceId} after ${attempt} checks (command ${commandId})`);
   }
   return { done: false, attempt, status };
+}
+
+/**
+ * EC2 may reclaim a Spot builder at any time; its command then never reports an end. Checked
+ * while the command runs, so a reclaimed builder rolls the build back at once, not after the
+ * command's whole timeout.
+ */
+async function assertSpotBuilderAlive(state: BuildState, { clients }: StepContext): Promise<void> {
+  const builder = need(state, 'builder');
+  if (builder.market !== 'spot') return;
+  const instance = await ownInstance(clients.ec2, identityOf(state), builder.instanceId);
+  const status = instance?.State?.Name ?? 'missing';
+  if (status === 'pending' || status === 'running') return;
+  const reason = instance?.StateReason?.Message ?? 'no reason given';
+  throw new BuilderLost(
+    `Spot builder ${builder.instanceId} is ${status} (${reason}): EC2 reclaimed it or it was ended; the build rolls back`,
+  );
 }
 
 /** The end of the output from the log group; the invocation's own (truncated) output when unreadable. */

@@ -8,7 +8,7 @@ import { type BuildState, type CreatedImage, need } from '../shared/state';
 import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
- * Images the stopped builder, once its tags show it is this build's. An image this build already
+ * Images the stopped builder (or a running Spot builder, with a reboot), once its tags show it is this build's. An image this build already
  * started is reused, so a retry or a redrive never leaves a second AMI behind.
  */
 export async function createImage(state: BuildState, { config, clients, logger }: StepContext): Promise<CreatedImage> {
@@ -33,8 +33,9 @@ export async function createImage(state: BuildState, { config, clients, logger }
         InstanceId: instanceId,
         Name: base.amiName,
         Description: `ComfyUI ${request.environment} build ${base.buildNumber}: ${request.imageUri}`.slice(0, 255),
-        // The builder is already stopped: no reboot needed for a consistent file system.
-        NoReboot: true,
+        // A stopped builder needs no reboot for a consistent file system. A one-time Spot builder
+        // cannot be stopped: EC2 shuts it down cleanly, snapshots it, then boots it again.
+        NoReboot: builder.State?.Name === 'stopped',
         // Tagged in the request itself: no role needs CreateTags on an image or snapshot that exists.
         TagSpecifications: [
           { ResourceType: 'image', Tags: toTags(imageTags(state, stableName)) },

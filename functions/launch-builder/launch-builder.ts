@@ -1,22 +1,27 @@
 import { createHash } from 'node:crypto';
-import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
-import { launchPlacement } from '../shared/launch';
+import { type LaunchChoice, launchChoices, launchFirstAvailable, launchPlacement, marketOptions } from '../shared/launch';
 import { type Builder, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, toTags } from '../shared/tags';
 
-/** RunInstances returns the same instance for the same token, for 24 hours. */
-export function launchClientToken(executionId: string): string {
-  return `comfyui-ami-${createHash('sha256').update(executionId).digest('hex').slice(0, 40)}`;
+/**
+ * RunInstances returns the same instance for the same token and parameters (at least 24 hours
+ * after it ends): one token per launch choice, so a retried step repeats each choice idempotently
+ * and no choice's request reuses another's token (IdempotentParameterMismatch).
+ */
+export function launchClientToken(executionId: string, choice: LaunchChoice): string {
+  const key = [executionId, choice.instanceType, choice.subnetId ?? '', choice.market].join('|');
+  return `comfyui-ami-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
 
 /**
- * Starts the builder from the base AMI. Idempotent twice over: an instance already tagged with
- * this build id is reused, and the ClientToken makes EC2 itself return the same instance.
+ * Starts the builder from the base AMI, trying the environment's instance types and subnets in
+ * order (Spot first when configured) until one has capacity. Idempotent twice over: an instance
+ * already tagged with this build id is reused, and each choice's ClientToken makes EC2 itself
+ * return the same instance.
  */
 export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext): Promise<Builder> {
   const request = need(state, 'request');
@@ -24,9 +29,15 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   const execution = state.execution;
 
   const existing = await findBuildInstances(clients.ec2, identityOf(state), ['builder']);
-  if (existing[0]?.InstanceId) {
-    logger.info('builder already launched for this build', { instanceId: existing[0].InstanceId });
-    return { instanceId: existing[0].InstanceId };
+  const found = existing[0];
+  if (found?.InstanceId) {
+    logger.info('builder already launched for this build', { instanceId: found.InstanceId });
+    return {
+      instanceId: found.InstanceId,
+      instanceType: found.InstanceType,
+      subnetId: found.SubnetId,
+      market: found.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
+    };
   }
 
   const image = await describeImage(clients.ec2, base.baseAmiId);
@@ -35,7 +46,6 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
   const rootDevice = image.RootDeviceName ?? '/dev/sda1';
   const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
 
-  const env = environmentConfig(config, request.environment);
   const tags = toTags({
     Name: `comfyui-ami-builder-${request.environment}`,
     [TAG.managedBy]: MANAGED_BY,
@@ -46,14 +56,18 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
     [TAG.dockerImage]: request.imageUri,
   });
 
-  const out = await clients.ec2.send(
-    new RunInstancesCommand({
+  const choices = launchChoices(config, request.environment, { allowSpot: true });
+  const { instanceId, choice } = await launchFirstAvailable(
+    clients.ec2,
+    choices,
+    (choice) => ({
       ImageId: base.baseAmiId,
-      InstanceType: (env?.instanceType ?? config.builder.instanceType) as never,
+      InstanceType: choice.instanceType as never,
       MinCount: 1,
       MaxCount: 1,
-      ClientToken: launchClientToken(execution.id || execution.name),
-      ...launchPlacement(config),
+      ClientToken: launchClientToken(execution.id || execution.name, choice),
+      ...launchPlacement(config, choice.subnetId),
+      ...marketOptions(choice),
       BlockDeviceMappings: [
         {
           DeviceName: rootDevice,
@@ -74,9 +88,8 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
         { ResourceType: 'volume', Tags: tags },
       ],
     }),
+    { logger, what: 'builder' },
   );
-  const instanceId = out.Instances?.[0]?.InstanceId;
-  if (!instanceId) throw new Error('RunInstances returned no instance');
-  logger.info('builder launched', { instanceId, baseAmiId: base.baseAmiId });
-  return { instanceId };
+  logger.info('builder launched', { instanceId, baseAmiId: base.baseAmiId, ...choice });
+  return { instanceId, ...choice };
 }

@@ -1,33 +1,26 @@
 import { createHash } from 'node:crypto';
-import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
-import { launchPlacement } from '../shared/launch';
+import { type LaunchChoice, launchChoices, launchFirstAvailable, launchPlacement } from '../shared/launch';
 import { type BuildState, need, type TestInstance } from '../shared/state';
 import { MANAGED_BY, TAG, toTags, VERIFIER_ROLE } from '../shared/tags';
 
-/** EC2 answers these when this launch cannot succeed now, whatever the retry: the build fails, named. */
-const CANNOT_LAUNCH = new Set([
-  'InsufficientInstanceCapacity',
-  'InstanceLimitExceeded',
-  'VcpuLimitExceeded',
-  'Unsupported',
-  'InvalidAMIID.NotFound',
-  'InvalidAMIID.Unavailable',
-]);
+/** EC2 answers these when the AMI itself cannot boot: no other type or zone helps. */
+const AMI_CANNOT_LAUNCH = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
 
-/** RunInstances returns the same instance for the same token: one per build, whatever the retries. */
-export function testInstanceClientToken(buildId: string, amiId: string): string {
-  return `comfyui-ami-verify-${createHash('sha256').update(`${buildId}|${amiId}`).digest('hex').slice(0, 40)}`;
+/** RunInstances returns the same instance for the same token and choice: one per build, whatever the retries. */
+export function testInstanceClientToken(buildId: string, amiId: string, choice: LaunchChoice): string {
+  const key = [buildId, amiId, choice.instanceType, choice.subnetId ?? ''].join('|');
+  return `comfyui-ami-verify-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
 
 /**
  * Boots the AMI to verify (`$.image.amiId`) the way consumers will: the environment's instance
- * type, the builder's network, security groups and profile, IMDSv2 only. Tagged with the build
- * id and role `verifier`, so the terminate step, roll back and the sweeper find it.
+ * types and subnets in order until one has capacity (always On-Demand: a reclaimed test instance
+ * would fail a good AMI), the builder's security groups and profile, IMDSv2 only. Tagged with the
+ * build id and role `verifier`, so the terminate step, roll back and the sweeper find it.
  */
 export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext): Promise<TestInstance> {
   const request = need(state, 'request');
@@ -38,15 +31,13 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
   const existing = (await findBuildInstances(clients.ec2, identity, [VERIFIER_ROLE])).find((i) => i.ImageId === amiId && i.InstanceId);
   if (existing?.InstanceId) {
     logger.info('test instance already launched for this build', { instanceId: existing.InstanceId });
-    return { instanceId: existing.InstanceId, amiId };
+    return { instanceId: existing.InstanceId, amiId, instanceType: existing.InstanceType, subnetId: existing.SubnetId };
   }
 
   const image = await describeImage(clients.ec2, amiId);
   if (image?.State !== 'available')
     throw new TestInstanceLaunchFailed(`AMI ${amiId} is ${image?.State ?? 'not found'}, not available: nothing to boot`);
 
-  const env = environmentConfig(config, request.environment);
-  const instanceType = env?.instanceType ?? config.builder.instanceType;
   const tags = toTags({
     Name: `comfyui-ami-verifier-${request.environment}`,
     [TAG.managedBy]: MANAGED_BY,
@@ -59,30 +50,29 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
   });
 
   try {
-    const out = await clients.ec2.send(
-      new RunInstancesCommand({
+    const { instanceId, choice } = await launchFirstAvailable(
+      clients.ec2,
+      launchChoices(config, request.environment, { allowSpot: false }),
+      (choice) => ({
         ImageId: amiId,
-        InstanceType: instanceType as never,
+        InstanceType: choice.instanceType as never,
         MinCount: 1,
         MaxCount: 1,
-        ClientToken: testInstanceClientToken(buildId, amiId),
-        ...launchPlacement(config),
+        ClientToken: testInstanceClientToken(buildId, amiId, choice),
+        ...launchPlacement(config, choice.subnetId),
         TagSpecifications: [
           { ResourceType: 'instance', Tags: tags },
           { ResourceType: 'volume', Tags: tags },
         ],
       }),
+      { logger, what: 'test instance' },
     );
-    const instanceId = out.Instances?.[0]?.InstanceId;
-    if (!instanceId) throw new Error('RunInstances returned no instance');
-    logger.info('test instance launched', { instanceId, amiId, instanceType });
-    return { instanceId, amiId };
+    logger.info('test instance launched', { instanceId, amiId, instanceType: choice.instanceType, subnetId: choice.subnetId });
+    return { instanceId, amiId, instanceType: choice.instanceType, subnetId: choice.subnetId };
   } catch (error) {
     const name = (error as Error).name;
-    if (CANNOT_LAUNCH.has(name)) {
-      throw new TestInstanceLaunchFailed(
-        `cannot launch a ${instanceType} test instance from ${amiId}: ${name}: ${(error as Error).message}`,
-      );
+    if (AMI_CANNOT_LAUNCH.has(name)) {
+      throw new TestInstanceLaunchFailed(`cannot launch a test instance from ${amiId}: ${name}: ${(error as Error).message}`);
     }
     throw error;
   }

@@ -9,6 +9,18 @@ export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 // A tag pattern is a Docker tag in which '*' stands for any run of characters.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
+const INSTANCE_TYPE = z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge');
+const SUBNET_ID = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0');
+/** The default builder type when the config names none. */
+export const DEFAULT_INSTANCE_TYPE = 'g4dn.xlarge';
+/**
+ * Launches one step may try in its Lambda (each a fast RunInstances refusal): instance types x
+ * subnets, twice with Spot. Bounded so the step ends well inside its 50-second Task timeout.
+ */
+export const MAX_LAUNCH_PAIRS = 12;
+// Ordered, most wanted first: GPU capacity is often short in one zone or for one type.
+const INSTANCE_TYPES = z.array(INSTANCE_TYPE).min(1).max(4);
+const SUBNET_IDS = z.array(SUBNET_ID).min(1).max(6);
 // An IAM principal ARN in which '*' matches any characters, e.g. arn:aws:iam::*:role/release-*.
 export const CALLER_PATTERN =
   /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
@@ -34,10 +46,13 @@ const environmentSchema = z
       .regex(TAG_PATTERN)
       .refine((t) => !t.includes('*'), 'a plain tag, no *'),
     gpu: z.boolean().default(true),
-    instanceType: z
-      .string()
-      .regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge')
-      .optional(),
+    // The builder's and the test instance's type; a single value is a list of one.
+    instanceType: INSTANCE_TYPE.optional(),
+    instanceTypes: INSTANCE_TYPES.optional(),
+    // Subnets (one per availability zone, in order) of this environment's builder and test instance.
+    subnetIds: SUBNET_IDS.optional(),
+    // Spot for this environment's builder (the test instance is always On-Demand); default builder.spot.
+    spot: z.boolean().optional(),
     containerPort: z.number().int().min(1).max(65535).default(8188),
     verify: verifySchema,
     // IAM principals POST /builds accepts for this environment; absent = any caller the API's IAM lets in.
@@ -77,14 +92,14 @@ export const configSchema = z
     }),
     builder: z
       .object({
-        instanceType: z
-          .string()
-          .regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge')
-          .default('g4dn.xlarge'),
-        subnetId: z
-          .string()
-          .regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0')
-          .optional(),
+        // Either one type or an ordered list (default g4dn.xlarge); a single value is a list of one.
+        instanceType: INSTANCE_TYPE.optional(),
+        instanceTypes: INSTANCE_TYPES.optional(),
+        // Either one subnet or an ordered list, ideally one per availability zone; none: the default VPC's.
+        subnetId: SUBNET_ID.optional(),
+        subnetIds: SUBNET_IDS.optional(),
+        // One-time Spot builders, On-Demand when Spot has no capacity (launch-choices.ts).
+        spot: z.boolean().default(false),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id')).default([]),
         // Off unless asked for: with it, the builder reaches SSM and ECR without a NAT (a public subnet).
         associatePublicIpAddress: z.boolean().default(false),
@@ -199,7 +214,26 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    const single = (path: (string | number)[], one: unknown, many: unknown, field: string) => {
+      if (one !== undefined && many !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, `${field}s`],
+          message: `given without ${field}: set one ${field} or the list ${field}s, not both`,
+        });
+    };
+    single(['builder'], config.builder.instanceType, config.builder.instanceTypes, 'instanceType');
+    single(['builder'], config.builder.subnetId, config.builder.subnetIds, 'subnetId');
     for (const [name, env] of Object.entries(config.environments)) {
+      single(['environments', name], env.instanceType, env.instanceTypes, 'instanceType');
+      const pairs = environmentInstanceTypes(config, name).length * Math.max(1, environmentSubnetIds(config, name).length);
+      if (pairs > MAX_LAUNCH_PAIRS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, env.subnetIds ? 'subnetIds' : 'instanceTypes'],
+          message: `at most ${MAX_LAUNCH_PAIRS} instance type and subnet pairs (instance types x subnets), not ${pairs}`,
+        });
+      }
       const repository = env.repository ?? config.repositories[0];
       if (!config.repositories.includes(repository)) {
         ctx.addIssue({
@@ -286,6 +320,34 @@ export function environmentsForTag(config: PipelineConfig, repository: string, t
 /** The environment's settings; own keys only, so "constructor" or "__proto__" is no environment. */
 export function environmentConfig(config: PipelineConfig, environment: string): EnvironmentConfig | undefined {
   return Object.hasOwn(config.environments, environment) ? config.environments[environment] : undefined;
+}
+
+/** The builder default's ordered instance types: `builder.instanceTypes`, or its one `instanceType`. */
+export function builderInstanceTypes(config: PipelineConfig): string[] {
+  const { instanceType, instanceTypes } = config.builder;
+  return instanceTypes ?? [instanceType ?? DEFAULT_INSTANCE_TYPE];
+}
+
+/** The builder default's ordered subnets; empty: the default VPC's default subnet, chosen by EC2. */
+export function builderSubnetIds(config: PipelineConfig): string[] {
+  const { subnetId, subnetIds } = config.builder;
+  return subnetIds ?? (subnetId ? [subnetId] : []);
+}
+
+/** The environment's ordered instance types, else the builder default's. */
+export function environmentInstanceTypes(config: PipelineConfig, environment: string): string[] {
+  const env = environmentConfig(config, environment);
+  return env?.instanceTypes ?? (env?.instanceType ? [env.instanceType] : builderInstanceTypes(config));
+}
+
+/** The environment's ordered subnets, else the builder default's. */
+export function environmentSubnetIds(config: PipelineConfig, environment: string): string[] {
+  return environmentConfig(config, environment)?.subnetIds ?? builderSubnetIds(config);
+}
+
+/** Whether the environment's builder starts on Spot. */
+export function environmentSpot(config: PipelineConfig, environment: string): boolean {
+  return environmentConfig(config, environment)?.spot ?? config.builder.spot;
 }
 
 export function repositoryFor(config: PipelineConfig, environment: string): string {

@@ -193,3 +193,11 @@ export class BuildNotFound extends PipelineError {
 export class CallerNotAllowed extends PipelineError {
   override readonly name = 'CallerNotAllowed';
 }
+
+/**
+ * Every configured (instance type, subnet) pair, and Spot then On-Demand where asked, was refused
+ * for capacity or a limit; the message names each pair and EC2's answer. Never retried.
+ */
+export class NoCapacity extends PipelineError {
+  override readonly name = 'NoCapacity';
+}

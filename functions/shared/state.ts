@@ -54,6 +54,10 @@ export interface BaseAmi {
 
 export interface Builder {
   instanceId: string;
+  /** The launch choice that had capacity (launch.ts); absent in states written before it was recorded. */
+  instanceType?: string;
+  subnetId?: string;
+  market?: 'spot' | 'on-demand';
 }
 
 export interface UpdateCommand {
@@ -76,6 +80,9 @@ export interface TestInstance {
   instanceId: string;
   /** The AMI it booted: the one "Publish the AMI" will publish. */
   amiId: string;
+  /** The launch choice that had capacity. */
+  instanceType?: string;
+  subnetId?: string;
 }
 
 export interface HealthCheckCommand {

@@ -6,7 +6,9 @@ import { type BuildState, need, type PollResult } from '../shared/state';
 
 /**
  * Asks the builder to stop (repeating the request is harmless) and reports whether it has. Only
- * an instance tagged with this build id is touched.
+ * an instance tagged with this build id is touched. A one-time Spot builder cannot be stopped
+ * (EC2 answers UnsupportedOperation): it stays running and "Create the AMI" images it with a
+ * reboot, which shuts it down cleanly for the snapshot.
  */
 export async function stopBuilder(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
   const { instanceId } = need(state, 'builder');
@@ -15,6 +17,8 @@ export async function stopBuilder(state: BuildState, { config, clients }: StepCo
   const status = instance?.State?.Name ?? 'missing';
 
   if (status === 'stopped') return { done: true, attempt, status };
+  if (status === 'running' && instance?.InstanceLifecycle === 'spot')
+    return { done: true, attempt, status: 'running (Spot: imaged with a reboot)' };
   if (['shutting-down', 'terminated', 'missing'].includes(status))
     throw new BuilderLost(`builder ${instanceId} is ${status}; no image can be made`);
   if (status !== 'stopping') await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));

@@ -15,7 +15,10 @@ const CONFIG_FILE = process.env.COMFYUI_AMI_TEST_CONFIG_FILE
   ? path.resolve(process.env.COMFYUI_AMI_TEST_CONFIG_FILE)
   : path.join(ROOT, 'config', 'pipeline.json');
 
-const { readConfigFile, baseImageOwners } = tsx.require(path.join(ROOT, 'functions', 'shared', 'config.ts'), __filename);
+const { readConfigFile, baseImageOwners, environmentInstanceTypes, environmentSpot, environmentSubnetIds } = tsx.require(
+  path.join(ROOT, 'functions', 'shared', 'config.ts'),
+  __filename,
+);
 const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', 'tags.ts'), __filename);
 
 const raw = JSON.parse(readFileSync(CONFIG_FILE, 'utf8'));
@@ -63,15 +66,18 @@ function baseImageParameterArns() {
     : [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(parameter)}`)];
 }
 
-/** Every instance type a build may launch: the builder's and the environments' own. */
-const instanceTypes = [
-  ...new Set([
-    config.builder.instanceType,
-    ...Object.values(config.environments)
-      .map((e) => e.instanceType)
-      .filter(Boolean),
-  ]),
-].sort();
+const environmentNames = Object.keys(config.environments);
+/** Every instance type a build may launch: each environment's list (or the builder default's). */
+const instanceTypes = [...new Set(environmentNames.flatMap((env) => environmentInstanceTypes(config, env)))].sort();
+/**
+ * Every subnet a build may launch in: each environment's list (or the builder default's). An
+ * environment without one launches in the default VPC's default subnet, which no ARN can name in
+ * advance: then any subnet.
+ */
+const subnetLists = environmentNames.map((env) => environmentSubnetIds(config, env));
+const subnetIds = subnetLists.some((list) => list.length === 0) ? ['*'] : [...new Set(subnetLists.flat())].sort();
+/** Whether any environment's builder may start on Spot. */
+const spotBuilders = environmentNames.some((env) => environmentSpot(config, env));
 
 const ec2Arn = (resource) => sub(`${ARN}:ec2:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 
@@ -114,6 +120,30 @@ function ebsKeyResources() {
   };
 }
 
+/**
+ * With Spot builders only: a Spot RunInstances also acts on a spot-instances-request, which only
+ * the builder's launch role may make (the test instance is always On-Demand). Without: no grant,
+ * so no Spot launch.
+ */
+function spotLaunchResources() {
+  if (!spotBuilders) return {};
+  return {
+    SpotBuilderLaunchPolicy: {
+      Type: 'AWS::IAM::Policy',
+      Properties: {
+        PolicyName: 'launch-spot-builders',
+        Roles: [{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Sid: 'RequestSpotBuilders', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2Arn('spot-instances-request/*') },
+          ],
+        },
+      },
+    },
+  };
+}
+
 module.exports = {
   config,
   /** Compact JSON of the file as written: the PIPELINE_CONFIG of every function. */
@@ -149,8 +179,7 @@ module.exports = {
   lockTable: config.lock.table,
   // RunInstances conditions (launch step)
   instanceTypes,
-  // No subnet in the config: the default VPC's default subnet, which no ARN can name in advance.
-  subnetArns: [ec2Arn(config.builder.subnetId ? `subnet/${config.builder.subnetId}` : 'subnet/*')],
+  subnetArns: subnetIds.map((id) => ec2Arn(`subnet/${id}`)),
   // The pipeline's own AMIs (incremental builds) and the base image's publisher.
   imageOwners: [{ Ref: 'AWS::AccountId' }, ...baseImageOwners(config)],
   // RunInstances and CreateImage conditions: the managed-by request tag plus what each resource must be.
@@ -169,7 +198,7 @@ module.exports = {
   /** Comma-joined: the stack makes a security group only when this is empty. */
   securityGroupIdsText: config.builder.securityGroupIds.join(','),
   configuredSecurityGroupArns: config.builder.securityGroupIds.map((id) => ec2Arn(`security-group/${id}`)),
-  ebsKeyResources: ebsKeyResources(),
+  configuredResources: { ...ebsKeyResources(), ...spotLaunchResources() },
   api: config.api,
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

@@ -227,8 +227,8 @@ describe('verify before publish', () => {
             ),
           ),
         })),
-      error: 'TestInstanceLaunchFailed',
-      cause: /cannot launch a g4dn\.xlarge test instance from ami-\w+: InsufficientInstanceCapacity/,
+      error: 'NoCapacity',
+      cause: /^no capacity for the test instance after 1 launch attempt: g4dn\.xlarge in the default subnet: InsufficientInstanceCapacity/,
       launched: false,
     },
   ];

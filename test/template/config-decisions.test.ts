@@ -4,11 +4,13 @@ import { awsCallsOfFunction, packagedTemplate, readRepoJson, type Template } fro
 /**
  * What config/pipeline.json decides in the stack, shown on a package made from another config:
  * its own security groups and subnet, no public IP, a base image of a named owner, a
- * customer-managed EBS key.
+ * customer-managed EBS key, and prod with its own instance type and subnet lists and a Spot builder.
  */
 const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const GROUPS = ['sg-0123456789abcdef0', 'sg-0fedcba9876543210'];
 const SUBNET = 'subnet-0123456789abcdef0';
+// prod's own ordered subnets and instance types, and a Spot builder (GPU capacity).
+const PROD_SUBNET = 'subnet-0000000000000000c';
 const OWNER = '111122223333';
 
 interface Statement {
@@ -38,12 +40,18 @@ describe('a config with its own network, base image owner and EBS key (sls packa
 
   beforeAll(() => {
     const config = readRepoJson<Record<string, Record<string, unknown>>>('config/pipeline.json');
+    const environments = config.environments as Record<string, Record<string, unknown>>;
+    const { instanceType: _one, ...prod } = environments.prod;
     template = packagedTemplate({
       name: 'own-network-and-key',
       config: {
         ...config,
         baseImage: { amiId: 'ami-0123456789abcdef0', owner: OWNER },
         builder: { ...config.builder, subnetId: SUBNET, securityGroupIds: GROUPS, associatePublicIpAddress: false, ebsKmsKeyArn: KEY },
+        environments: {
+          ...environments,
+          prod: { ...prod, instanceTypes: ['g6.xlarge', 'g5.2xlarge'], subnetIds: [PROD_SUBNET, SUBNET], spot: true },
+        },
       },
     });
   });
@@ -80,9 +88,13 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     });
   });
 
-  it("launches only in the configured subnet, without a public IP, from this account's or the named owner's images", () => {
+  it("launches only in the configured subnets, without a public IP, from this account's or the named owner's images", () => {
     const launch = statementsOf(template, 'LaunchBuilderIamRoleLambdaExecution');
-    expect(launch.find((s) => s.Sid === 'RunInConfiguredSubnets')!.Resource).toEqual([sub(`subnet/${SUBNET}`)]);
+    // The builder default's subnet (dev, staging) and prod's own list: exactly those.
+    expect(launch.find((s) => s.Sid === 'RunInConfiguredSubnets')!.Resource).toEqual([
+      sub(`subnet/${PROD_SUBNET}`),
+      sub(`subnet/${SUBNET}`),
+    ]);
     expect(launch.find((s) => s.Sid === 'PublicIpOnlyAsConfigured')!.Condition).toEqual({
       Bool: { 'ec2:AssociatePublicIpAddress': 'false' },
     });
@@ -91,8 +103,41 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     });
   });
 
+  it.each(['LaunchBuilderIamRoleLambdaExecution', 'LaunchTestInstanceIamRoleLambdaExecution'])(
+    '%s runs exactly the instance types of the builder default and of prod, in the same subnets',
+    (roleId) => {
+      const launch = statementsOf(template, roleId);
+      expect(launch.find((s) => s.Sid === 'RunOnlyConfiguredTaggedIMDSv2Builders')!.Condition?.StringEquals['ec2:InstanceType']).toEqual([
+        'g4dn.xlarge',
+        'g5.2xlarge',
+        'g6.xlarge',
+      ]);
+      expect(launch.find((s) => s.Sid === 'RunInConfiguredSubnets')!.Resource).toEqual([
+        sub(`subnet/${PROD_SUBNET}`),
+        sub(`subnet/${SUBNET}`),
+      ]);
+    },
+  );
+
+  it("lets only the builder's launch make a Spot request, because prod asks for a Spot builder", () => {
+    const spot = Object.entries(template.Resources).filter(([, r]) => JSON.stringify(r).includes('spot-instances-request'));
+    expect(spot.map(([id]) => id)).toEqual(['SpotBuilderLaunchPolicy']);
+    expect(spot[0][1].Properties).toEqual({
+      PolicyName: 'launch-spot-builders',
+      Roles: [{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Sid: 'RequestSpotBuilders', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: sub('spot-instances-request/*') },
+        ],
+      },
+    });
+  });
+
   it('lets exactly the launch and create-image roles use the key, only through EC2, grants only for AWS resources', () => {
-    const policies = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Policy');
+    const policies = Object.entries(template.Resources).filter(
+      ([, r]) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r).includes('kms:'),
+    );
     expect(policies.map(([id]) => id)).toEqual(['EbsKeyUsePolicy']);
     const policy = policies[0][1].Properties as { Roles: unknown[]; PolicyDocument: { Statement: Statement[] } };
     expect(policy.Roles).toEqual([{ Ref: 'LaunchBuilderIamRoleLambdaExecution' }, { Ref: 'CreateImageIamRoleLambdaExecution' }]);

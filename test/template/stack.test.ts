@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
-import { configSchema, environmentsForTag, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
+import {
+  configSchema,
+  environmentInstanceTypes,
+  environmentsForTag,
+  type PipelineConfig,
+  readConfigFile,
+} from '../../functions/shared/config';
 import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { START_ROUTES } from '../../functions/start-build/api';
@@ -145,7 +151,11 @@ function runInstancesByResourceType(template: Template): Record<string, Statemen
     expect(list(statement.Action)).toEqual(['ec2:RunInstances']);
     expect(list(statement.Resource)).not.toContain('*');
     const text = JSON.stringify(statement.Resource);
-    const types = [...new Set([...text.matchAll(/:(instance|volume|image|network-interface|subnet|security-group)\//g)].map((m) => m[1]))];
+    const types = [
+      ...new Set(
+        [...text.matchAll(/:(instance|volume|image|network-interface|subnet|security-group|spot-instances-request)\//g)].map((m) => m[1]),
+      ),
+    ];
     expect(types).toHaveLength(1);
     expect(byType[types[0]]).toBeUndefined();
     byType[types[0]] = statement;
@@ -611,13 +621,11 @@ describe('the packaged stack (sls package --stage test)', () => {
         statementsOfRole(template, roleId(key)).filter((st) => !JSON.stringify(st.Resource).includes(':log-group:/aws/lambda/'));
       expect(launchOnly('launchTestInstance')).toEqual(launchOnly('launchBuilder'));
       const byType = runInstancesByResourceType(template);
+      // No spot-instances-request: the shipped config asks for no Spot builder, so a Spot launch is refused.
+      expect(JSON.stringify(template.Resources)).not.toContain('spot-instances-request');
       expect(Object.keys(byType).sort()).toEqual(['image', 'instance', 'network-interface', 'security-group', 'subnet', 'volume']);
-      const types = [
-        ...new Set([
-          config.builder.instanceType,
-          ...Object.values(config.environments).flatMap((e) => (e.instanceType ? [e.instanceType] : [])),
-        ]),
-      ].sort();
+      const types = [...new Set(Object.keys(config.environments).flatMap((env) => environmentInstanceTypes(config, env)))].sort();
+      expect(types).toEqual(['g4dn.xlarge', 'g5.xlarge']);
       expect(byType.instance.Condition).toEqual({
         StringEquals: {
           [`aws:RequestTag/${TAG.managedBy}`]: MANAGED_BY,

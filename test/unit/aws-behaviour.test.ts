@@ -186,7 +186,7 @@ describe('CreateImage tags the AMI and its snapshots in the request (moto refuse
 });
 
 describe('RunInstances honours ClientToken (moto ignores it)', () => {
-  it('sends a token derived from the execution, the same on every retry', async () => {
+  it('sends a token derived from the execution and the launch choice, the same on every retry', async () => {
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ec2.on(DescribeImagesCommand).resolves({
       Images: [
@@ -203,7 +203,7 @@ describe('RunInstances honours ClientToken (moto ignores it)', () => {
     await launchBuilder(state, stepContext());
     await launchBuilder(state, stepContext());
     const calls = ec2.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
-    expect(calls[0].ClientToken).toBe(launchClientToken(state.execution.id));
+    expect(calls[0].ClientToken).toBe(launchClientToken(state.execution.id, { instanceType: 'g4dn.xlarge', market: 'on-demand' }));
     expect(calls[1].ClientToken).toBe(calls[0].ClientToken);
     expect(calls[0].ClientToken!.length).toBeLessThanOrEqual(64);
     // IMDSv2 only, encrypted root at least as large as the base's, no key pair, terminate on shutdown.

@@ -94,7 +94,7 @@ describe('launchTestInstance', () => {
 
     const result = await launchTestInstance(stateAfterImage(), ctx);
 
-    expect(result).toEqual({ instanceId: TEST_INSTANCE, amiId: AMI });
+    expect(result).toEqual({ instanceId: TEST_INSTANCE, amiId: AMI, instanceType: 'g5.2xlarge', subnetId: 'subnet-0123456789abcdef0' });
     expect(ec2).toHaveReceivedCommandWith(RunInstancesCommand, {
       ImageId: AMI,
       InstanceType: 'g5.2xlarge',
@@ -103,7 +103,11 @@ describe('launchTestInstance', () => {
       ],
       IamInstanceProfile: { Name: 'comfyui-ami-builder' },
       MetadataOptions: expect.objectContaining({ HttpTokens: 'required' }),
-      ClientToken: testInstanceClientToken(BUILD_ID, AMI),
+      ClientToken: testInstanceClientToken(BUILD_ID, AMI, {
+        instanceType: 'g5.2xlarge',
+        subnetId: 'subnet-0123456789abcdef0',
+        market: 'on-demand',
+      }),
     });
     const tags = ec2.commandCalls(RunInstancesCommand)[0].args[0].input.TagSpecifications?.[0].Tags;
     expect(tags).toEqual(
@@ -133,17 +137,25 @@ describe('launchTestInstance', () => {
     });
   });
 
-  it.each(['InsufficientInstanceCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded'])(
-    'fails with TestInstanceLaunchFailed when EC2 answers %s',
+  it.each(['InsufficientInstanceCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded', 'Unsupported'])(
+    'fails with NoCapacity when EC2 answers %s for its only instance type and subnet',
     async (code) => {
       ec2.on(RunInstancesCommand).rejects(named(code, 'We currently do not have sufficient g4dn.xlarge capacity'));
 
       await expect(launchTestInstance(stateAfterImage(), stepContext())).rejects.toMatchObject({
-        name: 'TestInstanceLaunchFailed',
-        message: expect.stringContaining(`${code}: We currently do not have sufficient`),
+        name: 'NoCapacity',
+        message: expect.stringContaining(`g4dn.xlarge in the default subnet: ${code}: We currently do not have sufficient`),
       });
     },
   );
+
+  it('fails with TestInstanceLaunchFailed, trying nothing else, when EC2 cannot find the AMI', async () => {
+    ec2.on(RunInstancesCommand).rejects(named('InvalidAMIID.NotFound', 'The image id does not exist'));
+    const ctx = stepContext({ builder: { ...demoConfig().builder, subnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'] } });
+
+    await expect(launchTestInstance(stateAfterImage(), ctx)).rejects.toMatchObject({ name: 'TestInstanceLaunchFailed' });
+    expect(ec2).toHaveReceivedCommandTimes(RunInstancesCommand, 1);
+  });
 
   it('lets a throttled RunInstances through to the retry as it is', async () => {
     ec2.on(RunInstancesCommand).rejects(named('RequestLimitExceeded'));
