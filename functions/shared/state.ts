@@ -90,6 +90,8 @@ export interface TestInstanceTerminated {
 export interface Published {
   amiId: string;
   metadata: AmiMetadata;
+  /** The new AMI's snapshots and the zones whose fast snapshot restore this build enabled (absent when off). */
+  fastSnapshotRestore?: { snapshotIds: string[]; availabilityZones: string[] };
 }
 
 export interface StepError {
