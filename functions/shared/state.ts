@@ -67,6 +67,13 @@ export interface PollResult {
   status: string;
 }
 
+/** A check of the update command; once it succeeded, what the builder's pull fetched (when it said). */
+export interface UpdateStatus extends PollResult {
+  pulledBytes?: number | null;
+  pulledLayers?: number;
+  presentLayers?: number;
+}
+
 export interface CreatedImage {
   amiId: string;
   name: string;
@@ -114,7 +121,7 @@ export interface BuildState {
   base?: BaseAmi;
   builder?: Builder;
   update?: UpdateCommand;
-  updateStatus?: PollResult;
+  updateStatus?: UpdateStatus;
   stop?: PollResult;
   image?: CreatedImage;
   imageStatus?: PollResult;
