@@ -80,6 +80,8 @@ const REMOVE_CALLS = [
   'ec2:DescribeSnapshots',
   'ec2:TerminateInstances',
 ];
+/** Fast snapshot restore stopped on an AMI before it goes (functions/shared/fast-snapshot-restore.ts). */
+const FAST_RESTORE_OFF_CALLS = ['ec2:DescribeFastSnapshotRestores', 'ec2:DisableFastSnapshotRestores'];
 
 export const STEPS = {
   normalizeRequest: {
@@ -137,7 +139,13 @@ export const STEPS = {
     folder: 'check-update-command',
     description: 'Polls the update command; fails with the tail of its output.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeInstances', 'logs:DescribeLogStreams', 'logs:GetLogEvents', 'ssm:GetCommandInvocation'],
+    calls: [
+      'ec2:DescribeInstances',
+      'logs:DescribeLogStreams',
+      'logs:FilterLogEvents',
+      'logs:GetLogEvents',
+      'ssm:GetCommandInvocation',
+    ],
   },
   stopBuilder: {
     states: ['Stop the builder'],
@@ -194,7 +202,13 @@ export const STEPS = {
     folder: 'publish-ami',
     description: 'Writes history, metadata and latest under the parameter prefix.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeImages', 'ssm:GetParameter', 'ssm:PutParameter'],
+    calls: [
+      'ec2:DescribeImages',
+      'ec2:DescribeSnapshots',
+      'ec2:EnableFastSnapshotRestores',
+      'ssm:GetParameter',
+      'ssm:PutParameter',
+    ],
     // PutParameter of an aws:ec2:image value is validated asynchronously: read back until it holds.
     retry: [
       {
@@ -212,14 +226,14 @@ export const STEPS = {
     folder: 'clean-up',
     description: 'Terminates the builder, removes the previous AMI, prunes history.',
     timeoutSeconds: 120,
-    calls: [...REMOVE_CALLS, 'ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
+    calls: [...REMOVE_CALLS, ...FAST_RESTORE_OFF_CALLS, 'ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
   },
   rollBack: {
     states: ['Roll back the build'],
     folder: 'roll-back',
     description: 'Undoes a failed build; restores any parameter it wrote.',
     timeoutSeconds: 120,
-    calls: [...REMOVE_CALLS, 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter'],
+    calls: [...REMOVE_CALLS, ...FAST_RESTORE_OFF_CALLS, 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter'],
     // Whatever it fails to undo is left behind: it outlasts an AWS throttle longer than the others.
     retry: [
       {

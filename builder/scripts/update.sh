@@ -62,9 +62,53 @@ configure_ecr_login() {
   log "docker uses the ECR credential helper for $IMAGE_REGISTRY"
 }
 
+# docker pull fetches only the layers the host lacks. Without a terminal it prints one line per
+# layer and no sizes: "<12 hex of the layer digest>: Already exists" for a layer it has (the
+# longest prefix of the image's layers the host holds), "...: Download complete" and "...: Pull
+# complete" for one it fetched. The output is kept in a file: the step reports what was pulled.
+pull_once() {
+  docker pull "$IMAGE_URI" >"$1"
+}
+
+# The compressed size (what crosses the network) of each pulled layer, from the image manifest
+# (docker manifest inspect --verbose: the platform manifests of an index too). Prints the sum;
+# fails when the manifest cannot be read or does not list one of the layers.
+pulled_layer_bytes() {
+  local manifest flat id descriptor total=0
+  (($# > 0)) || {
+    printf '0'
+    return 0
+  }
+  manifest=$(docker manifest inspect --verbose "$IMAGE_URI" 2>/dev/null) || return 1
+  flat=${manifest//[[:space:]]/}
+  for id in "$@"; do
+    # The innermost object that holds this digest: the layer's descriptor, keys in any order.
+    descriptor="\\{[^{}]*\"digest\":\"sha256:${id}[0-9a-f]{52}\"[^{}]*\\}"
+    [[ $flat =~ $descriptor ]] || return 1
+    [[ ${BASH_REMATCH[0]} =~ \"size\":([0-9]+) ]] || return 1
+    total=$((total + BASH_REMATCH[1]))
+  done
+  printf '%s' "$total"
+}
+
 pull_image() {
   log "pulling $IMAGE_URI"
-  retry 3 "docker pull" docker pull --quiet "$IMAGE_URI" || die "docker pull $IMAGE_URI failed"
+  local output line id present=0 bytes
+  local -A fetched=()
+  output=$(mktemp)
+  if ! retry 3 "docker pull" pull_once "$output"; then
+    rm -f "$output"
+    die "docker pull $IMAGE_URI failed"
+  fi
+  while IFS= read -r line; do
+    id=${line%%:*}
+    [[ $id =~ ^[0-9a-f]{12}$ ]] || continue
+    case ${line#*: } in
+      'Already exists') present=$((present + 1)) ;;
+      'Download complete' | 'Pull complete') fetched[$id]=1 ;;
+    esac
+  done <"$output"
+  rm -f "$output"
   local digests expected="$IMAGE_REGISTRY/$IMAGE_REPOSITORY@$IMAGE_DIGEST"
   digests=$(docker image inspect --format "$(go_template '[[range .RepoDigests]][[println .]][[end]]')" "$IMAGE_URI") \
     || die "cannot inspect the pulled image $IMAGE_URI"
@@ -72,6 +116,12 @@ pull_image() {
     die "pulled image does not have digest $IMAGE_DIGEST (docker reports: $(printable "${digests//$'\n'/ }"))"
   fi
   log "pulled and verified $expected"
+  if ! bytes=$(pulled_layer_bytes "${!fetched[@]}"); then
+    warn "cannot read the layer sizes from the image manifest; the pulled bytes are not known"
+    bytes=unknown
+  fi
+  # One line the pipeline reads back (functions/check-update-command/pull-report.ts).
+  printf 'comfyui-ami-pull: pulled_bytes=%s pulled_layers=%s present_layers=%s\n' "$bytes" "${#fetched[@]}" "$present"
 }
 
 # Rewrites the three lines the pipeline owns and keeps every other line, via temp file + mv.

@@ -2,17 +2,22 @@ import { identityOf, ownInstance } from '../shared/build-identity';
 import { BuilderLost, UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { readInvocation, STILL_RUNNING, tail } from '../shared/run-command';
-import { type BuildState, need, type PollResult } from '../shared/state';
+import { type BuildState, need, type UpdateStatus } from '../shared/state';
 import { commandOutputTail } from './command-output';
+import { type PullReport, parsePullReport, pullReportFromLogs } from './pull-report';
 
 /** One check of the update command; the state machine's Choice loops on `done`. */
-export async function checkUpdateCommand(state: BuildState, ctx: StepContext): Promise<PollResult> {
+export async function checkUpdateCommand(state: BuildState, ctx: StepContext): Promise<UpdateStatus> {
   const { instanceId } = need(state, 'builder');
   const { commandId, documentName } = need(state, 'update');
   const attempt = (state.updateStatus?.attempt ?? 0) + 1;
 
   const { status, stdout, stderr } = await readInvocation(ctx, commandId, instanceId);
-  if (status === 'Success') return { done: true, attempt, status };
+  if (status === 'Success') {
+    const pull = parsePullReport(stdout) ?? (await logPullReport(ctx, commandId, instanceId));
+    if (pull) ctx.logger.info('image pulled', { ...pull });
+    return { done: true, attempt, status, ...pull };
+  }
   if (!STILL_RUNNING.has(status)) {
     const output = tail(await logTail(ctx, commandId, instanceId)) || tail(stderr) || tail(stdout) || '(no output)';
     throw new UpdateCommandFailed(`${documentName} ended ${status} on ${instanceId} (command ${commandId}); last output:\n${output}`);
@@ -47,6 +52,20 @@ async function logTail({ config, clients, logger }: StepContext, commandId: stri
     return await commandOutputTail(clients.logs, config.commandLogGroup, commandId, instanceId);
   } catch (error) {
     logger.warn('cannot read the command output from CloudWatch Logs', { commandId, error: (error as Error).name });
+    return undefined;
+  }
+}
+
+/** The pull report from the log group; undefined (and a warning) when it cannot be read: it only informs. */
+async function logPullReport(
+  { config, clients, logger }: StepContext,
+  commandId: string,
+  instanceId: string,
+): Promise<PullReport | undefined> {
+  try {
+    return await pullReportFromLogs(clients.logs, config.commandLogGroup, commandId, instanceId);
+  } catch (error) {
+    logger.warn('cannot read the pull report from CloudWatch Logs', { commandId, error: (error as Error).name });
     return undefined;
   }
 }

@@ -3,6 +3,7 @@ import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } 
 import { findBuildInstances, identityOf, ownInstance, publishableImage } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
+import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
@@ -17,6 +18,8 @@ export interface CleanUpResult {
   /** Outdated AMIs the removal guard kept, with its reason. */
   kept: { amiId: string; reason: string }[];
   prunedHistory: string[];
+  /** Replaced AMIs (removed or retained) whose snapshots' fast snapshot restore was disabled. */
+  fastSnapshotRestoreDisabled: FastSnapshotRestoreChange[];
 }
 
 /**
@@ -66,6 +69,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
 
   const removed: RemovedImage[] = [];
   const kept: CleanUpResult['kept'] = [];
+  const fastSnapshotRestoreDisabled: FastSnapshotRestoreChange[] = [];
   let keptPrevious: CleanUpResult['keptPrevious'] = null;
   // Never remove what consumers may still be pointed at.
   const latest = await getParameterValue(clients.ssm, paths.latest);
@@ -93,18 +97,33 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
     }
     // History entries up to the moment this build pointed `latest` at its AMI are of AMIs it replaced.
     const supersededAt = (await latestWrittenAt(clients.ssm, paths)) ?? undefined;
-    for (const amiId of doomed) {
+    // Fast snapshot restore bills per snapshot and zone: only the AMI `latest` names keeps it. The
+    // replaced AMIs' snapshots are their builds', and the removal guard's rule (not latest, its
+    // publish superseded) is what allows this build to change them, as it allows removing them.
+    const replaced = images.filter(
+      (i) => i.ImageId && i.ImageId !== latest && i.State !== 'deregistered' && isPipelineImage(i, request.environment),
+    );
+    for (const amiId of new Set([...doomed, ...replaced.map((i) => i.ImageId ?? '')])) {
       const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt });
-      if (blocker) kept.push({ amiId, reason: blocker });
-      else removed.push(await removeImage(clients.ec2, amiId));
+      if (blocker) {
+        if (doomed.has(amiId)) kept.push({ amiId, reason: blocker });
+        continue;
+      }
+      const image = replaced.find((i) => i.ImageId === amiId);
+      if (image) {
+        const snapshotIds = await buildSnapshotIds(clients.ec2, image, request.environment);
+        const change = await disableFastSnapshotRestores(clients.ec2, amiId, snapshotIds);
+        if (change.snapshotIds.length > 0) fastSnapshotRestoreDisabled.push(change);
+      }
+      if (doomed.has(amiId)) removed.push(await removeImage(clients.ec2, amiId));
     }
   }
   if (keptPrevious) logger.warn('previous AMI kept', keptPrevious);
   if (kept.length > 0) logger.warn('outdated AMIs kept by the removal guard', { kept });
 
   const prunedHistory = await pruneHistory(clients.ssm, paths.historyPrefix, config.historyLimit, published.amiId);
-  logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length });
-  return { terminated, removed, keptPrevious, kept, prunedHistory };
+  logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length, fastSnapshotRestoreDisabled });
+  return { terminated, removed, keptPrevious, kept, prunedHistory, fastSnapshotRestoreDisabled };
 }
 
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */

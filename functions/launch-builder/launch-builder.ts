@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
+import { builderVolumeInitializationRate, environmentConfig } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -80,6 +81,9 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
             // Unset: the account's default EBS key. The AMI's snapshots inherit the volume's key.
             KmsKeyId: config.builder.ebsKmsKeyArn,
             DeleteOnTermination: true,
+            // Every root volume comes from a snapshot (Ubuntu's or our AMI's): without a rate its
+            // blocks arrive from S3 on first read, which throttles the pull and the smoke check.
+            VolumeInitializationRate: builderVolumeInitializationRate(config, request.environment),
           },
         },
       ],

@@ -1,6 +1,8 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { publishableImage } from '../shared/build-identity';
+import { fastSnapshotRestoreZones } from '../shared/config';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
+import { buildSnapshotIds, enableFastSnapshotRestores } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { getParameterValue } from '../shared/parameters';
@@ -59,6 +61,16 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
     : buildMetadata(state, amiId, image.CreationDate ?? new Date().toISOString(), region);
   const json = JSON.stringify(metadata);
 
+  // Before `latest` moves, so the first hosts launched from it already restore fast. A rollback's
+  // target was made by an earlier build: its snapshots are not this build's to change.
+  const zones = rollback ? [] : fastSnapshotRestoreZones(config, request.environment);
+  let fastSnapshotRestore: Published['fastSnapshotRestore'];
+  if (zones.length > 0) {
+    const snapshotIds = await buildSnapshotIds(clients.ec2, image, request.environment);
+    fastSnapshotRestore = await enableFastSnapshotRestores(clients.ec2, amiId, snapshotIds, zones);
+    logger.info('fast snapshot restore enabled', fastSnapshotRestore);
+  }
+
   if ((await getParameterValue(clients.ssm, paths.latest)) !== amiId) {
     const description = `ComfyUI ${request.environment} AMI`;
     // A rollback's history entry is the record of the build that made the AMI: left as it is.
@@ -97,5 +109,7 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
   const stored = await getParameterValue(clients.ssm, paths.latest);
   if (stored !== amiId) throw new LatestNotConfirmed(`${paths.latest} holds ${stored ?? 'nothing'}, not ${amiId}, after PutParameter`);
   logger.info('AMI published', { amiId, latest: paths.latest });
-  return { amiId, metadata };
+  return fastSnapshotRestore
+    ? { amiId, metadata, fastSnapshotRestore: { snapshotIds: fastSnapshotRestore.snapshotIds, availabilityZones: zones } }
+    : { amiId, metadata };
 }

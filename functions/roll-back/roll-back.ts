@@ -1,7 +1,8 @@
-import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client, Image } from '@aws-sdk/client-ec2';
 import { type BuildIdentity, findBuildImages, findBuildInstances, identityOf, ownImage, ownInstance } from '../shared/build-identity';
 import { type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import { AwsThrottled, AwsUnavailable, classifyError, RollbackIncomplete, TRANSIENT_ERRORS } from '../shared/errors';
+import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
 import { undoHistory, undoLatest, undoMetadata, undoRepoint } from '../shared/parameters';
@@ -15,6 +16,8 @@ export interface RollBackResult {
   parameters: string[];
   /** Ids the state named that are not this build's: left alone. */
   ignored: string[];
+  /** AMIs of this build whose snapshots' fast snapshot restore was disabled before their removal. */
+  fastSnapshotRestoreDisabled: FastSnapshotRestoreChange[];
 }
 
 interface Left {
@@ -35,7 +38,14 @@ interface Left {
 export async function rollBack(state: BuildState, { config, clients, logger }: StepContext): Promise<RollBackResult> {
   const identity = identityOf(state);
   const paths = parameterPaths(config, identity.environment);
-  const result: RollBackResult = { terminated: [], removedImages: [], keptImages: [], parameters: [], ignored: [] };
+  const result: RollBackResult = {
+    terminated: [],
+    removedImages: [],
+    keptImages: [],
+    parameters: [],
+    ignored: [],
+    fastSnapshotRestoreDisabled: [],
+  };
   const left: Left[] = [];
   const attempt = async <T>(what: string, undo: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> => {
     try {
@@ -64,14 +74,24 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
 
   // AMIs of this build, with their snapshots and parameters.
   const amiIds = new Set<string>();
+  const ownImages = new Map<string, Image>();
   const images = await attempt('find the AMIs of this build', () => findBuildImages(clients.ec2, identity));
-  if (images.ok) for (const i of images.value) if (i.ImageId && i.State !== 'deregistered') amiIds.add(i.ImageId);
+  if (images.ok) {
+    for (const i of images.value) {
+      if (!i.ImageId || i.State === 'deregistered') continue;
+      amiIds.add(i.ImageId);
+      ownImages.set(i.ImageId, i);
+    }
+  }
   const namedImage = state.image?.amiId;
   if (namedImage && !amiIds.has(namedImage)) {
     const own = await attempt(`check AMI ${namedImage}`, () =>
       ownedOrIgnored(() => ownImage(clients.ec2, identity, namedImage), namedImage, result),
     );
-    if (own.ok && own.value) amiIds.add(namedImage);
+    if (own.ok && own.value) {
+      amiIds.add(namedImage);
+      ownImages.set(namedImage, own.value);
+    }
     if (own.ok && own.value === null) {
       // Gone (a repeated roll back): no tags left to prove it ours, so only the snapshots tagged
       // with this build id are removed, and no parameter is touched.
@@ -109,6 +129,15 @@ export async function rollBack(state: BuildState, { config, clients, logger }: S
       const error = new RollbackIncomplete(`kept because ${blocker.value}`);
       left.push({ what: `remove AMI ${amiId} and its snapshots`, error, consequence: left.length > leftBefore });
       continue;
+    }
+    const image = ownImages.get(amiId);
+    if (image) {
+      // Publish enables it before `latest` moves; deleting the snapshots would also end it, but
+      // disabling first stops the hourly charge even if their removal fails.
+      const disabled = await attempt(`disable fast snapshot restore of AMI ${amiId}`, async () =>
+        disableFastSnapshotRestores(clients.ec2, amiId, await buildSnapshotIds(clients.ec2, image, identity.environment)),
+      );
+      if (disabled.ok && disabled.value.snapshotIds.length > 0) result.fastSnapshotRestoreDisabled.push(disabled.value);
     }
     const removed = await attempt(`remove AMI ${amiId} and its snapshots`, () => removeOwnImage(clients.ec2, identity, amiId));
     if (removed.ok) result.removedImages.push(removed.value);

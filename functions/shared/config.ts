@@ -37,6 +37,26 @@ const verifySchema = z
   .strict()
   .prefault({});
 
+// EBS Provisioned Rate for Volume Initialization: 100-300 MiB/s, 0 = EBS's default (unpriced) rate.
+const volumeInitializationRate = z
+  .number()
+  .int()
+  .refine((rate) => rate === 0 || (rate >= 100 && rate <= 300), '0 (off) or a rate in MiB/s from 100 to 300');
+
+// Availability zone names such as us-east-1a; Local Zones (us-west-2-lax-1a) have no fast snapshot restore.
+const AVAILABILITY_ZONE = /^[a-z]{2}(-[a-z]+){1,2}-\d[a-z]$/;
+
+/** Fast snapshot restore on the published AMI's snapshots, in these zones (billed per snapshot and zone hour). */
+const fastSnapshotRestoreSchema = z
+  .object({
+    availabilityZones: z
+      .array(z.string().regex(AVAILABILITY_ZONE, 'an availability zone name such as us-east-1a'))
+      .min(1)
+      .max(10)
+      .refine((zones) => new Set(zones).size === zones.length, 'each zone once'),
+  })
+  .strict();
+
 const environmentSchema = z
   .object({
     repository: z.string().regex(REPOSITORY_NAME, 'an ECR repository name').optional(),
@@ -64,6 +84,9 @@ const environmentSchema = z
     promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
     // How many previous pipeline AMIs stay registered besides the one `latest` names: what a rollback can re-point to.
     retainPrevious: z.number().int().min(0).max(20).default(0),
+    // The builder's root volume initialization rate for this environment; absent = builder.volumeInitializationRate.
+    volumeInitializationRate: volumeInitializationRate.optional(),
+    fastSnapshotRestore: fastSnapshotRestoreSchema.optional(),
   })
   .strict();
 
@@ -120,6 +143,9 @@ export const configSchema = z
         // capped by the disk: about $0.04 each per 2-hour build in us-east-1 (builder/README.md).
         rootVolumeThroughput: z.number().int().min(125).max(1000).default(500),
         rootVolumeIops: z.number().int().min(3000).max(16000).default(6000),
+        // The root volume comes from a snapshot (the base AMI's) and reads its blocks lazily from
+        // S3; a provisioned rate fetches them all at this speed, for a charge per GiB (builder/README.md).
+        volumeInitializationRate: volumeInitializationRate.default(0),
         // Longer than the state machine's 16-hour timeout: a builder of a live execution is never swept.
         maxAgeMinutes: z
           .number()
@@ -269,6 +295,17 @@ export const configSchema = z
 export type PipelineConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = PipelineConfig['environments'][string];
 export type VerifyConfig = EnvironmentConfig['verify'];
+
+/** The builder's root volume initialization rate in MiB/s for a build of the environment; undefined when off. */
+export function builderVolumeInitializationRate(config: PipelineConfig, environment: string): number | undefined {
+  const rate = environmentConfig(config, environment)?.volumeInitializationRate ?? config.builder.volumeInitializationRate;
+  return rate > 0 ? rate : undefined;
+}
+
+/** The zones whose fast snapshot restore the environment's published AMI gets; empty when off. */
+export function fastSnapshotRestoreZones(config: PipelineConfig, environment: string): string[] {
+  return environmentConfig(config, environment)?.fastSnapshotRestore?.availabilityZones ?? [];
+}
 
 /** Seconds between two checks of the health check: the Wait of "Wait for the health check". */
 export const HEALTH_CHECK_POLL_SECONDS = 20;

@@ -129,6 +129,11 @@ export class RollbackRefused extends PipelineError {
   override readonly name = 'RollbackRefused';
 }
 
+/** EC2 refused to enable or disable fast snapshot restore for a snapshot and zone (its reason in the message). */
+export class FastSnapshotRestoreFailed extends PipelineError {
+  override readonly name = 'FastSnapshotRestoreFailed';
+}
+
 /** Errors the state machine retries on every Task, besides the Lambda service's own. */
 export const TRANSIENT_ERRORS = ['AwsThrottled', 'AwsUnavailable', 'TimeoutError'] as const;
 

@@ -71,6 +71,13 @@ export interface PollResult {
   status: string;
 }
 
+/** A check of the update command; once it succeeded, what the builder's pull fetched (when it said). */
+export interface UpdateStatus extends PollResult {
+  pulledBytes?: number | null;
+  pulledLayers?: number;
+  presentLayers?: number;
+}
+
 export interface CreatedImage {
   amiId: string;
   name: string;
@@ -97,6 +104,8 @@ export interface TestInstanceTerminated {
 export interface Published {
   amiId: string;
   metadata: AmiMetadata;
+  /** The new AMI's snapshots and the zones whose fast snapshot restore this build enabled (absent when off). */
+  fastSnapshotRestore?: { snapshotIds: string[]; availabilityZones: string[] };
 }
 
 export interface StepError {
@@ -119,7 +128,7 @@ export interface BuildState {
   base?: BaseAmi;
   builder?: Builder;
   update?: UpdateCommand;
-  updateStatus?: PollResult;
+  updateStatus?: UpdateStatus;
   stop?: PollResult;
   image?: CreatedImage;
   imageStatus?: PollResult;

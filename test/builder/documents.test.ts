@@ -166,7 +166,7 @@ describe('running a document', () => {
       expect(last.calls.some((c) => / install /.test(c))).toBe(false);
       expectCallsInOrder(last.calls, [
         /^nvidia-smi -L$/,
-        new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
+        new RegExp(`^docker pull ${GOOD_URI}$`),
         /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,
         /^systemctl daemon-reload$/,
         /^docker exec comfyui-ami-gpu-check nvidia-smi -L$/,

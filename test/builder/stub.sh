@@ -64,6 +64,11 @@ in_list() { # in_list <word> <comma-separated substrings>
   return 1
 }
 
+# The image's layers, oldest first, as "<12 hex id>:<compressed bytes>" (STUB_DOCKER_LAYERS).
+stub_layers() { printf '%s' "${STUB_DOCKER_LAYERS:-aaaaaaaaaaa1:1000,bbbbbbbbbbb2:20000,ccccccccccc3:300000}"; }
+# A 64-hex layer digest that starts with the 12 hex docker prints.
+layer_digest() { printf '%s%s' "$1" "$(printf '0%.0s' {1..52})"; }
+
 case $name in
   docker)
     case "$1 $2" in
@@ -76,6 +81,44 @@ case $name in
         esac
         ;;
       "image ls") for id in ${STUB_DOCKER_IMAGES:-sha256:current}; do echo "$id"; done ;;
+      pull*)
+        # Non-TTY output of a real pull: no sizes, one line per layer. A layer is "Already exists"
+        # while the host holds every layer up to it (Docker looks layers up by chain), else it is
+        # fetched and kept in $STUB_STATE/layers, as the daemon keeps it.
+        [[ -f $STUB_STATE/layers ]] || tr ',' '\n' <<<"${STUB_DOCKER_HAVE-}" >"$STUB_STATE/layers"
+        ref=${*: -1}
+        repo=${ref#*/}
+        echo "${ref##*@}: Pulling from ${repo%@*}"
+        chain=1
+        IFS=',' read -r -a layers <<<"$(stub_layers)"
+        for layer in "${layers[@]}"; do
+          id=${layer%%:*}
+          if ((chain)) && grep -Fxq -- "$id" "$STUB_STATE/layers"; then
+            echo "$id: Already exists"
+            continue
+          fi
+          chain=0
+          printf '%s: Pulling fs layer\n%s: Waiting\n%s: Verifying Checksum\n%s: Download complete\n%s: Pull complete\n' "$id" "$id" "$id" "$id" "$id"
+          grep -Fxq -- "$id" "$STUB_STATE/layers" || echo "$id" >>"$STUB_STATE/layers"
+        done
+        echo "Digest: ${ref##*@}"
+        if ((chain)); then echo "Status: Image is up to date for $ref"; else echo "Status: Downloaded newer image for $ref"; fi
+        echo "$ref"
+        ;;
+      "manifest inspect")
+        # docker manifest inspect --verbose of a single-platform image: pretty-printed JSON whose
+        # layers hold the compressed sizes. STUB_DOCKER_NO_MANIFEST: the registry refuses it.
+        [[ -n ${STUB_DOCKER_NO_MANIFEST-} ]] && { echo "no such manifest: ${*: -1}" >&2; exit 1; }
+        IFS=',' read -r -a layers <<<"$(stub_layers)"
+        ref=${*: -1}
+        printf '{\n\t"Ref": "%s",\n\t"Descriptor": {\n\t\t"mediaType": "application/vnd.oci.image.manifest.v1+json",\n\t\t"digest": "%s",\n\t\t"size": 1234\n\t},\n\t"OCIManifest": {\n\t\t"schemaVersion": 2,\n\t\t"layers": [' "$ref" "${ref##*@}"
+        sep=''
+        for layer in "${layers[@]}"; do
+          printf '%s\n\t\t\t{\n\t\t\t\t"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",\n\t\t\t\t"digest": "sha256:%s",\n\t\t\t\t"size": %s\n\t\t\t}' "$sep" "$(layer_digest "${layer%%:*}")" "${layer#*:}"
+          sep=','
+        done
+        printf '\n\t\t]\n\t}\n}\n'
+        ;;
       "inspect --format") next_value state "${STUB_DOCKER_STATES:-running none 0}" ;;
       run*)
         if [[ " $* " == *" --gpus all "* ]]; then

@@ -32,7 +32,7 @@ describe('update.sh', () => {
       /^snap refresh --hold=6h$/,
       /^systemctl stop apt-daily\.timer apt-daily-upgrade\.timer$/,
       /^systemctl start docker\.service$/,
-      new RegExp(`^docker pull --quiet ${GOOD_URI}$`),
+      new RegExp(`^docker pull ${GOOD_URI}$`),
       /^docker image inspect --format \{\{range \.RepoDigests\}\}\{\{println \.\}\}\{\{end\}\} /,
       /^systemctl stop comfyui\.service comfyui-health\.timer$/,
       new RegExp(`^docker run --detach --name comfyui-ami-smoke --pull never .*${GOOD_URI}$`),
@@ -109,6 +109,42 @@ describe('update.sh', () => {
 
     expect(result.status).toBe(0);
     expect(result.calls.filter((c) => c.startsWith('docker pull'))).toHaveLength(2);
+  });
+
+  describe('what the pull fetched', () => {
+    // The stub image: layers aaaaaaaaaaa1 (1,000 bytes compressed), bbbbbbbbbbb2 (20,000), ccccccccccc3 (300,000).
+    const report = (result: { stdout: string }) => result.stdout.split('\n').filter((l) => l.startsWith('comfyui-ami-pull: '));
+
+    it.each([
+      ['a host with none of its layers (fresh)', '', 'pulled_bytes=321000 pulled_layers=3 present_layers=0'],
+      [
+        'a host of the previous AMI sharing the two lower layers',
+        'aaaaaaaaaaa1,bbbbbbbbbbb2',
+        'pulled_bytes=300000 pulled_layers=1 present_layers=2',
+      ],
+      ['a host holding every layer', 'aaaaaaaaaaa1,bbbbbbbbbbb2,ccccccccccc3', 'pulled_bytes=0 pulled_layers=0 present_layers=3'],
+      // Docker finds a layer by its chain: above a changed layer, every layer is fetched again.
+      ['a host whose lowest layer differs', 'bbbbbbbbbbb2,ccccccccccc3', 'pulled_bytes=321000 pulled_layers=3 present_layers=0'],
+    ])('prints one line with the compressed bytes and layers pulled, on %s', (_, have, line) => {
+      const result = run({ STUB_DOCKER_HAVE: have });
+
+      expect(result.status).toBe(0);
+      expect(report(result)).toEqual([`comfyui-ami-pull: ${line}`]);
+    });
+
+    it('reads no manifest when nothing was pulled', () => {
+      const result = run({ STUB_DOCKER_HAVE: 'aaaaaaaaaaa1,bbbbbbbbbbb2,ccccccccccc3' });
+
+      expect(result.calls.some((c) => c.startsWith('docker manifest'))).toBe(false);
+    });
+
+    it('says the bytes are unknown, and goes on, when the manifest cannot be read', () => {
+      const result = run({ STUB_DOCKER_NO_MANIFEST: '1' });
+
+      expect(result.status).toBe(0);
+      expect(report(result)).toEqual(['comfyui-ami-pull: pulled_bytes=unknown pulled_layers=3 present_layers=0']);
+      expect(result.stderr).toContain('cannot read the layer sizes from the image manifest');
+    });
   });
 
   it('refuses a pulled image whose digest does not match', () => {

@@ -5,10 +5,13 @@
 import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
+  DescribeFastSnapshotRestoresCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
+  DisableFastSnapshotRestoresCommand,
   type EC2Client,
+  EnableFastSnapshotRestoresCommand,
   type Filter,
   StopInstancesCommand,
   TerminateInstancesCommand,
@@ -60,9 +63,12 @@ function matches(tags: Tags, filters: Filter[] | undefined, extra: Record<string
 
 export function fakeEc2(
   stub: AwsClientStub<EC2Client>,
-  world: { instances: FakeInstance[]; images: FakeImage[]; snapshots: FakeSnapshot[] },
+  world: { instances: FakeInstance[]; images: FakeImage[]; snapshots: FakeSnapshot[]; fastRestores?: Map<string, Set<string>> },
   faults: Faults = new Map(),
 ) {
+  // Fast snapshot restore: snapshot -> zones where it is enabled. Deleting a snapshot ends it, as in EC2.
+  const fastRestores = world.fastRestores ?? new Map<string, Set<string>>();
+  world.fastRestores = fastRestores;
   const fault = (action: string, id: string) => faults.get(`${action}:${id}`) ?? faults.get(action);
   stub.on(DescribeInstancesCommand).callsFake((input: { InstanceIds?: string[]; Filters?: Filter[] }) => {
     const found = world.instances.filter((i) =>
@@ -85,8 +91,35 @@ export function fakeEc2(
     };
   });
   stub.on(DescribeSnapshotsCommand).callsFake((input: { Filters?: Filter[] }) => ({
-    Snapshots: world.snapshots.filter((s) => matches(s.tags, input.Filters, {})).map((s) => ({ SnapshotId: s.id, Tags: s.tags })),
+    Snapshots: world.snapshots
+      .filter((s) => matches(s.tags, input.Filters, { 'snapshot-id': s.id }))
+      .map((s) => ({ SnapshotId: s.id, Tags: s.tags })),
   }));
+  stub.on(DescribeFastSnapshotRestoresCommand).callsFake((input: { Filters?: Filter[] }) => {
+    const wanted = (name: string) => input.Filters?.find((f) => f.Name === name)?.Values;
+    const ids = wanted('snapshot-id');
+    return {
+      FastSnapshotRestores: [...fastRestores].flatMap(([id, zones]) =>
+        ids && !ids.includes(id) ? [] : [...zones].map((zone) => ({ SnapshotId: id, AvailabilityZone: zone, State: 'enabled' as const })),
+      ),
+    };
+  });
+  for (const [Command, enable] of [
+    [EnableFastSnapshotRestoresCommand, true],
+    [DisableFastSnapshotRestoresCommand, false],
+  ] as const) {
+    stub.on(Command).callsFake((input: { SourceSnapshotIds: string[]; AvailabilityZones: string[] }) => {
+      const error = fault(enable ? 'EnableFastSnapshotRestores' : 'DisableFastSnapshotRestores', input.SourceSnapshotIds[0]);
+      if (error) throw error;
+      for (const id of input.SourceSnapshotIds) {
+        const zones = fastRestores.get(id) ?? new Set<string>();
+        for (const zone of input.AvailabilityZones) enable ? zones.add(zone) : zones.delete(zone);
+        if (zones.size > 0) fastRestores.set(id, zones);
+        else fastRestores.delete(id);
+      }
+      return { Successful: [], Unsuccessful: [] };
+    });
+  }
   for (const [Command, action, to] of [
     [TerminateInstancesCommand, 'TerminateInstances', 'terminated'],
     [StopInstancesCommand, 'StopInstances', 'stopped'],
@@ -118,6 +151,7 @@ export function fakeEc2(
     const index = world.snapshots.findIndex((s) => s.id === input.SnapshotId);
     if (index < 0) throw awsError('InvalidSnapshot.NotFound');
     world.snapshots.splice(index, 1);
+    fastRestores.delete(input.SnapshotId);
     return {};
   });
   return world;

@@ -8,6 +8,11 @@
  * - A second TerminateInstances of an instance whose network interface was deleted on termination
  *   fails in moto with InvalidNetworkInterfaceID.NotFound; AWS answers it with the instance's
  *   terminated state. The proxy gives AWS's answer when moto says the instance is terminated.
+ * - moto 5.2.1 does not implement fast snapshot restore (an HTML 500 for EnableFastSnapshotRestores,
+ *   DisableFastSnapshotRestores and DescribeFastSnapshotRestores). The proxy keeps the state per
+ *   snapshot and zone and answers as EC2 documents it, with two simplifications: an enabled pair
+ *   is `enabled` at once (EC2 passes through enabling and optimizing), and a snapshot moto does
+ *   not know is refused with InvalidSnapshot.NotFound in `unsuccessful`.
  * - moto's threaded server runs DynamoDB requests at the same time, so two conditional writes
  *   can both pass their condition (two builds holding one lock); AWS makes each conditional
  *   write atomic. The proxy passes DynamoDB requests to moto one at a time.
@@ -18,6 +23,8 @@ import type { AddressInfo, Socket } from 'node:net';
 
 export interface MotoGapsProxy {
   endpoint: string;
+  /** Snapshot -> zones where fast snapshot restore is enabled, as the proxy's EC2 answers it. */
+  fastSnapshotRestores(): Map<string, Set<string>>;
   /** CreateImage requests whose snapshot tags the proxy applied itself. */
   rewritten(): number;
   stop(): Promise<void>;
@@ -138,6 +145,78 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
     };
   };
 
+  // Fast snapshot restore, which moto lacks: snapshot id -> zones where it is enabled.
+  const fastRestores = new Map<string, Set<string>>();
+  const listed = (form: URLSearchParams, prefix: string) =>
+    [...form].filter(([key]) => new RegExp(`^${prefix}\\.\\d+$`).test(key)).map(([, value]) => value);
+  const xml = (action: string, inner: string): Upstream => ({
+    status: 200,
+    headers: { 'content-type': 'text/xml' },
+    body: `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${Date.now()}</requestId>${inner}</${action}Response>`,
+  });
+  const restoreItem = (snapshotId: string, zone: string, state: string) =>
+    `<item><snapshotId>${snapshotId}</snapshotId><availabilityZone>${zone}</availabilityZone><state>${state}</state><stateTransitionReason>Client.UserInitiated</stateTransitionReason><ownerId>123456789012</ownerId></item>`;
+  const fastSnapshotRestore = async (action: string, headers: IncomingHttpHeaders, form: URLSearchParams): Promise<Upstream> => {
+    if (action === 'DescribeFastSnapshotRestores') {
+      const filters = new Map<string, string[]>();
+      for (const [key, name] of form) {
+        const match = /^Filter\.(\d+)\.Name$/.exec(key);
+        if (match) filters.set(name, listed(form, `Filter\\.${match[1]}\\.Value`));
+      }
+      const items: string[] = [];
+      for (const [snapshotId, zones] of fastRestores) {
+        if (filters.has('snapshot-id') && !filters.get('snapshot-id')?.includes(snapshotId)) continue;
+        if (filters.has('state') && !filters.get('state')?.includes('enabled')) continue;
+        for (const zone of zones) {
+          if (!filters.has('availability-zone') || filters.get('availability-zone')?.includes(zone))
+            items.push(restoreItem(snapshotId, zone, 'enabled'));
+        }
+      }
+      return xml(action, `<fastSnapshotRestoreSet>${items.join('')}</fastSnapshotRestoreSet>`);
+    }
+    const snapshotIds = listed(form, 'SourceSnapshotId');
+    const zones = listed(form, 'AvailabilityZone');
+    const known = new Set<string>();
+    if (snapshotIds.length > 0) {
+      const params: Record<string, string> = { Action: 'DescribeSnapshots', 'Filter.1.Name': 'snapshot-id' };
+      snapshotIds.forEach((id, i) => {
+        params[`Filter.1.Value.${i + 1}`] = id;
+      });
+      const described = await ec2(headers, params);
+      for (const m of described.body.matchAll(/<snapshotId>([^<]+)<\/snapshotId>/g)) known.add(m[1]);
+    }
+    const successful: string[] = [];
+    const unsuccessful: string[] = [];
+    for (const snapshotId of snapshotIds) {
+      if (!known.has(snapshotId)) {
+        const errors = zones
+          .map(
+            (zone) =>
+              `<item><availabilityZone>${zone}</availabilityZone><error><code>InvalidSnapshot.NotFound</code><message>The snapshot '${snapshotId}' does not exist.</message></error></item>`,
+          )
+          .join('');
+        unsuccessful.push(
+          `<item><snapshotId>${snapshotId}</snapshotId><fastSnapshotRestoreStateErrorSet>${errors}</fastSnapshotRestoreStateErrorSet></item>`,
+        );
+        continue;
+      }
+      const enabled = fastRestores.get(snapshotId) ?? new Set<string>();
+      for (const zone of zones) {
+        if (action === 'EnableFastSnapshotRestores') enabled.add(zone);
+        else enabled.delete(zone);
+        successful.push(restoreItem(snapshotId, zone, action === 'EnableFastSnapshotRestores' ? 'enabling' : 'disabling'));
+      }
+      if (enabled.size > 0) fastRestores.set(snapshotId, enabled);
+      else fastRestores.delete(snapshotId);
+    }
+    return xml(action, `<successful>${successful.join('')}</successful><unsuccessful>${unsuccessful.join('')}</unsuccessful>`);
+  };
+  const FAST_SNAPSHOT_RESTORE_ACTIONS = new Set([
+    'EnableFastSnapshotRestores',
+    'DisableFastSnapshotRestores',
+    'DescribeFastSnapshotRestores',
+  ]);
+
   // One DynamoDB request at a time: AWS's conditional writes are atomic, moto's are not.
   let dynamodbQueue: Promise<unknown> = Promise.resolve();
   const oneAtATime = (run: () => Promise<Upstream>): Promise<Upstream> => {
@@ -156,13 +235,16 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
         : null;
       const split = form?.get('Action') === 'CreateImage' ? splitSnapshotTags(form) : null;
       const path = req.url ?? '/';
+      const action = form?.get('Action') ?? '';
       const answer = split
         ? createImage(path, req.headers, split.rest, split.tags)
-        : form?.get('Action') === 'TerminateInstances'
-          ? terminateAgain(path, req.headers, body, form)
-          : String(req.headers['x-amz-target'] ?? '').startsWith('DynamoDB_')
-            ? oneAtATime(() => send(req.method ?? 'GET', path, req.headers, body))
-            : send(req.method ?? 'GET', path, req.headers, body);
+        : form && FAST_SNAPSHOT_RESTORE_ACTIONS.has(action)
+          ? fastSnapshotRestore(action, req.headers, form)
+          : form?.get('Action') === 'TerminateInstances'
+            ? terminateAgain(path, req.headers, body, form)
+            : String(req.headers['x-amz-target'] ?? '').startsWith('DynamoDB_')
+              ? oneAtATime(() => send(req.method ?? 'GET', path, req.headers, body))
+              : send(req.method ?? 'GET', path, req.headers, body);
       answer.then(
         (a) => {
           const headers = { ...a.headers };
@@ -190,6 +272,7 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
   return {
     endpoint: `http://127.0.0.1:${port}`,
     rewritten: () => rewritten,
+    fastSnapshotRestores: () => fastRestores,
     async stop() {
       for (const socket of sockets) socket.destroy();
       agent.destroy();

@@ -1,9 +1,9 @@
 import { resetDefaultClients } from '../../functions/shared/clients';
 import { type Moto as BaseMoto, startMoto as start, useEndpoint } from '../../scripts/lib/moto';
-import { startMotoGapsProxy } from './moto-gaps';
+import { type MotoGapsProxy, startMotoGapsProxy } from './moto-gaps';
 
 /** `endpoint` is the proxy's; `serverEndpoint` moto's own, for a reader in another process (a spawnSync blocks this one, and the proxy with it). */
-export type Moto = BaseMoto & { serverEndpoint: string };
+export type Moto = BaseMoto & { serverEndpoint: string; fastSnapshotRestores: MotoGapsProxy['fastSnapshotRestores'] };
 
 /**
  * A moto server for one test file, with every SDK client of this process pointed at it, through
@@ -20,7 +20,11 @@ export async function startMoto(python?: string): Promise<Moto> {
   return {
     endpoint: proxy.endpoint,
     serverEndpoint: moto.endpoint,
-    reset: () => moto.reset(),
+    reset: () => {
+      proxy.fastSnapshotRestores().clear();
+      return moto.reset();
+    },
+    fastSnapshotRestores: () => proxy.fastSnapshotRestores(),
     async stop() {
       await proxy.stop();
       await moto.stop();

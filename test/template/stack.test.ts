@@ -513,10 +513,24 @@ describe('the packaged stack (sls package --stage test)', () => {
         );
         expect([key, commandOutput.length]).toEqual([key, key === 'checkUpdateCommand' ? 1 : 0]);
         if (commandOutput.length > 0)
-          expect(list(commandOutput[0].Action).sort()).toEqual(['logs:DescribeLogStreams', 'logs:GetLogEvents']);
+          expect(list(commandOutput[0].Action).sort()).toEqual(['logs:DescribeLogStreams', 'logs:FilterLogEvents', 'logs:GetLogEvents']);
         const logs = statements.filter((s) => !commandOutput.includes(s));
         expect(logs).toHaveLength(1);
         expect(list(logs[0].Resource).map(refText)).toEqual([expect.stringContaining(`:log-group:/aws/lambda/comfyui-ami-test-${key}:`)]);
+      }
+    });
+
+    it('enables fast snapshot restore only in publish, disables it only in clean up and roll back, each on pipeline-tagged snapshots', () => {
+      for (const [action, keys] of [
+        ['ec2:EnableFastSnapshotRestores', ['publishAmi']],
+        ['ec2:DisableFastSnapshotRestores', ['cleanUp', 'rollBack']],
+      ] as const) {
+        const found = withAction(action);
+        expect(found.map((f) => f.role).sort()).toEqual(keys.map(roleId).sort());
+        for (const { statement } of found) {
+          expect(list(statement.Resource).map(refText)).toEqual([expect.stringMatching(/:ec2:\$\{AWS::Region\}::snapshot\/\*$/)]);
+          expect(statement.Condition).toEqual(resourceTag);
+        }
       }
     });
 

@@ -2,6 +2,7 @@
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { launchBuilder } from '../../functions/launch-builder/launch-builder';
+import { parseConfig } from '../../functions/shared/config';
 import { stateAfterImage, stepContext } from '../support/context';
 
 const ec2 = mockClient(EC2Client);
@@ -32,4 +33,50 @@ it.each([
 
   const input = ec2.commandCalls(RunInstancesCommand)[0].args[0].input;
   expect(input.BlockDeviceMappings?.[0].Ebs).toMatchObject({ VolumeType: 'gp3', ...expected });
+});
+
+describe('the root volume initialization rate', () => {
+  const rateOf = async (builder: object, dev: object = {}) => {
+    const ctx = stepContext();
+    ctx.config = {
+      ...ctx.config,
+      builder: { ...ctx.config.builder, ...builder },
+      environments: { ...ctx.config.environments, dev: { ...ctx.config.environments.dev, ...dev } },
+    };
+    await launchBuilder(stateAfterImage({ builder: undefined }), ctx);
+    return ec2.commandCalls(RunInstancesCommand)[0].args[0].input.BlockDeviceMappings?.[0].Ebs?.VolumeInitializationRate;
+  };
+
+  it('is not sent by default: EBS initializes at its own (free) rate', async () => {
+    expect(await rateOf({})).toBeUndefined();
+  });
+
+  it('sends builder.volumeInitializationRate on the root volume', async () => {
+    expect(await rateOf({ volumeInitializationRate: 200 })).toBe(200);
+  });
+
+  it.each([
+    ['turns it off for one environment', 0, undefined],
+    ['sets its own rate', 300, 300],
+  ])("lets the environment's volumeInitializationRate override it: %s", async (_, envRate, expected) => {
+    expect(await rateOf({ volumeInitializationRate: 200 }, { volumeInitializationRate: envRate })).toBe(expected);
+  });
+
+  it.each([
+    [
+      { builder: { volumeInitializationRate: 99 } },
+      'config.builder.volumeInitializationRate: must be 0 (off) or a rate in MiB/s from 100 to 300',
+    ],
+    [
+      { builder: { volumeInitializationRate: 301 } },
+      'config.builder.volumeInitializationRate: must be 0 (off) or a rate in MiB/s from 100 to 300',
+    ],
+    [
+      { environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-1', volumeInitializationRate: 50 } } },
+      'config.environments.dev.volumeInitializationRate: must be 0 (off) or a rate in MiB/s from 100 to 300',
+    ],
+  ])('refuses a rate EBS does not accept, naming the field: %j', (raw, message) => {
+    const base = { repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-1' } } };
+    expect(() => parseConfig({ ...base, ...raw }, 'config')).toThrow(message);
+  });
 });

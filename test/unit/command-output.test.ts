@@ -3,7 +3,12 @@
  * command's log group: GetCommandInvocation keeps only the first 8,000 characters of stderr.
  */
 import 'aws-sdk-client-mock-jest';
-import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CloudWatchLogsClient,
+  DescribeLogStreamsCommand,
+  FilterLogEventsCommand,
+  GetLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkUpdateCommand } from '../../functions/check-update-command/check-update-command';
@@ -88,11 +93,14 @@ describe('the failure reason of a failed update command', () => {
     expect(logs).not.toHaveReceivedCommand(GetLogEventsCommand);
   });
 
-  it('does not read the log group while the command runs or after it succeeded', async () => {
+  it("does not read the output's end while the command runs or after it succeeded (a success reads only its pull report)", async () => {
     ssm.on(GetCommandInvocationCommand).resolvesOnce({ Status: 'InProgress' }).resolves({ Status: 'Success' });
+    logs.on(FilterLogEventsCommand).resolves({ events: [] });
 
     await expect(checkUpdateCommand(state, stepContext())).resolves.toMatchObject({ done: false });
+    expect(logs).not.toHaveReceivedCommand(FilterLogEventsCommand);
     await expect(checkUpdateCommand(state, stepContext())).resolves.toMatchObject({ done: true });
     expect(logs).not.toHaveReceivedCommand(DescribeLogStreamsCommand);
+    expect(logs).not.toHaveReceivedCommand(GetLogEventsCommand);
   });
 });
