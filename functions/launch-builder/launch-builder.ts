@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { builderVolumeInitializationRate, environmentConfig } from '../shared/config';
+import { builderVolumeInitializationRate } from '../shared/config';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
