@@ -518,14 +518,6 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(ttl).toEqual({ AttributeName: WAIT_TTL_ATTRIBUTE, Enabled: true });
     });
 
-    it('wakes executions of this state machine only, from the waits and the receiver', () => {
-      for (const key of ['awaitEvent', 'receiveEvent']) {
-        const wakes = statementsOfRole(template, roleId(key)).filter((s) => list(s.Action).some((a) => a.startsWith('states:')));
-        expect(wakes.map((s) => list(s.Action))).toEqual([['states:SendTaskSuccess']]);
-        expect(refText(wakes[0].Resource)).toContain(`:stateMachine:`);
-      }
-    });
-
     it("sends the receiver the AMI state changes and the update documents' command ends, nothing else", () => {
       const targeted = Object.values(template.Resources).filter(
         (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.Targets).includes(functionId('receiveEvent')),
@@ -809,16 +801,28 @@ describe('the packaged stack (sls package --stage test)', () => {
         expect(found.map((f) => f.role).sort()).toEqual(roles.sort());
         for (const { statement } of found) expect(statement.Resource).toEqual(executions);
       }
+      // The waits and the event receiver resume paused executions of this state machine, by its ARN.
+      const wake = withAction('states:SendTaskSuccess');
+      expect(wake.map((f) => f.role).sort()).toEqual([roleId('awaitEvent'), roleId('receiveEvent')].sort());
+      const machine = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}` };
+      for (const { statement } of wake) expect(statement.Resource).toEqual(machine);
       const states = allStatements(template)
         .flatMap(({ statement }) => list(statement.Action))
         .filter((a) => a.startsWith('states:'));
-      expect(new Set(states)).toEqual(new Set(['states:StartExecution', ...Object.keys(readers)]));
+      expect(new Set(states)).toEqual(new Set(['states:StartExecution', 'states:SendTaskSuccess', ...Object.keys(readers)]));
     });
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
       expect(dynamodb.map((f) => f.role).sort()).toEqual(
-        [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort(),
+        [
+          roleId('acquireLock'),
+          roleId('releaseLock'),
+          roleId('normalizeRequest'),
+          roleId('startBuild'),
+          roleId('awaitEvent'),
+          roleId('receiveEvent'),
+        ].sort(),
       );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
       expect(template.Resources.LockTable.Properties).toMatchObject({
