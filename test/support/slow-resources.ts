@@ -2,8 +2,10 @@
  * Test layer: AMIs and commands that take time, as on AWS (moto makes a new AMI available and
  * reports a command's Success at once, so nothing would ever wait). A proxy in front of the test
  * endpoint answers DescribeImages with `pending` and GetCommandInvocation with `InProgress` for
- * `holdMs` after CreateImage / SendCommand (of the listed documents), then with the real state,
- * or with `failed` / `Failed` when told to. The product's requests pass unchanged.
+ * the AMIs and the commands (of the listed documents) it saw made, until `holdMs` after their
+ * creation, or after a wait registered them (the PutItem of `wait:<id>`, so that an event, not
+ * the wait's own first look, ends that wait); then with the real state, or with `failed` /
+ * `Failed` when told to. The product's requests pass unchanged.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -20,6 +22,8 @@ export interface SlowOptions {
   /** SSM documents whose commands are held; AMIs are always held. */
   documents: string[];
   outcome?: 'success' | 'failure';
+  /** What starts the hold: the resource's creation (default) or its wait's registration. */
+  from?: 'creation' | 'registration';
 }
 
 interface Upstream {
@@ -52,16 +56,26 @@ export async function startSlowResources(target: string, options: SlowOptions): 
       out.end(body);
     });
 
-  const held = (id: string) => Date.now() < (settledAt.get(id) ?? 0);
+  const tracked = new Set<string>();
+  const byRegistration = options.from === 'registration';
+  const held = (id: string) => !settledAt.has(id) || Date.now() < (settledAt.get(id) ?? 0);
+  const track = (id: string) => {
+    tracked.add(id);
+    if (!byRegistration) settledAt.set(id, Date.now() + options.holdMs);
+  };
 
   const rewrite = (action: string, requestBody: string, answer: Upstream): Upstream => {
     if (answer.status !== 200) return answer;
     let body = answer.body;
     if (action === 'CreateImage') {
       const id = /<imageId>([^<]+)<\/imageId>/.exec(body)?.[1];
-      if (id) settledAt.set(id, Date.now() + options.holdMs);
+      if (id) track(id);
+    } else if (action === 'PutItem') {
+      const key = (JSON.parse(requestBody) as { Item?: { environment?: { S?: string } } }).Item?.environment?.S ?? '';
+      const id = key.startsWith('wait:') ? key.slice('wait:'.length) : '';
+      if (byRegistration && tracked.has(id) && !settledAt.has(id)) settledAt.set(id, Date.now() + options.holdMs);
     } else if (action === 'DescribeImages') {
-      for (const id of settledAt.keys()) {
+      for (const id of tracked) {
         if (!id.startsWith('ami-')) continue;
         const state = held(id) ? 'pending' : failed ? 'failed' : null;
         if (state)
@@ -70,10 +84,10 @@ export async function startSlowResources(target: string, options: SlowOptions): 
     } else if (action === 'SendCommand') {
       const document = (JSON.parse(requestBody) as { DocumentName?: string }).DocumentName ?? '';
       const id = (JSON.parse(body) as { Command?: { CommandId?: string } }).Command?.CommandId;
-      if (id && options.documents.includes(document)) settledAt.set(id, Date.now() + options.holdMs);
+      if (id && options.documents.includes(document)) track(id);
     } else if (action === 'GetCommandInvocation') {
       const out = JSON.parse(body) as { CommandId?: string; Status?: string; StatusDetails?: string };
-      if (out.CommandId && settledAt.has(out.CommandId) && out.Status === 'Success') {
+      if (out.CommandId && tracked.has(out.CommandId) && out.Status === 'Success') {
         const status = held(out.CommandId) ? 'InProgress' : failed ? 'Failed' : 'Success';
         body = JSON.stringify({ ...out, Status: status, StatusDetails: status });
       }
