@@ -44,6 +44,12 @@ export const TRANSIENT_RETRY: Retrier = {
   JitterStrategy: 'FULL',
 };
 
+/** Retry nothing: placed first, it keeps a later retrier (TRANSIENT_RETRY) from matching these errors. */
+export interface NoRetry {
+  ErrorEquals: string[];
+  MaxAttempts: 0;
+}
+
 export interface Step {
   /** The Task states of the ASL that invoke this function. */
   states: readonly string[];
@@ -55,7 +61,13 @@ export interface Step {
   /** The AWS calls its bundle makes, as IAM actions: what its role in serverless.yml grants. */
   calls: readonly string[];
   /** Retries of named pipeline errors, tried before TRANSIENT_RETRY. */
-  retry?: readonly Retrier[];
+  retry?: readonly (Retrier | NoRetry)[];
+  /**
+   * Its Tasks pause on a task token (`arn:aws:states:::lambda:invoke.waitForTaskToken`, the function
+   * in Parameters.FunctionName) for this many seconds; their TimeoutSeconds is the pause, not the
+   * function's run, and ends in a fallback check.
+   */
+  tokenWaitSeconds?: number;
 }
 
 /** A registering SSM agent: minutes, not seconds. */
@@ -139,13 +151,7 @@ export const STEPS = {
     folder: 'check-update-command',
     description: 'Polls the update command; fails with the tail of its output.',
     timeoutSeconds: 60,
-    calls: [
-      'ec2:DescribeInstances',
-      'logs:DescribeLogStreams',
-      'logs:FilterLogEvents',
-      'logs:GetLogEvents',
-      'ssm:GetCommandInvocation',
-    ],
+    calls: ['ec2:DescribeInstances', 'logs:DescribeLogStreams', 'logs:FilterLogEvents', 'logs:GetLogEvents', 'ssm:GetCommandInvocation'],
   },
   stopBuilder: {
     states: ['Stop the builder'],
@@ -160,6 +166,16 @@ export const STEPS = {
     description: 'Creates the AMI from the stopped builder (once per execution), tagging it and its snapshots.',
     timeoutSeconds: 60,
     calls: ['ec2:CreateImage', 'ec2:DescribeImages', 'ec2:DescribeInstances'],
+  },
+  awaitEvent: {
+    states: ['Wait for the update', 'Wait for the AMI'],
+    folder: 'await-event',
+    description: 'Registers a paused wait (task token) for the update command or the AMI, and wakes it at once if that has already ended.',
+    timeoutSeconds: 60,
+    calls: ['dynamodb:PutItem', 'ec2:DescribeImages', 'ssm:GetCommandInvocation', 'states:SendTaskSuccess'],
+    // A pause that outlives its timeout means a lost event: the Task's Catch runs one check instead.
+    retry: [{ ErrorEquals: ['States.Timeout'], MaxAttempts: 0 }],
+    tokenWaitSeconds: 300,
   },
   checkImage: {
     states: ['Check the AMI'],
@@ -202,13 +218,7 @@ export const STEPS = {
     folder: 'publish-ami',
     description: 'Writes history, metadata and latest under the parameter prefix.',
     timeoutSeconds: 60,
-    calls: [
-      'ec2:DescribeImages',
-      'ec2:DescribeSnapshots',
-      'ec2:EnableFastSnapshotRestores',
-      'ssm:GetParameter',
-      'ssm:PutParameter',
-    ],
+    calls: ['ec2:DescribeImages', 'ec2:DescribeSnapshots', 'ec2:EnableFastSnapshotRestores', 'ssm:GetParameter', 'ssm:PutParameter'],
     // PutParameter of an aws:ec2:image value is validated asynchronously: read back until it holds.
     retry: [
       {
@@ -233,7 +243,14 @@ export const STEPS = {
     folder: 'roll-back',
     description: 'Undoes a failed build; restores any parameter it wrote.',
     timeoutSeconds: 120,
-    calls: [...REMOVE_CALLS, ...FAST_RESTORE_OFF_CALLS, 'ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter'],
+    calls: [
+      ...REMOVE_CALLS,
+      ...FAST_RESTORE_OFF_CALLS,
+      'ssm:DeleteParameter',
+      'ssm:GetParameter',
+      'ssm:GetParameterHistory',
+      'ssm:PutParameter',
+    ],
     // Whatever it fails to undo is left behind: it outlasts an AWS throttle longer than the others.
     retry: [
       {
@@ -265,4 +282,4 @@ export function stepOfPlaceholder(placeholder: string): (Step & { key: StepKey }
 }
 
 /** The Retry every Task of this step carries in the ASL, in order. */
-export const retryOf = (step: Step): Retrier[] => [...(step.retry ?? []), TRANSIENT_RETRY];
+export const retryOf = (step: Step): (Retrier | NoRetry)[] => [...(step.retry ?? []), TRANSIENT_RETRY];

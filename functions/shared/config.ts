@@ -193,8 +193,10 @@ export const configSchema = z
     polling: z
       .object({
         stopMaxAttempts: z.number().int().min(1).max(500).default(60),
-        commandMaxAttempts: z.number().int().min(1).max(500).default(320),
-        imageMaxAttempts: z.number().int().min(1).max(500).default(360),
+        // Checks of the command and of the AMI: one when an event wakes the wait, else one per
+        // fallback timeout of "Wait for the update" / "Wait for the AMI" (300 s each).
+        commandMaxAttempts: z.number().int().min(1).max(500).default(32),
+        imageMaxAttempts: z.number().int().min(1).max(500).default(60),
       })
       .strict()
       .prefault({}),

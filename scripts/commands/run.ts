@@ -78,6 +78,8 @@ function describeEvent(event: RunEvent): string {
     return `${at} ✓ ${event.name} (${seconds(event.durationMs)})${detail}`;
   }
   if (event.kind === 'step-retried') return `${at} ↻ ${event.name}: retry ${event.attempt}`;
+  if (event.kind === 'event-delivered')
+    return `${at} ⚡ ${event.resourceId} ${event.status}${event.resumed ? ': the waiting step resumed' : ': no wait registered'}`;
   return `${at} ✗ ${event.name}: ${event.error}: ${event.cause.split('\n')[0]}`;
 }
 

@@ -11,7 +11,11 @@ export function stepFor(placeholder: string): Step & { key: StepKey } {
 }
 
 export async function loadStepHandler(placeholder: string): Promise<LambdaHandler> {
-  const { folder } = stepFor(placeholder);
+  return loadHandler(stepFor(placeholder).folder);
+}
+
+/** functions/<folder>/handler's `handler`: a step's, or a function outside the state machine's. */
+export async function loadHandler(folder: string): Promise<LambdaHandler> {
   const mod = (await import(`../../functions/${folder}/handler`)) as { handler?: LambdaHandler };
   if (typeof mod.handler !== 'function') throw new Error(`functions/${folder}/handler exports no handler`);
   return mod.handler;

@@ -3,21 +3,40 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { type LambdaHandler, loadStepHandler, stepFor } from './handlers';
+import { defaultClients } from '../../functions/shared/clients';
+import { type LambdaHandler, loadHandler, loadStepHandler, stepFor } from './handlers';
+import { LocalEventSource, type WatchedResource } from './local-events';
+import { answerTaskTokensLocally, mintTaskToken } from './local-task-tokens';
 
 export const ASL_PATH = join(__dirname, '..', '..', 'statemachine', 'bake-ami.asl.json');
 
-type AslState = { Type: string; Resource?: string; Retry?: { ErrorEquals: string[] }[]; [key: string]: unknown };
+type AslState = {
+  Type: string;
+  Resource?: string;
+  Parameters?: { FunctionName?: string; [key: string]: unknown };
+  TimeoutSeconds?: number;
+  Retry?: { ErrorEquals: string[] }[];
+  [key: string]: unknown;
+};
 export type AslDefinition = { StartAt: string; States: Record<string, AslState>; [key: string]: unknown };
 
 export function loadDefinition(path = ASL_PATH): AslDefinition {
   return JSON.parse(readFileSync(path, 'utf8')) as AslDefinition;
 }
 
-/** `${LaunchBuilderFunctionArn}` -> `LaunchBuilderFunctionArn` */
-export function placeholderOf(resource: string | undefined): string | null {
-  const match = /^\$\{(\w+)\}$/.exec(resource ?? '');
+/**
+ * `${LaunchBuilderFunctionArn}` -> `LaunchBuilderFunctionArn`: of a Task's Resource, or of its
+ * Parameters.FunctionName when the Task invokes the function through an integration (waitForTaskToken).
+ */
+export function placeholderOf(resource: string | AslState | undefined): string | null {
+  const text = typeof resource === 'object' ? (isTokenWait(resource) ? resource.Parameters?.FunctionName : resource.Resource) : resource;
+  const match = /^\$\{(\w+)\}$/.exec(text ?? '');
   return match ? match[1] : null;
+}
+
+/** A Task paused until SendTaskSuccess/SendTaskFailure with its token (or its own timeout). */
+export function isTokenWait(state: AslState): boolean {
+  return state.Type === 'Task' && (state.Resource ?? '').endsWith('.waitForTaskToken');
 }
 
 export interface StepRecord {
@@ -29,7 +48,9 @@ export interface StepRecord {
 export type RunEvent =
   | { kind: 'step-succeeded'; name: string; elapsedMs: number; durationMs: number; output: unknown }
   | { kind: 'step-failed'; name: string; elapsedMs: number; error: string; cause: string }
-  | { kind: 'step-retried'; name: string; elapsedMs: number; attempt: number };
+  | { kind: 'step-retried'; name: string; elapsedMs: number; attempt: number }
+  /** The receiver Lambda ran for one state-change event of the local event source. */
+  | { kind: 'event-delivered'; resourceId: string; status: string; elapsedMs: number; resumed: boolean };
 
 export interface RunResult {
   status: 'SUCCEEDED' | 'FAILED';
@@ -51,6 +72,19 @@ export interface RunOptions {
   /** Replaces a step's real handler, by state name (tests inject crashes this way). */
   handlers?: Record<string, LambdaHandler>;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * State-change events of the resources a "Wait for ..." Task waits on: delivered to the real
+   * receiver (default), or lost, as EventBridge may, so only the Task's timeout and the check after
+   * it (the fallback) see the change.
+   */
+  events?: 'delivered' | 'lost';
+  /**
+   * Timeout of every waitForTaskToken Task, in place of its TimeoutSeconds (the fallback's pace):
+   * the Task then fails with States.Timeout as Step Functions' own timeout would.
+   */
+  tokenWaitTimeoutMs?: number;
+  /** How often the local event source looks at a watched resource. */
+  eventPollMs?: number;
 }
 
 function fakeContext(functionName: string, timeoutSeconds: number): Context {
@@ -78,17 +112,39 @@ function fakeContext(functionName: string, timeoutSeconds: number): Context {
 export async function runStateMachine(input: unknown, options: RunOptions): Promise<RunResult> {
   const definition = options.definition ?? loadDefinition();
   const localHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  const started = Date.now();
+  const receiver = await loadHandler('receive-event');
+  const eventSource = new LocalEventSource(async (event) => {
+    answerTaskTokensLocally(defaultClients().sfn);
+    const out = (await receiver(event, fakeContext('ReceiveEventFunction', 60))) as {
+      resumed: string | null;
+    };
+    const detail = event.detail as Record<string, string>;
+    options.onEvent?.({
+      kind: 'event-delivered',
+      resourceId: detail.ImageId ?? detail['command-id'],
+      status: detail.State ?? detail.status,
+      elapsedMs: Date.now() - started,
+      resumed: out.resumed !== null,
+    });
+  }, options.eventPollMs);
   const waits: Record<string, number> = {};
   const retries: Record<string, number> = {};
   for (const [name, state] of Object.entries(definition.States)) {
     if (state.Type === 'Wait' && options.waitMs !== undefined) waits[name] = options.waitMs;
     if (state.Type !== 'Task') continue;
     if (state.Retry && options.retryMs !== undefined) retries[name] = options.retryMs;
-    const placeholder = placeholderOf(state.Resource);
+    const placeholder = placeholderOf(state);
     if (!placeholder) throw new Error(`state "${name}" has no \${...FunctionArn} resource`);
     const { timeoutSeconds } = stepFor(placeholder);
     const handler = options.handlers?.[name] ?? (await loadStepHandler(placeholder));
-    localHandlers[name] = (event) => handler(event, fakeContext(placeholder.replace(/Arn$/, ''), timeoutSeconds));
+    const invoke = (event: unknown) => handler(event, fakeContext(placeholder.replace(/Arn$/, ''), timeoutSeconds));
+    localHandlers[name] = isTokenWait(state)
+      ? (effective) => {
+          const timeoutMs = options.tokenWaitTimeoutMs ?? (state.TimeoutSeconds ?? 60) * 1000;
+          return waitForTaskToken(effective, invoke, timeoutMs, options.events === 'lost' ? null : eventSource);
+        }
+      : invoke;
   }
 
   const machine = new StateMachine(substitutePlaceholders(definition) as unknown as StateMachineDefinition);
@@ -104,10 +160,11 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
         RoleArn: 'local',
       },
       StateMachine: { Id: 'local:bake-ami', Name: 'bake-ami' },
+      // Read by "taskToken.$"; each Task's own token replaces it (waitForTaskToken below).
+      Task: { Token: 'minted per Task entry by the local runner' },
     } as never,
   });
 
-  const started = Date.now();
   const steps = new Map<string, StepRecord>();
   const enteredAt = new Map<string, number>();
   const lastInputs: Record<string, unknown> = {};
@@ -166,6 +223,36 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
   await consume;
   result.steps = [...steps.values()];
   return result;
+}
+
+/**
+ * What Step Functions does for `lambda:invoke.waitForTaskToken`: invoke the function with the
+ * Payload and a fresh token, then pause until SendTaskSuccess/SendTaskFailure with that token
+ * (answered in-process, local-task-tokens.ts) or the Task's timeout. The local event source
+ * watches the resource meanwhile, as EventBridge would carry its events.
+ */
+async function waitForTaskToken(
+  effective: unknown,
+  invoke: (payload: unknown) => Promise<unknown>,
+  timeoutMs: number,
+  events: LocalEventSource | null,
+): Promise<unknown> {
+  const payload = (effective as { Payload?: Record<string, unknown> }).Payload ?? {};
+  const { token, settled, end } = mintTaskToken();
+  const stopWatching = events?.watch(payload as unknown as WatchedResource) ?? (() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    answerTaskTokensLocally(defaultClients().sfn);
+    await invoke({ ...payload, taskToken: token });
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('Task timed out'), { name: 'States.Timeout' })), timeoutMs);
+    });
+    return await Promise.race([settled, timedOut]);
+  } finally {
+    clearTimeout(timer);
+    stopWatching();
+    end();
+  }
 }
 
 /** What DefinitionSubstitutions does on deploy, with local function ARNs. */

@@ -165,6 +165,8 @@ module.exports = {
   historyPathArns: [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*/history`)],
   // The start function's requester records share the lock table, under keys no environment can have.
   requestRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } },
+  // Waits for an event (task tokens) share it the same way (functions/shared/wait-registry.ts).
+  waitRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['wait:*'] } },
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),

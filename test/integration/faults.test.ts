@@ -9,7 +9,7 @@ import { defaultClients, resetDefaultClients } from '../../functions/shared/clie
 import { removeImage } from '../../functions/shared/ec2';
 import { classifyError } from '../../functions/shared/errors';
 import { type LambdaHandler, loadStepHandler } from '../../scripts/lib/handlers';
-import { loadDefinition, placeholderOf, type RunResult } from '../../scripts/lib/local-runner';
+import { isTokenWait, loadDefinition, placeholderOf, type RunResult } from '../../scripts/lib/local-runner';
 import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { type AccountState, readAccount, snapshotIds } from '../support/account';
@@ -232,7 +232,7 @@ function clearingRollBack(then: FaultRule[] = []): LambdaHandler {
 
 /** The real handler of `state`, which adds `rules` when it first runs: a fault aimed at one step, whatever the earlier ones called. */
 async function armedAt(state: string, rules: FaultRule[]): Promise<LambdaHandler> {
-  const placeholder = placeholderOf(loadDefinition().States[state]?.Resource);
+  const placeholder = placeholderOf(loadDefinition().States[state]);
   if (!placeholder) throw new Error(`${state} is not a Task of the state machine`);
   const real = await loadStepHandler(placeholder);
   let armed = false;
@@ -481,7 +481,8 @@ describe('the fault proxy speaks each protocol', () => {
 describe('fault matrix: every step x every fault, transient and permanent', () => {
   test('covers every Task of the state machine (the two failure-path Tasks are below the matrix)', () => {
     const tasks = Object.entries(loadDefinition().States)
-      .filter(([, state]) => state.Type === 'Task')
+      // The waits for an event are never entered when moto settles at once (event-waits.test.ts).
+      .filter(([, state]) => state.Type === 'Task' && !isTokenWait(state))
       .map(([name]) => name)
       // A build never enters Prepare the rollback; test/statemachine/way-back.test.ts faults it.
       .filter((name) => ![ROLL_BACK, 'Release the lock after failure', 'Prepare the rollback'].includes(name));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
+import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE } from '../../functions/receive-event/receive-event';
 import {
   configSchema,
   environmentInstanceTypes,
@@ -10,6 +11,7 @@ import {
 } from '../../functions/shared/config';
 import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
+import { WAIT_TTL_ATTRIBUTE } from '../../functions/shared/wait-registry';
 import { START_ROUTES } from '../../functions/start-build/api';
 import { arnPlaceholder, STEPS, type Step } from '../../functions/steps';
 import { awsCallsOfFunction, type CfnResource, packagedTemplate, ROOT, type Template } from './support/template';
@@ -25,8 +27,11 @@ const API_FUNCTIONS: Record<string, { folder: string }> = {
 };
 const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
+  // Target of the AMI and command state-change rules.
+  receiveEvent: { folder: 'receive-event' },
 };
 const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
+const isTokenWait = (state: Record<string, unknown>) => String(state.Resource).endsWith('.waitForTaskToken');
 
 /** What EC2 asks of a customer-managed EBS key when it encrypts a volume or snapshot for the caller. */
 const EBS_KEY_ACTIONS = [
@@ -310,12 +315,16 @@ describe('the packaged stack (sls package --stage test)', () => {
       const tasks = Object.entries(asl.States).filter(([, s]) => s.Type === 'Task');
       expect(tasks.length).toBeGreaterThanOrEqual(Object.keys(STEP_FUNCTIONS).length);
       for (const [name, task] of tasks) {
-        const placeholder = /^\$\{([A-Za-z0-9]+)\}$/.exec(String(task.Resource));
+        // A wait for an event invokes its function through lambda:invoke.waitForTaskToken.
+        const target = isTokenWait(task) ? (task.Parameters as { FunctionName: string }).FunctionName : task.Resource;
+        const placeholder = /^\$\{([A-Za-z0-9]+)\}$/.exec(String(target));
         expect([name, placeholder?.[1] !== undefined]).toEqual([name, true]);
         const fn = template.Resources[substitutions[placeholder![1]]['Fn::GetAtt'][0]];
         const taskTimeout = task.TimeoutSeconds as number;
         expect([name, typeof taskTimeout]).toEqual([name, 'number']);
-        expect([name, taskTimeout < (fn.Properties.Timeout as number)]).toEqual([name, true]);
+        // A wait's timeout is its fallback poll: it outlasts its function, which returns at once.
+        const fits = isTokenWait(task) ? taskTimeout > (fn.Properties.Timeout as number) : taskTimeout < (fn.Properties.Timeout as number);
+        expect([name, fits]).toEqual([name, true]);
       }
     });
 
@@ -343,7 +352,10 @@ describe('the packaged stack (sls package --stage test)', () => {
 
   describe('trigger 1: the ECR push rule', () => {
     const rules = () =>
-      Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern !== undefined);
+      Object.entries(template.Resources).filter(
+        ([, r]) =>
+          r.Type === 'AWS::Events::Rule' && (r.Properties.EventPattern as { source?: string[] } | undefined)?.source?.[0] === 'aws.ecr',
+      );
     const pattern = () => rules()[0][1].Properties.EventPattern as Record<string, unknown>;
     const pushEvent = (detail: Record<string, unknown>) => {
       const sample = JSON.parse(readFileSync(path.join(ROOT, 'events', 'ecr-push-dev.json'), 'utf8'));
@@ -485,6 +497,34 @@ describe('the packaged stack (sls package --stage test)', () => {
       );
       expect(reads.map((s) => [list(s.Action), s.Condition])).toEqual([[['dynamodb:GetItem'], condition]]);
       expect(requestRecordKey('dev-abc')).toMatch(/^request:/);
+    });
+
+    it('lets the waits register, and the receiver read and forget, only wait records in the lock table', () => {
+      const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['wait:*'] } };
+      const dynamodbOf = (key: string) =>
+        statementsOfRole(template, roleId(key))
+          .filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')))
+          .map((s) => [list(s.Action).sort(), s.Condition]);
+      expect(dynamodbOf('awaitEvent')).toEqual([[['dynamodb:PutItem'], condition]]);
+      expect(dynamodbOf('receiveEvent')).toEqual([[['dynamodb:DeleteItem', 'dynamodb:GetItem'], condition]]);
+      const ttl = template.Resources.LockTable.Properties.TimeToLiveSpecification;
+      expect(ttl).toEqual({ AttributeName: WAIT_TTL_ATTRIBUTE, Enabled: true });
+    });
+
+    it("sends the receiver the AMI state changes and the update documents' command ends, nothing else", () => {
+      const targeted = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.Targets).includes(functionId('receiveEvent')),
+      );
+      const patterns = targeted.map(
+        (r) => r.Properties.EventPattern as { source: string[]; 'detail-type': string[]; detail?: Record<string, unknown> },
+      );
+      expect(patterns.map((p) => [p.source, p['detail-type']]).sort()).toEqual([
+        [['aws.ec2'], [AMI_STATE_CHANGE]],
+        [['aws.ssm'], [COMMAND_INVOCATION_STATUS_CHANGE]],
+      ]);
+      const command = patterns.find((p) => p.source[0] === 'aws.ssm')?.detail;
+      expect(command?.['document-name']).toEqual([config.documents.fresh, config.documents.incremental]);
+      expect(command?.status).toEqual([{ 'anything-but': ['Pending', 'InProgress', 'Delayed'] }]);
     });
 
     it('outputs the state machine ARN and the API URL', () => {
@@ -776,16 +816,28 @@ describe('the packaged stack (sls package --stage test)', () => {
         expect(found.map((f) => f.role).sort()).toEqual(roles.sort());
         for (const { statement } of found) expect(statement.Resource).toEqual(executions);
       }
+      // The waits and the event receiver resume paused executions of this state machine, by its ARN.
+      const wake = withAction('states:SendTaskSuccess');
+      expect(wake.map((f) => f.role).sort()).toEqual([roleId('awaitEvent'), roleId('receiveEvent')].sort());
+      const machine = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}` };
+      for (const { statement } of wake) expect(statement.Resource).toEqual(machine);
       const states = allStatements(template)
         .flatMap(({ statement }) => list(statement.Action))
         .filter((a) => a.startsWith('states:'));
-      expect(new Set(states)).toEqual(new Set(['states:StartExecution', ...Object.keys(readers)]));
+      expect(new Set(states)).toEqual(new Set(['states:StartExecution', 'states:SendTaskSuccess', ...Object.keys(readers)]));
     });
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
       expect(dynamodb.map((f) => f.role).sort()).toEqual(
-        [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort(),
+        [
+          roleId('acquireLock'),
+          roleId('releaseLock'),
+          roleId('normalizeRequest'),
+          roleId('startBuild'),
+          roleId('awaitEvent'),
+          roleId('receiveEvent'),
+        ].sort(),
       );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
       expect(template.Resources.LockTable.Properties).toMatchObject({

@@ -9,6 +9,8 @@ import { arnPlaceholder, retryOf, STEPS, type Step, TRANSIENT_RETRY } from '../.
 import { type AslDefinition, loadDefinition } from '../../scripts/lib/local-runner';
 import { ROOT } from './support/template';
 
+const TOKEN_WAIT = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
 /** What differs between the ASL's Tasks and the table, one line each; empty when they agree. */
 function drift(definition: AslDefinition): string[] {
   const problems: string[] = [];
@@ -22,12 +24,23 @@ function drift(definition: AslDefinition): string[] {
       continue;
     }
     const [key, step] = found;
-    if (task.Resource !== `\${${arnPlaceholder(key)}}`)
-      problems.push(`"${name}": Resource ${task.Resource}, expected \${${arnPlaceholder(key)}}`);
+    const placeholder = `\${${arnPlaceholder(key)}}`;
+    const invoked = step.tokenWaitSeconds
+      ? task.Resource === TOKEN_WAIT && (task.Parameters as { FunctionName?: string } | undefined)?.FunctionName === placeholder
+      : task.Resource === placeholder;
+    if (!invoked)
+      problems.push(
+        step.tokenWaitSeconds
+          ? `"${name}": expected Resource ${TOKEN_WAIT} with FunctionName ${placeholder}`
+          : `"${name}": Resource ${task.Resource}, expected ${placeholder}`,
+      );
     if (JSON.stringify(task.Retry) !== JSON.stringify(retryOf(step)))
       problems.push(`"${name}": Retry differs from ${key}'s retry followed by TRANSIENT_RETRY`);
     const timeout = task.TimeoutSeconds as number | undefined;
-    if (typeof timeout !== 'number' || timeout >= step.timeoutSeconds)
+    if (step.tokenWaitSeconds) {
+      if (timeout !== step.tokenWaitSeconds)
+        problems.push(`"${name}": TimeoutSeconds ${timeout}, expected ${key}'s pause of ${step.tokenWaitSeconds} s`);
+    } else if (typeof timeout !== 'number' || timeout >= step.timeoutSeconds)
       problems.push(`"${name}": TimeoutSeconds ${timeout} is not below ${key}'s ${step.timeoutSeconds} s`);
   }
   const taskNames = new Set(tasks.map(([name]) => name));

@@ -11,10 +11,16 @@ import { healthCheckMaxAttempts, type PipelineConfig, parseConfig, readConfigFil
 const ROOT = path.join(__dirname, '..', '..');
 const asl = JSON.parse(readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8')) as {
   TimeoutSeconds: number;
-  States: Record<string, { Type: string; Seconds?: number }>;
+  States: Record<string, { Type: string; Seconds?: number; TimeoutSeconds?: number; Resource?: string }>;
 };
 
-/** Each Wait loop of the state machine and the setting that bounds its iterations. */
+/** A Task paused until an event (or its own timeout, the fallback) wakes it. */
+const isTokenWait = (s: { Type: string; Resource?: string }) => s.Type === 'Task' && (s.Resource ?? '').endsWith('.waitForTaskToken');
+
+/**
+ * Each waiting loop of the state machine (a Wait state, or a Task paused for an event whose
+ * timeout is the fallback) and the setting that bounds its iterations.
+ */
 const LOOPS: Record<string, (c: PipelineConfig) => number> = {
   'Wait for the environment': (c) => c.lock.maxWaitAttempts,
   'Wait for the update': (c) => c.polling.commandMaxAttempts,
@@ -23,7 +29,7 @@ const LOOPS: Record<string, (c: PipelineConfig) => number> = {
   // The longest verification of any environment bounds this loop.
   'Wait for the health check': (c) => Math.max(...Object.values(c.environments).map((e) => healthCheckMaxAttempts(e.verify))),
 };
-const waitSeconds = (name: string) => asl.States[name].Seconds as number;
+const waitSeconds = (name: string) => (asl.States[name].Seconds ?? asl.States[name].TimeoutSeconds) as number;
 const maxWait = (c: PipelineConfig, name: string) => waitSeconds(name) * LOOPS[name](c);
 
 const FRESH_BUILD_ESTIMATE_SECONDS = 95 * 60;
@@ -35,9 +41,9 @@ const configs: Array<[string, PipelineConfig]> = [
 ];
 
 describe('timeouts', () => {
-  it('knows every Wait loop of the state machine', () => {
+  it('knows every waiting loop of the state machine', () => {
     const waits = Object.entries(asl.States)
-      .filter(([, s]) => s.Type === 'Wait')
+      .filter(([, s]) => s.Type === 'Wait' || isTokenWait(s))
       .map(([name]) => name);
     expect(waits.sort()).toEqual(Object.keys(LOOPS).sort());
   });

@@ -1,0 +1,77 @@
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { PipelineConfig } from './config';
+
+/**
+ * Which paused execution waits for which resource: `wait:<resource id>` -> the task token of the
+ * Task that waits for it. Kept in the lock table under keys no environment can have (names hold
+ * no ':'), like the requester records. It is the only authority the event receiver trusts: an
+ * event for a resource no execution registered resumes nothing.
+ */
+const KEY_PREFIX = 'wait:';
+/** A registration no event consumed (a lost event) expires by TTL on this attribute. */
+export const WAIT_TTL_ATTRIBUTE = 'wait_expires_at';
+const TTL_SECONDS = 2 * 24 * 3600;
+
+export type WaitKind = 'image' | 'command';
+
+export interface WaitRegistration {
+  resourceId: string;
+  kind: WaitKind;
+  taskToken: string;
+  executionId: string;
+}
+
+const key = (resourceId: string) => ({ environment: { S: `${KEY_PREFIX}${resourceId}` } });
+
+/** A newer registration for the same resource replaces the older: that Task has ended. */
+export async function registerWait(
+  dynamodb: DynamoDBClient,
+  config: PipelineConfig,
+  wait: WaitRegistration,
+  now = new Date(),
+): Promise<void> {
+  await dynamodb.send(
+    new PutItemCommand({
+      TableName: config.lock.table,
+      Item: {
+        ...key(wait.resourceId),
+        kind: { S: wait.kind },
+        task_token: { S: wait.taskToken },
+        execution_id: { S: wait.executionId },
+        [WAIT_TTL_ATTRIBUTE]: { N: String(Math.floor(now.getTime() / 1000) + TTL_SECONDS) },
+      },
+    }),
+  );
+}
+
+export async function findWait(dynamodb: DynamoDBClient, config: PipelineConfig, resourceId: string): Promise<WaitRegistration | null> {
+  const out = await dynamodb.send(new GetItemCommand({ TableName: config.lock.table, Key: key(resourceId), ConsistentRead: true }));
+  const item = out.Item;
+  const kind = item?.kind?.S;
+  const taskToken = item?.task_token?.S;
+  if (!item || (kind !== 'image' && kind !== 'command') || !taskToken) return null;
+  return { resourceId, kind, taskToken, executionId: item.execution_id?.S ?? '' };
+}
+
+/** Removes the registration only while it still holds this token (a newer wait keeps its own). */
+export async function forgetWait(dynamodb: DynamoDBClient, config: PipelineConfig, resourceId: string, taskToken: string): Promise<void> {
+  try {
+    await dynamodb.send(
+      new DeleteItemCommand({
+        TableName: config.lock.table,
+        Key: key(resourceId),
+        ConditionExpression: 'task_token = :token',
+        ExpressionAttributeValues: { ':token': { S: taskToken } },
+      }),
+    );
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return;
+    throw error;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The waits for the update command and the AMI, end to end: the real ASL in-process, the real
+ * await and receiver handlers, moto made slow (test/support/slow-resources.ts) and the runner's
+ * local event source carrying the state-change events. Events delivered, events lost (the Task's
+ * timeout, then a check: the fallback), and a failure delivered as an event.
+ */
+import { resetDefaultClients } from '../../functions/shared/clients';
+import type { LambdaHandler } from '../../scripts/lib/handlers';
+import { type RunEvent, type RunResult, runStateMachine } from '../../scripts/lib/local-runner';
+import { useEndpoint } from '../../scripts/lib/moto';
+import { readAccount } from '../support/account';
+import { type Moto, startMoto } from '../support/moto';
+import { type SlowResources, startSlowResources } from '../support/slow-resources';
+import { accountWithOneBuild, config, named } from '../support/step-failures';
+
+const HOLD_MS = 1000;
+const LOST_TIMEOUT_MS = 600;
+// Four builds per test on a busy machine: the default 60 s is too short under load.
+jest.setTimeout(240_000);
+const UPDATE_DOCUMENTS = [config.documents.fresh, config.documents.incremental];
+
+let moto: Moto;
+let slow: SlowResources | undefined;
+
+beforeAll(async () => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  moto = await startMoto();
+});
+afterEach(async () => {
+  await slow?.stop();
+  slow = undefined;
+  useEndpoint(moto.endpoint);
+  resetDefaultClients();
+});
+afterAll(async () => moto?.stop());
+
+/** Everything after this goes through the slow proxy: the handlers, the event source, the test's reads. */
+async function slowDown(options: Parameters<typeof startSlowResources>[1]): Promise<SlowResources> {
+  slow = await startSlowResources(moto.endpoint, options);
+  useEndpoint(slow.endpoint);
+  resetDefaultClients();
+  return slow;
+}
+
+interface Timed {
+  result: RunResult;
+  events: RunEvent[];
+  started: number;
+}
+
+async function timedBuild(input: unknown, name: string, options: Partial<Parameters<typeof runStateMachine>[1]>): Promise<Timed> {
+  const events: RunEvent[] = [];
+  const started = Date.now();
+  const result = await runStateMachine(input, { executionName: name, waitMs: 0, retryMs: 0, onEvent: (e) => events.push(e), ...options });
+  return { result, events, started };
+}
+
+/** Milliseconds from the resource settling to the check that saw it done. */
+function detectionMs(run: Timed, check: string, resourceId: string): number {
+  const done = run.events.find(
+    (e) => e.kind === 'step-succeeded' && e.name === check && (e.output as Record<string, { done?: boolean }>)[statusKey(check)]?.done,
+  );
+  if (!done) throw new Error(`${check} never reported done`);
+  return run.started + done.elapsedMs - (slow?.settledAt.get(resourceId) ?? Number.NaN);
+}
+const statusKey = (check: string) => (check === 'Check the AMI' ? 'imageStatus' : 'updateStatus');
+
+function output(run: Timed, state: string): Record<string, unknown> {
+  const last = run.events.filter((e) => e.kind === 'step-succeeded' && e.name === state).at(-1);
+  return (last as { output: Record<string, unknown> } | undefined)?.output ?? {};
+}
+
+const attempts = (result: RunResult, state: string) => result.steps.find((s) => s.name === state)?.attempts ?? 0;
+
+describe('waits that an event ends', () => {
+  it('resumes the update and AMI waits on their events, within 2 s of the change and with no fallback', async () => {
+    // Prepare
+    const { input, baseline } = await accountWithOneBuild(moto);
+    await slowDown({ holdMs: HOLD_MS, documents: UPDATE_DOCUMENTS, from: 'registration' });
+
+    // Act: the fallback timeout is far longer than the hold, so only an event can end the waits early.
+    const run = await timedBuild(input, 'dev-events', { events: 'delivered', tokenWaitTimeoutMs: 30_000 });
+
+    // Assess
+    expect(run.result.status).toBe('SUCCEEDED');
+    const update = output(run, 'Check the update') as { update: { commandId: string } };
+    const image = output(run, 'Check the AMI') as { image: { amiId: string } };
+    expect(attempts(run.result, 'Wait for the update')).toBe(1);
+    expect(attempts(run.result, 'Wait for the AMI')).toBe(1);
+    expect(attempts(run.result, 'Check the update')).toBe(2);
+    expect(attempts(run.result, 'Check the AMI')).toBe(2);
+    expect(output(run, 'Wait for the update').wake).toMatchObject({ via: 'event', status: 'Success', resourceId: update.update.commandId });
+    expect(output(run, 'Wait for the AMI').wake).toMatchObject({ via: 'event', status: 'available', resourceId: image.image.amiId });
+    const delivered = run.events.filter((e) => e.kind === 'event-delivered' && e.resumed);
+    expect(delivered.map((e) => (e as { resourceId: string }).resourceId).sort()).toEqual(
+      [update.update.commandId, image.image.amiId].sort(),
+    );
+    expect(detectionMs(run, 'Check the update', update.update.commandId)).toBeLessThan(2000);
+    expect(detectionMs(run, 'Check the AMI', image.image.amiId)).toBeLessThan(2000);
+    const after = await readAccount(baseline);
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.amis.dev).toEqual([image.image.amiId]);
+  });
+
+  it('completes the build through the fallback when every event is lost', async () => {
+    // Prepare
+    const { input, baseline } = await accountWithOneBuild(moto);
+    await slowDown({ holdMs: HOLD_MS, documents: UPDATE_DOCUMENTS, from: 'registration' });
+
+    // Act: each wait times out (the lost event; the resource settles after the timeout), the
+    // check after it finds the resource done or still working, and then a second wait finds it
+    // done at once or times out again.
+    const run = await timedBuild(input, 'dev-lost', { events: 'lost', tokenWaitTimeoutMs: LOST_TIMEOUT_MS });
+
+    // Assess
+    expect(run.result.status).toBe('SUCCEEDED');
+    expect(run.events.filter((e) => e.kind === 'event-delivered')).toEqual([]);
+    expect(attempts(run.result, 'Wait for the update')).toBeGreaterThanOrEqual(1);
+    expect(attempts(run.result, 'Wait for the AMI')).toBeGreaterThanOrEqual(1);
+    const wakes = run.events
+      .filter((e) => e.kind === 'step-succeeded' && e.name.startsWith('Wait for the'))
+      .map((e) => (e as { output: { wake: { Error?: string; via?: string } } }).output.wake);
+    expect(wakes.some((w) => w.Error === 'States.Timeout')).toBe(true);
+    expect(wakes.every((w) => w.Error === 'States.Timeout' || w.via === 'check')).toBe(true);
+    const after = await readAccount(baseline);
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.amis.dev).toHaveLength(1);
+  });
+
+  it('rolls back when the update command fails, as its event says', async () => {
+    // Prepare
+    const { input, baseline, before } = await accountWithOneBuild(moto);
+    await slowDown({ holdMs: HOLD_MS, documents: UPDATE_DOCUMENTS, outcome: 'failure', from: 'registration' });
+
+    // Act
+    const run = await timedBuild(input, 'dev-command-fails', { events: 'delivered', tokenWaitTimeoutMs: 30_000 });
+
+    // Assess
+    expect(run.result).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed', failedState: 'Check the update' });
+    expect(output(run, 'Wait for the update').wake).toMatchObject({ via: 'event', status: 'Failed' });
+    const after = await readAccount(baseline);
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.amis).toEqual(before.amis);
+    expect(after.parameters).toEqual(before.parameters);
+  });
+
+  it('rolls back when the AMI fails, as its event says, removing it', async () => {
+    // Prepare
+    const { input, baseline, before } = await accountWithOneBuild(moto);
+    await slowDown({ holdMs: HOLD_MS, documents: [], outcome: 'failure', from: 'registration' });
+
+    // Act
+    const run = await timedBuild(input, 'dev-ami-fails', { events: 'delivered', tokenWaitTimeoutMs: 30_000 });
+
+    // Assess
+    expect(run.result).toMatchObject({ status: 'FAILED', error: 'AmiCreationFailed', failedState: 'Check the AMI' });
+    expect(output(run, 'Wait for the AMI').wake).toMatchObject({ via: 'event', status: 'failed' });
+    const after = await readAccount(baseline);
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.orphanSnapshots).toEqual([]);
+    expect(after.amis).toEqual(before.amis);
+    expect(after.parameters).toEqual(before.parameters);
+  });
+
+  it('rolls back when the wait itself fails for good', async () => {
+    // Prepare
+    const { input, baseline, before } = await accountWithOneBuild(moto);
+    // Registered by no wait (the wait fails), the AMI stays pending.
+    await slowDown({ holdMs: HOLD_MS, documents: [], from: 'registration' });
+    const broken: LambdaHandler = async () => {
+      throw named('AwsAccessDenied', 'injected: PutItem denied');
+    };
+
+    // Act
+    const run = await timedBuild(input, 'dev-wait-fails', { handlers: { 'Wait for the AMI': broken } });
+
+    // Assess
+    expect(run.result).toMatchObject({ status: 'FAILED', error: 'AwsAccessDenied', failedState: 'Wait for the AMI' });
+    const after = await readAccount(baseline);
+    expect(after.liveBuilders).toEqual([]);
+    expect(after.orphanSnapshots).toEqual([]);
+    expect(after.amis).toEqual(before.amis);
+    expect(after.parameters).toEqual(before.parameters);
+  });
+});
