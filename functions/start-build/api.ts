@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ApiRequest, type RouteTable, routeApi } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, bodyText, jsonResponse } from '../shared/http';
 import { MAX_INPUT_BYTES, parseRequest } from '../shared/request';
 import { ENVIRONMENT_ACTION_ROUTES } from './environment-api';
@@ -21,22 +21,25 @@ export function parseApiBody(event: APIGatewayProxyEventV2, optional = false): R
   const text = bodyText(event);
   if (text === undefined || text.trim() === '') {
     if (optional) return {};
-    throw new RequestInvalid(`body is required: ${form}`);
+    throw new RequestInvalid({ field: 'body', missing: true, allowed: form });
   }
   const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
+  if (size > MAX_INPUT_BYTES) throw new RequestInvalid({ field: 'body', allowed: `at most ${MAX_INPUT_BYTES} bytes`, received: `${size} bytes` });
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
+    throw new RequestInvalid({ field: 'body', allowed: `JSON: ${form}`, received: receivedText(text) });
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new RequestInvalid({ field: 'body', allowed: `a JSON object: ${form}`, received: receivedText(body) });
   const unknown = Object.keys(body).filter((key) => !(API_FIELDS as readonly string[]).includes(key));
   if (unknown.length > 0) {
-    throw new RequestInvalid(
-      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${API_FIELDS.join(', ')}`,
-    );
+    throw new RequestInvalid({
+      field: 'body',
+      problem: `unknown field(s) ${unknown.map((k) => `"${receivedText(k)}"`).join(', ')} are not allowed`,
+      allowed: `an object with only ${API_FIELDS.join(', ')}`,
+    });
   }
   return body as Record<string, unknown>;
 }
@@ -74,7 +77,11 @@ export const START_ROUTES: RouteTable<StartBuildDeps> = {
     const env = request.pathEnvironment ?? '';
     const body = parseApiBody(request.event, true);
     if (body.environment !== undefined && body.environment !== env) {
-      throw new RequestInvalid(`body.environment: must be omitted or "${env}", the environment of the path`);
+      throw new RequestInvalid({
+        field: 'body.environment',
+        allowed: `omitted, or "${env}", the environment of the path`,
+        received: receivedText(body.environment),
+      });
     }
     return start({ ...body, environment: env, source: 'api' }, request, deps, (name) => `/environments/${env}/builds/${name}`);
   },

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { RouteTable } from '../shared/api-routes';
-import { RequestInvalid } from '../shared/errors';
+import { namingFields, RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, bodyText, jsonResponse } from '../shared/http';
 import { MAX_INPUT_BYTES } from '../shared/request';
 import { startPromotion } from './promote';
@@ -15,27 +15,31 @@ function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], re
   const form = `{${allowed.map((f) => `"${f}"${required.includes(f) ? '' : '?'}: ...`).join(', ')}}`;
   const text = bodyText(event);
   if (text === undefined || text.trim() === '') {
-    if (required.length > 0) throw new RequestInvalid(`body is required: ${form}`);
+    if (required.length > 0) throw new RequestInvalid({ field: 'body', missing: true, allowed: form });
     return {};
   }
   const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
+  if (size > MAX_INPUT_BYTES) throw new RequestInvalid({ field: 'body', allowed: `at most ${MAX_INPUT_BYTES} bytes`, received: `${size} bytes` });
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
+    throw new RequestInvalid({ field: 'body', allowed: `JSON: ${form}`, received: receivedText(text) });
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new RequestInvalid({ field: 'body', allowed: `a JSON object: ${form}`, received: receivedText(body) });
   const record = body as Record<string, unknown>;
   const unknown = Object.keys(record).filter((key) => !allowed.includes(key));
   if (unknown.length > 0)
-    throw new RequestInvalid(
-      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${allowed.join(', ')}`,
-    );
-  for (const field of required) if (!(field in record)) throw new RequestInvalid(`body.${field} is required: ${form}`);
+    throw new RequestInvalid({
+      field: 'body',
+      problem: `unknown field(s) ${unknown.map((k) => `"${receivedText(k)}"`).join(', ')} are not allowed`,
+      allowed: `an object with only ${allowed.join(', ')}`,
+    });
+  for (const field of required) if (!(field in record)) throw new RequestInvalid({ field: `body.${field}`, missing: true, allowed: form });
   for (const [field, value] of Object.entries(record))
-    if (typeof value !== 'string') throw new RequestInvalid(`body.${field}: must be a string: ${form}`);
+    if (typeof value !== 'string')
+      throw new RequestInvalid({ field: `body.${field}`, allowed: `a string: ${form}`, received: receivedText(value) });
   return record as Record<string, string>;
 }
 
@@ -47,7 +51,9 @@ function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], re
 export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   [ROLLBACK_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseBody(event, ['to'], []);
-    const started = await startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps);
+    const started = await namingFields({ environment: 'path.env', to: 'body.to' }, () =>
+      startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps),
+    );
     return jsonResponse(202, {
       ...started,
       statusUrl: `${baseUrl(event)}/environments/${started.environment}/builds/${started.executionName}`,
@@ -55,7 +61,9 @@ export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   },
   [PROMOTE_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseBody(event, ['from'], ['from']);
-    const started = await startPromotion({ from: body.from, to: pathEnvironment ?? '', source: 'api' }, deps);
+    const started = await namingFields({ from: 'body.from', to: 'path.env' }, () =>
+      startPromotion({ from: body.from, to: pathEnvironment ?? '', source: 'api' }, deps),
+    );
     return jsonResponse(202, {
       executionArn: started.executionArn,
       executionName: started.executionName,
