@@ -335,7 +335,11 @@ export function loadConfig(): PipelineConfig {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigInvalid({ field: CONFIG_ENV_VAR, problem: `not JSON (${(error as Error).message})`, allowed: 'the pipeline config as JSON' });
+    throw new ConfigInvalid({
+      field: CONFIG_ENV_VAR,
+      problem: `not JSON (${(error as Error).message})`,
+      allowed: 'the pipeline config as JSON',
+    });
   }
   const config = parseConfig(raw, CONFIG_ENV_VAR);
   // The stack's own builder security group, used when the config names none.

@@ -21,7 +21,11 @@ export function executionName(environment: string, digest: string, discriminator
   if (!ENVIRONMENT_NAME.test(environment))
     throw new RequestInvalid({ field: 'environment', allowed: 'an environment name', received: receivedText(environment) });
   if (!DIGEST.test(digest))
-    throw new RequestInvalid({ field: 'digest', allowed: 'sha256: followed by 64 lowercase hex characters', received: receivedText(digest) });
+    throw new RequestInvalid({
+      field: 'digest',
+      allowed: 'sha256: followed by 64 lowercase hex characters',
+      received: receivedText(digest),
+    });
   const request = createHash('sha256').update(discriminator).digest('hex').slice(0, DISCRIMINATOR_HEX_CHARS);
   return `${environment}-${digest.slice('sha256:'.length, 'sha256:'.length + DIGEST_HEX_CHARS)}-${request}`;
 }

@@ -6,7 +6,10 @@ export function isHttpEvent(event: unknown): event is APIGatewayProxyEventV2 {
   if (event === null || typeof event !== 'object') return false;
   const context = (event as { requestContext?: { http?: unknown } }).requestContext;
   return (
-    (event as { version?: unknown }).version === '2.0' && typeof context === 'object' && context !== null && typeof context.http === 'object'
+    (event as { version?: unknown }).version === '2.0' &&
+    typeof context === 'object' &&
+    context !== null &&
+    typeof context.http === 'object'
   );
 }
 

@@ -226,8 +226,7 @@ export function parseImageReference(image: string): {
   if (slash > 0 && rest.slice(0, slash).includes('.')) {
     registry = rest.slice(0, slash);
     rest = rest.slice(slash + 1);
-    if (!ECR_REGISTRY.test(registry))
-      invalid(imageIssue(image, `the registry "${receivedText(registry)}" is not an ECR registry`));
+    if (!ECR_REGISTRY.test(registry)) invalid(imageIssue(image, `the registry "${receivedText(registry)}" is not an ECR registry`));
   }
   let repository: string;
   let tag: string | null = null;

@@ -19,11 +19,12 @@ function parseBody(event: APIGatewayProxyEventV2, allowed: readonly string[], re
     return {};
   }
   const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid({ field: 'body', allowed: `at most ${MAX_INPUT_BYTES} bytes`, received: `${size} bytes` });
+  if (size > MAX_INPUT_BYTES)
+    throw new RequestInvalid({ field: 'body', allowed: `at most ${MAX_INPUT_BYTES} bytes`, received: `${size} bytes` });
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch (error) {
+  } catch {
     throw new RequestInvalid({ field: 'body', allowed: `JSON: ${form}`, received: receivedText(text) });
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body))

@@ -30,11 +30,13 @@ export async function planPromotion(
   const names = `one of the configured environments (${Object.keys(config.environments).join(', ')})`;
   const target = environmentConfig(config, request.to);
   if (!target) throw new RequestInvalid({ field: 'to', allowed: names, received: receivedText(request.to) });
-  if (!environmentConfig(config, request.from)) throw new RequestInvalid({ field: 'from', allowed: names, received: receivedText(request.from) });
+  if (!environmentConfig(config, request.from))
+    throw new RequestInvalid({ field: 'from', allowed: names, received: receivedText(request.from) });
   const source = target.promoteFrom
     ? `${target.promoteFrom} (config environments.${request.to}.promoteFrom)`
     : `the environment that config environments.${request.to}.promoteFrom names (it is not set)`;
-  if (target.promoteFrom !== request.from) throw new RequestInvalid({ field: 'from', allowed: source, received: receivedText(request.from) });
+  if (target.promoteFrom !== request.from)
+    throw new RequestInvalid({ field: 'from', allowed: source, received: receivedText(request.from) });
   const repository = repositoryFor(config, request.to);
   if (repositoryFor(config, request.from) !== repository) {
     throw new RequestInvalid({

@@ -1,16 +1,7 @@
 import { planPromotion, startPromotion } from '../../functions/start-build/promote';
-import { cliDeps, LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import {
-  CLI,
-  failure,
-  loadCliConfig,
-  parseCommandLine,
-  resolveStateMachineArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { cliDeps, command } from '../lib/command';
+import { LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
+import { CLI, loadCliConfig, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} promote --from <environment> --to <environment> [stack | --local [--fast] [--json]]
 
@@ -21,27 +12,25 @@ environments.<to>.promoteFrom = "<from>".
   --from <environment>       the environment whose published image is promoted
   --to <environment>         the environment to build
 ${LOCAL_USAGE}
-${STACK_USAGE}`;
+${STACK_USAGE}
 
-const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, from: { type: 'string' }, to: { type: 'string' } } as const;
+Examples:
+  ${CLI} promote --from staging --to prod --stack comfyui-ami-prod
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 ${CLI} promote --from staging --to prod --local --fast --config config/demo.json`;
 
-export async function main(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-  try {
-    const parsed = parseCommandLine(argv, OPTIONS);
-    values = parsed.values;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
+export const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, from: { type: 'string' }, to: { type: 'string' } } as const;
+
+/** The fields of a promotion request, as flags. */
+const PROMOTE_FLAGS = { from: '--from', to: '--to' };
+
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  flags: PROMOTE_FLAGS,
+  next: () => `${CLI} promote --help`,
+  run: async (values) => {
     if (values.from === undefined || values.to === undefined) throw new UsageError('--from and --to are required');
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-  const request = { from: values.from, to: values.to, source: 'cli' as const };
-  try {
+    const request = { from: values.from, to: values.to, source: 'cli' as const };
     const config = loadCliConfig(values.config);
     if (values.local) {
       const waitMs = localWaitMs(values);
@@ -59,13 +48,5 @@ export async function main(argv: string[]): Promise<number> {
     );
     console.error(`follow it: ${CLI} watch ${started.executionArn}`);
     return 0;
-  } catch (error) {
-    const e = error as Error;
-    if (e instanceof UsageError) return usageFailure(e.message, USAGE);
-    if (e.name === 'RequestInvalid' || e.name === 'ConfigInvalid') {
-      console.error(`error: ${e.message.replace(/^from:/, '--from:').replace(/^to:/, '--to:')}`);
-      return 2;
-    }
-    return failure(error, `${CLI} promote --help`);
-  }
-}
+  },
+});

@@ -1,7 +1,5 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
-import { type BuildSummary, runLocalBuild } from '../commands/run';
+import { type BuildSummary, failureSummary, runLocalBuild } from '../commands/run';
 import { UsageError } from './stack';
 
 /** --local, --fast, --wait-seconds, --json: how rollback and promote run in this process, like `run`. */
@@ -24,12 +22,6 @@ export function localWaitMs(values: { fast?: boolean; 'wait-seconds'?: string })
   return n * 1000;
 }
 
-/** Clients and config for checks made before anything starts; fresh, as the endpoint may have changed. */
-export function cliDeps(config: PipelineConfig) {
-  resetDefaultClients();
-  return { config, clients: defaultClients(), logger: new Logger({ serviceName: 'comfyui-ami-cli', logLevel: 'SILENT' }) };
-}
-
 /** Runs one execution in-process and prints its outcome; the exit status of `run`. */
 export async function runLocally(
   input: Record<string, unknown>,
@@ -48,7 +40,7 @@ export async function runLocally(
     );
   } else {
     console.log(`Failed: ${summary.error}: ${summary.cause}`);
-    console.log('latest and metadata are as they were; nothing this run made is left behind.');
+    for (const line of failureSummary(summary)) console.log(line);
   }
   if (json) console.log(JSON.stringify(summary));
   if (summary.status !== 'FAILED') return 0;

@@ -132,7 +132,16 @@ async function expectRefusedEverywhere(cfg: PipelineConfig, environment: string,
   // The start function, body-addressed and env-in-path.
   for (const bodyAddressed of [true, false]) {
     const response = await post(cfg, environment, image, bodyAddressed);
-    expect(response).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', field: 'body.image', allowed: expect.any(String), received: expect.any(String), message: expect.stringMatching(/^body\.image: /) } });
+    expect(response).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'body.image',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^body\.image: /),
+      },
+    });
   }
 
   expect(await accountFacts(baseline)).toEqual(before);

@@ -103,7 +103,7 @@ describe('comfyui-ami rollback and promote against the Step Functions API', () =
     expect(stderr.join('\n')).toContain('is already latest');
     expect(await promote(['--from', 'dev', '--to', 'prod', '--local', '--config', NO_PROMOTE_FILE])).toBe(2);
     expect(stderr.join('\n')).toContain(
-      '--from: prod may be promoted to only from no environment (config environments.prod.promoteFrom is not set)',
+      '--from: must be the environment that config environments.prod.promoteFrom names (it is not set), got "dev"',
     );
   });
 });

@@ -44,7 +44,11 @@ describe('parseRequest', () => {
       );
       expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ message: expect.stringContaining(message) }));
       expect(() => parseRequest(at(time), config, start)).toThrow(
-        expect.objectContaining({ field: 'input.time', allowed: expect.stringMatching(/^an ISO-8601 timestamp/), received: expect.stringContaining(time) }),
+        expect.objectContaining({
+          field: 'input.time',
+          allowed: expect.stringMatching(/^an ISO-8601 timestamp/),
+          received: expect.stringContaining(time),
+        }),
       );
     });
 

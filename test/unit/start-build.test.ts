@@ -335,12 +335,32 @@ describe('POST /builds', () => {
 
   it.each([
     ['an unknown environment', { environment: 'qa' }, 'body.environment', 'one of the configured environments (dev, staging, prod)'],
-    ['a malformed environment', { environment: 'Prod!' }, 'body.environment', 'lowercase letters, digits and -, starting with a letter (at most 32)'],
+    [
+      'a malformed environment',
+      { environment: 'Prod!' },
+      'body.environment',
+      'lowercase letters, digits and -, starting with a letter (at most 32)',
+    ],
     ['a missing environment', { image: 'comfyui:dev-latest' }, 'body.environment', 'a string'],
-    ['an image of another repository', { environment: 'dev', image: 'other:dev-1' }, 'body.image', 'an image of repository "comfyui" (environment dev)'],
-    ['an image with shell characters', { environment: 'dev', image: 'comfyui:$(reboot)' }, 'body.image', expect.stringContaining('<repository>:<tag>')],
+    [
+      'an image of another repository',
+      { environment: 'dev', image: 'other:dev-1' },
+      'body.image',
+      'an image of repository "comfyui" (environment dev)',
+    ],
+    [
+      'an image with shell characters',
+      { environment: 'dev', image: 'comfyui:$(reboot)' },
+      'body.image',
+      expect.stringContaining('<repository>:<tag>'),
+    ],
     ['a bad commit sha', { environment: 'dev', commit_sha: 'not-hex' }, 'body.commit_sha', '7 to 40 lowercase hex characters'],
-    ['a field the API does not take', { environment: 'dev', source: 'console' }, 'body', 'an object with only environment, image, branch, commit_sha'],
+    [
+      'a field the API does not take',
+      { environment: 'dev', source: 'console' },
+      'body',
+      'an object with only environment, image, branch, commit_sha',
+    ],
     ['an ECR event', readEvent('ecr-push-dev.json'), 'body', 'an object with only environment, image, branch, commit_sha'],
     ['a JSON array', [], 'body', expect.stringMatching(/^a JSON object: /)],
     ['text that is not JSON', '{"environment": ', 'body', expect.stringMatching(/^JSON: /)],
@@ -348,7 +368,12 @@ describe('POST /builds', () => {
   ])('refuses %s with 400 naming the field and its allowed form, and starts nothing', async (_what, body, field, allowed) => {
     const response = await post(body);
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response)).toMatchObject({ error: 'RequestInvalid', field, allowed, message: expect.stringMatching(new RegExp(`^${field}[ :]`)) });
+    expect(bodyOf(response)).toMatchObject({
+      error: 'RequestInvalid',
+      field,
+      allowed,
+      message: expect.stringMatching(new RegExp(`^${field}[ :]`)),
+    });
     expect(sfnMock.calls()).toHaveLength(0);
   });
 

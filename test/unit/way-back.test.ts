@@ -246,7 +246,13 @@ describe('POST /environments/{env}/rollback and /promote', () => {
     ['promote', 'prod', undefined, 'body', 'body is required'],
     ['promote', 'prod', '{"from": 7}', 'body.from', 'body.from: must be a string'],
     ['promote', 'prod', '{"from": "staging"}', 'body.from', 'body.from: must be one of the configured environments'],
-    ['promote', 'dev', '{"from": "prod"}', 'body.from', 'body.from: must be the environment that config environments.dev.promoteFrom names'],
+    [
+      'promote',
+      'dev',
+      '{"from": "prod"}',
+      'body.from',
+      'body.from: must be the environment that config environments.dev.promoteFrom names',
+    ],
     ['promote', 'prod', '[]', 'body', 'body: must be a JSON object'],
   ] as const)('%s %s %s answers 400 naming %s, and starts nothing', async (route, env, body, field, message) => {
     const response = await dispatch(event(route, env, body), deps);
