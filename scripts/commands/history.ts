@@ -1,6 +1,6 @@
 import { type HistoryRow, listHistory } from '../../functions/start-build/history';
-import { cliDeps, command, requireEnvironment } from '../lib/command';
-import { CLI, loadCliConfig } from '../lib/stack';
+import { cliDeps, command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
+import { CLI } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} history --env <environment> [--json] [--config <file>]
 
@@ -17,12 +17,7 @@ Examples:
   ${CLI} history --env prod
   ${CLI} history --env dev --json --config config/demo.json`;
 
-export const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS } as const;
 
 export function formatHistory(rows: HistoryRow[]): string {
   const header = ['', 'AMI', 'DIGEST', 'TAG', 'DATE', 'MODE', 'ASKED BY', 'AMI EXISTS'];
@@ -51,8 +46,7 @@ export const main = command({
   usage: USAGE,
   options: OPTIONS,
   run: async (values) => {
-    const config = loadCliConfig(values.config);
-    const env = requireEnvironment(config, values.env);
+    const { config, env } = configAndEnvironment(values);
     const rows = await listHistory(env, cliDeps(config));
     if (values.json) console.log(JSON.stringify(rows));
     else if (rows.length === 0) console.log(`no builds of ${env} recorded under ${config.parameterPrefix}/${env}/history/`);

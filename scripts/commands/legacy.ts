@@ -5,8 +5,8 @@ import { describeImage, isPipelineImage, removeImage } from '../../functions/sha
 import { findLegacyImages } from '../../functions/shared/legacy';
 import { parameterPaths } from '../../functions/shared/names';
 import { getParameterValue } from '../../functions/shared/parameters';
-import { command, requireEnvironment } from '../lib/command';
-import { CLI, failure, loadCliConfig } from '../lib/stack';
+import { command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
+import { CLI, failure } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} legacy --env <env> [--json] [--config <file>]
        ${CLI} legacy --env <env> --delete [--config <file>]
@@ -28,13 +28,7 @@ Examples:
   ${CLI} legacy --env prod --json
   ${CLI} legacy --env dev --delete`;
 
-export const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  delete: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS, delete: { type: 'boolean' } } as const;
 
 export interface LegacyAmi {
   amiId: string;
@@ -81,8 +75,7 @@ export const main = command({
   usage: USAGE,
   options: OPTIONS,
   run: async (values) => {
-    const config = loadCliConfig(values.config);
-    const env = requireEnvironment(config, values.env);
+    const { config, env } = configAndEnvironment(values);
     const ec2 = new EC2Client({});
     const ssm = new SSMClient({});
     const legacy = (await findLegacyImages(ec2, config, env)).map(describeLegacy);

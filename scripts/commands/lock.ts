@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { command, requireEnvironment } from '../lib/command';
+import { command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
 import { clearLock, type LockView, readLock } from '../lib/lock-item';
-import { CLI, loadCliConfig, UsageError } from '../lib/stack';
+import { CLI, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} lock --env <env> [--json] [--config <file>]
        ${CLI} lock --env <env> --clear --yes [--config <file>]
@@ -22,14 +22,7 @@ Examples:
   ${CLI} lock --env prod --json
   ${CLI} lock --env dev --clear --yes`;
 
-export const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  clear: { type: 'boolean' },
-  yes: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS, clear: { type: 'boolean' }, yes: { type: 'boolean' } } as const;
 
 export function formatLock(view: LockView): string {
   const rows: [string, string | null][] = [
@@ -56,8 +49,7 @@ export const main = command({
   options: OPTIONS,
   next: () => 'check the lock table exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it',
   run: async (values) => {
-    const config = loadCliConfig(values.config);
-    const env = requireEnvironment(config, values.env);
+    const { config, env } = configAndEnvironment(values);
     if (values.yes && !values.clear) throw new UsageError('--yes only confirms --clear');
     const dynamodb = new DynamoDBClient({});
     const view = await readLock(dynamodb, config, env);

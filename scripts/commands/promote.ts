@@ -1,7 +1,7 @@
 import { planPromotion, startPromotion } from '../../functions/start-build/promote';
-import { cliDeps, command } from '../lib/command';
-import { LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import { CLI, loadCliConfig, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
+import { command } from '../lib/command';
+import { LOCAL_OPTIONS, LOCAL_USAGE, runEnvironmentAction } from '../lib/environment-action';
+import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} promote --from <environment> --to <environment> [stack | --local [--fast] [--json]]
 
@@ -28,25 +28,18 @@ export const main = command({
   options: OPTIONS,
   flags: PROMOTE_FLAGS,
   next: () => `${CLI} promote --help`,
-  run: async (values) => {
+  run: (values) => {
     if (values.from === undefined || values.to === undefined) throw new UsageError('--from and --to are required');
-    const request = { from: values.from, to: values.to, source: 'cli' as const };
-    const config = loadCliConfig(values.config);
-    if (values.local) {
-      const waitMs = localWaitMs(values);
-      const plan = await planPromotion(request, cliDeps(config));
-      console.error(`promoting ${request.from}'s ${plan.digest} to ${request.to}`);
-      return await runLocally(plan.input, config, undefined, waitMs, values.json ?? false);
-    }
-    const stateMachineArn = await resolveStateMachineArn(values);
-    const started = await startPromotion(request, { ...cliDeps(config), stateMachineArn });
-    console.log(started.executionArn);
-    console.error(
-      started.alreadyStarted
-        ? `already started: a build of ${started.imageUri} for ${started.environment} exists (${started.executionName}); nothing new started`
-        : `started ${started.executionName}: ${started.environment} from ${started.from}'s ${started.imageUri}`,
-    );
-    console.error(`follow it: ${CLI} watch ${started.executionArn}`);
-    return 0;
+    return runEnvironmentAction({
+      request: { from: values.from, to: values.to, source: 'cli' as const },
+      values,
+      plan: planPromotion,
+      planned: (plan) => `promoting ${values.from}'s ${plan.digest} to ${values.to}`,
+      start: startPromotion,
+      started: (started) =>
+        started.alreadyStarted
+          ? `already started: a build of ${started.imageUri} for ${started.environment} exists (${started.executionName}); nothing new started`
+          : `started ${started.executionName}: ${started.environment} from ${started.from}'s ${started.imageUri}`,
+    });
   },
 });

@@ -1,7 +1,7 @@
 import { planRollback, startRollback } from '../../functions/start-build/rollback';
-import { cliDeps, command } from '../lib/command';
-import { LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import { CLI, loadCliConfig, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
+import { command } from '../lib/command';
+import { LOCAL_OPTIONS, LOCAL_USAGE, runEnvironmentAction } from '../lib/environment-action';
+import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} rollback --env <environment> [--to <ami-id>] [stack | --local [--fast] [--json]]
 
@@ -31,25 +31,18 @@ export const main = command({
   options: OPTIONS,
   flags: ROLLBACK_FLAGS,
   next: () => `${CLI} rollback --help`,
-  run: async (values) => {
+  run: (values) => {
     if (values.env === undefined) throw new UsageError('--env is required');
-    const request = { environment: values.env, to: values.to, source: 'cli' as const };
-    const config = loadCliConfig(values.config);
-    if (values.local) {
-      const waitMs = localWaitMs(values);
-      const plan = await planRollback(request, cliDeps(config));
-      console.error(
-        `rolling ${request.environment} back to ${plan.target.amiId} (${plan.target.available ? 'retained: re-point' : 'gone: rebuild'} ${plan.target.digest ?? ''})`,
-      );
-      return await runLocally(plan.input, config, plan.executionName, waitMs, values.json ?? false);
-    }
-    const stateMachineArn = await resolveStateMachineArn(values);
-    const started = await startRollback(request, { ...cliDeps(config), stateMachineArn });
-    console.log(started.executionArn);
-    console.error(
-      `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${started.retained ? 'retained: re-point' : 'gone: rebuild'} ${started.digest ?? ''})`,
-    );
-    console.error(`follow it: ${CLI} watch ${started.executionArn}`);
-    return 0;
+    const how = (target: { available: boolean; digest: string | null }) =>
+      `${target.available ? 'retained: re-point' : 'gone: rebuild'} ${target.digest ?? ''}`;
+    return runEnvironmentAction({
+      request: { environment: values.env, to: values.to, source: 'cli' as const },
+      values,
+      plan: planRollback,
+      planned: (plan) => `rolling ${values.env} back to ${plan.target.amiId} (${how(plan.target)})`,
+      start: startRollback,
+      started: (started) =>
+        `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${how({ available: started.retained, digest: started.digest })})`,
+    });
   },
 });

@@ -139,17 +139,14 @@ export async function watchExecution(sfn: SFNClient, executionArn: string, optio
           break;
         }
         case 'ExecutionFailed':
-          settle('failed');
-          outcome = { status: 'FAILED', ...event.executionFailedEventDetails, end: { status: 'FAILED', lastState, rollback } };
-          break;
         case 'ExecutionTimedOut':
+        case 'ExecutionAborted': {
           settle('failed');
-          outcome = { status: 'TIMED_OUT', ...event.executionTimedOutEventDetails, end: { status: 'TIMED_OUT', lastState, rollback } };
+          const status = type === 'ExecutionFailed' ? 'FAILED' : type === 'ExecutionTimedOut' ? 'TIMED_OUT' : 'ABORTED';
+          const details = event.executionFailedEventDetails ?? event.executionTimedOutEventDetails ?? event.executionAbortedEventDetails;
+          outcome = { status, ...details, end: { status, lastState, rollback } };
           break;
-        case 'ExecutionAborted':
-          settle('failed');
-          outcome = { status: 'ABORTED', ...event.executionAbortedEventDetails, end: { status: 'ABORTED', lastState, rollback } };
-          break;
+        }
         case 'ExecutionRedriven':
           print(`${time(event)}  redriven (attempt ${(event.executionRedrivenEventDetails?.redriveCount ?? 0) + 1})`);
           // A redriven execution goes on past its earlier failure.

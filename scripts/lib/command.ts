@@ -3,10 +3,18 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import { environmentConfig, type PipelineConfig } from '../../functions/shared/config';
 import { fieldRenamer, InvalidInput } from '../../functions/shared/errors';
-import { failure, parseCommandLine, UsageError, usageFailure } from './stack';
+import { failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from './stack';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values<O extends Options> = ReturnType<typeof parseCommandLine<O>>['values'];
+
+/** The flags of a command that acts on one environment of the config. */
+export const ENVIRONMENT_OPTIONS = {
+  env: { type: 'string' },
+  json: { type: 'boolean' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Options;
 
 /** One CLI command: its usage, its flags, and what it does once the command line is read. */
 export interface CommandSpec<O extends Options> {
@@ -61,6 +69,12 @@ export function command<O extends Options>(spec: CommandSpec<O>): (argv: string[
       return failure(error, spec.next?.(error as Error));
     }
   };
+}
+
+/** The config (--config) and the environment (--env) of a command that acts on one environment. */
+export function configAndEnvironment(values: { config?: string; env?: string }): { config: PipelineConfig; env: string } {
+  const config = loadCliConfig(values.config);
+  return { config, env: requireEnvironment(config, values.env) };
 }
 
 /** The --env flag: required, and one of the config's environments. */

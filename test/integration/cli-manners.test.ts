@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { COMMAND_NAMES } from '../../scripts/cli';
@@ -132,6 +132,27 @@ describe('no AWS region or credentials', () => {
 });
 
 describe('a bad pipeline config', () => {
+  it.each([
+    ['run', run.main, ['--env', 'dev']],
+    ['start', start.main, ['--env', 'dev', '--state-machine-arn', STATE_MACHINE_ARN]],
+    ['rollback', rollback.main, ['--env', 'dev', '--local']],
+    ['promote', promote.main, ['--from', 'staging', '--to', 'prod', '--local']],
+    ['history', history.main, ['--env', 'dev']],
+    ['legacy', legacy.main, ['--env', 'dev']],
+    ['lock', lock.main, ['--env', 'dev']],
+  ] as const)('makes %s exit 2 naming the field and its allowed form, before any AWS call', async (_name, main, argv) => {
+    noAwsAccount();
+    const file = path.join(dir, 'bad-tags.json');
+    const config = JSON.parse(readFileSync(DEMO_CONFIG_PATH, 'utf8')) as { environments: Record<string, { tags: string[] }> };
+    config.environments.dev.tags = ['dev latest'];
+    writeFileSync(file, JSON.stringify(config));
+
+    const { code, err } = await capture(main, [...argv, '--config', file]);
+
+    expect(code).toBe(2);
+    expect(err).toMatch(/^error: ConfigInvalid: .*config\.environments\.dev\.tags\.0: must be /);
+  });
+
   it('makes start exit 2 naming the field, as run does', async () => {
     const file = path.join(dir, 'bad-pipeline.json');
     writeFileSync(file, JSON.stringify({ repositories: [] }));
