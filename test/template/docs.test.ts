@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../../functions/shared/config';
+import { RequestInvalid } from '../../functions/shared/errors';
+import { errorResponse } from '../../functions/shared/http';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { BUILD_FAILED_STATE, REJECTED_STATE, ROLL_BACK_STATE, redriveAdvice } from '../../scripts/lib/outcome';
 import { packagedTemplate, ROOT } from './support/template';
@@ -86,6 +88,14 @@ describe('claims checked against the code', () => {
     expect(redriveAdvice({ status: 'FAILED', lastState: ROLL_BACK_STATE, rollback: null }).offer).toBe(true);
     expect(redriveAdvice({ status: 'ABORTED', lastState: 'Check the update', rollback: null }).offer).toBe(true);
     expect(deploy).toMatch(/failed and rolled back is finished: a redrive\s+would only re-run its final Fail state/);
+  });
+
+  it('documents the fields of a refused API request as the start function answers them', () => {
+    const documented = /`400 (\{"error": "RequestInvalid".*?\})`/.exec(deploy)?.[1] ?? '{}';
+    const answer = errorResponse(new RequestInvalid({ field: 'input.image', allowed: 'a tag of dev', received: 'x' }));
+
+    expect(Object.keys(JSON.parse(answer.body ?? '{}')).sort()).toEqual(Object.keys(JSON.parse(documented)).sort());
+    expect(JSON.parse(answer.body ?? '{}')).toMatchObject({ field: 'body.image', message: 'body.image: must be a tag of dev, got "x"' });
   });
 
   it('states one exit status for a bad config, a bad flag and a missing AWS target: 2', () => {
