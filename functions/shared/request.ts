@@ -247,7 +247,7 @@ export function parseImageReference(image: string): {
   return { registry, repository, tag, digest };
 }
 
-// ---- Rollback requests (item "a way back"): {"action": "rollback", "environment", "rollback_to"} ----
+// ---- Rollback requests: {"action": "rollback", "environment", "rollback_to"} ----
 
 export const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 

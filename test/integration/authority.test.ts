@@ -16,7 +16,7 @@ import { build, buildWith, demoConfig } from '../support/builds';
 import { type Moto, startMoto } from '../support/moto';
 
 /**
- * Rule 1 of issue 9 against the moto server, through the three ways in: the CLI's `run`
+ * Only an environment's own images reach it, against the moto server, through the three ways in: the CLI's `run`
  * (runLocalBuild), the start function behind the API (ECR, SSM, DynamoDB and Step Functions in
  * moto), and the state machine input itself. A refused request creates nothing.
  */

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
@@ -149,8 +149,14 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     text.time = new Date().toISOString();
     writeFileSync(copy, JSON.stringify(text));
     const before = (await executions()).length;
-    const first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
-    const second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    let first: Awaited<ReturnType<typeof run>>;
+    let second: Awaited<ReturnType<typeof run>>;
+    try {
+      first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+      second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    } finally {
+      rmSync(copy, { force: true });
+    }
     expect([first.code, second.code]).toEqual([0, 0]);
     // Same name and input as a running execution: Step Functions (and moto) answers with that one.
     expect(second.out).toBe(first.out);
