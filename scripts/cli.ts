@@ -22,6 +22,8 @@ const COMMANDS: Record<string, Command> = {
   lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
 };
 
+export const COMMAND_NAMES = Object.keys(COMMANDS);
+
 export const USAGE = `Usage: comfyui-ami <command> [options]
 
 Commands:

@@ -1,7 +1,7 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import type { Clients } from '../shared/clients';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { registerWait, type WaitKind } from '../shared/wait-registry';
 import { wakeExecution } from '../shared/wake';
@@ -61,10 +61,13 @@ export async function settledStatus(
 const text = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
 function parseInput(input: AwaitInput): AwaitInput {
-  if (input?.kind !== 'image' && input?.kind !== 'command') throw new RequestInvalid('await: kind must be "image" or "command"');
-  if (!text(input.resourceId)) throw new RequestInvalid('await: resourceId must be a non-empty string');
-  if (input.kind === 'command' && !text(input.instanceId)) throw new RequestInvalid('await: instanceId must name the command instance');
-  if (!text(input.taskToken)) throw new RequestInvalid('await: taskToken must be the Task token ($$.Task.Token)');
-  if (!text(input.executionId)) throw new RequestInvalid('await: executionId must be a non-empty string');
+  const need = (ok: boolean, field: string, allowed: string, value: unknown) => {
+    if (!ok) throw new RequestInvalid({ field: `await.${field}`, allowed, received: receivedText(value) });
+  };
+  need(input?.kind === 'image' || input?.kind === 'command', 'kind', '"image" or "command"', input?.kind);
+  need(text(input.resourceId), 'resourceId', 'a non-empty string', input.resourceId);
+  if (input.kind === 'command') need(text(input.instanceId), 'instanceId', 'the id of the instance running the command', input.instanceId);
+  need(text(input.taskToken), 'taskToken', 'the Task token ($$.Task.Token)', input.taskToken);
+  need(text(input.executionId), 'executionId', 'a non-empty string', input.executionId);
   return input;
 }

@@ -3,7 +3,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type RouteTable, routeApi } from '../shared/api-routes';
 import type { PipelineConfig } from '../shared/config';
-import { BuildNotFound, RequestInvalid } from '../shared/errors';
+import { BuildNotFound, RequestInvalid, receivedText } from '../shared/errors';
 import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
 import { jsonResponse } from '../shared/http';
 import { type BuildStatus, describeBuild, failureReason } from './build-status';
@@ -18,7 +18,11 @@ async function statusOf(event: APIGatewayProxyEventV2, { sfn, stateMachineArn, c
   const id = event.pathParameters?.id ?? '';
   // Only a name: an ARN could name another state machine's execution.
   if (!EXECUTION_NAME.test(id))
-    throw new RequestInvalid(`id: must be a build's execution name (letters, digits, - and _, at most 80), got "${id.slice(0, 100)}"`);
+    throw new RequestInvalid({
+      field: 'path.id',
+      allowed: "a build's execution name (letters, digits, - and _, at most 80)",
+      received: receivedText(id),
+    });
   const status = await describeBuild(sfn, executionArnFor(stateMachineArn, id), config);
   // A short reason only: no build output in an API answer.
   if (status.cause !== undefined) status.cause = failureReason(status.cause);

@@ -39,7 +39,12 @@ export async function resolveRequest(
   }
   const registry = repositoryUri.slice(0, repositoryUri.indexOf('/'));
   if (parsed.registry !== null && parsed.registry !== registry) {
-    throw new RequestInvalid(`input.image: the registry must be ${registry} (the repository's own), got ${parsed.registry}`);
+    throw new RequestInvalid({
+      field: 'input.image',
+      allowed: `an image behind the registry ${registry} (the repository's own)`,
+      received: parsed.registry,
+      problem: `the registry ${parsed.registry} is not the repository's own`,
+    });
   }
 
   const reference = `${parsed.repository}${parsed.digest ? `@${parsed.digest}` : `:${parsed.tag}`}`;

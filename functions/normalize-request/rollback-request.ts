@@ -30,12 +30,20 @@ export async function readHistoryRecord(
   const path = parameterPaths(ctx.config, environment).history(amiId);
   const entry = await getJsonParameter(ctx.clients.ssm, path);
   if (!entry)
-    throw new RequestInvalid(
-      `${field}: ${amiId} is no build of ${environment} (no ${path}); comfyui-ami history --env ${environment} lists them`,
-    );
+    throw new RequestInvalid({
+      field,
+      problem: `${amiId} is no build of ${environment} (no ${path})`,
+      allowed: `an AMI id of a build of ${environment} (comfyui-ami history --env ${environment} lists them)`,
+      received: amiId,
+    });
   const digest = entry.docker_digest;
   if (entry.ami_id !== amiId || entry.environment !== environment || typeof digest !== 'string' || !DIGEST.test(digest)) {
-    throw new RequestInvalid(`${field}: ${path} does not record a build of ${amiId} for ${environment} with a sha256 digest`);
+    throw new RequestInvalid({
+      field,
+      problem: `${path} does not record a build of ${amiId} for ${environment} with a sha256 digest`,
+      allowed: `an AMI id whose history entry records a build of ${environment}`,
+      received: amiId,
+    });
   }
   const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
   return {

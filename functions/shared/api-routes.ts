@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Caller } from './callers';
 import { environmentConfig, type PipelineConfig } from './config';
-import { CallerNotAllowed, RequestInvalid } from './errors';
+import { CallerNotAllowed, RequestInvalid, receivedText } from './errors';
 import { errorResponse, jsonResponse } from './http';
 
 /** What a route handler receives: the event, the verified caller, and the environment of an env-in-path route. */
@@ -34,9 +34,11 @@ function pathEnvironmentOf(event: APIGatewayProxyEventV2, config: PipelineConfig
   if (!event.routeKey.includes('{env}')) return null;
   const env = event.pathParameters?.env ?? '';
   if (!environmentConfig(config, env)) {
-    throw new RequestInvalid(
-      `path.env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${env.slice(0, 40)}"`,
-    );
+    throw new RequestInvalid({
+      field: 'path.env',
+      allowed: `one of the configured environments (${Object.keys(config.environments).join(', ')})`,
+      received: receivedText(env),
+    });
   }
   return env;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigInvalid } from './errors';
 import { AMI_ID, AMI_ID_FORM, escapeRegExp } from './patterns';
-import { describeZodError } from './validation';
+import { zodIssues } from './validation';
 
 export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 // ECR repository names: lowercase path segments separated by '/'.
@@ -395,8 +395,8 @@ export function repositoryFor(config: PipelineConfig, environment: string): stri
 }
 
 export function parseConfig(raw: unknown, source: string): PipelineConfig {
-  const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigInvalid(`${source}: ${describeZodError(result.error, 'config')}`);
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigInvalid(zodIssues(result.error, 'config'), source);
   return result.data;
 }
 
@@ -405,13 +405,13 @@ export function readConfigFile(path: string): PipelineConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigInvalid(`cannot read config file ${path}: ${(error as Error).message}`);
+    throw new ConfigInvalid({ field: path, problem: `cannot read it (${(error as Error).message})`, allowed: 'a readable file' });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigInvalid(`${path} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigInvalid({ field: path, problem: `not JSON (${(error as Error).message})`, allowed: 'the pipeline config as JSON' });
   }
   return parseConfig(raw, path);
 }
@@ -427,12 +427,16 @@ let cached: PipelineConfig | undefined;
 export function loadConfig(): PipelineConfig {
   if (cached) return cached;
   const text = process.env[CONFIG_ENV_VAR];
-  if (!text) throw new ConfigInvalid(`${CONFIG_ENV_VAR} is not set: it must hold the pipeline config as JSON`);
+  if (!text) throw new ConfigInvalid({ field: CONFIG_ENV_VAR, missing: true, allowed: 'the pipeline config as JSON' });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigInvalid(`${CONFIG_ENV_VAR} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigInvalid({
+      field: CONFIG_ENV_VAR,
+      problem: `not JSON (${(error as Error).message})`,
+      allowed: 'the pipeline config as JSON',
+    });
   }
   const config = parseConfig(raw, CONFIG_ENV_VAR);
   // The stack's own builder security group, used when the config names none.

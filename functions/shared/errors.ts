@@ -6,13 +6,112 @@ export abstract class PipelineError extends Error {
   abstract override readonly name: string;
 }
 
+/**
+ * One bad field: its path from the root the validator was given (`input.image`, `to`,
+ * `config.environments.dev.tags.0`), the form it must take, and what was received. Each front
+ * end names the field its own way (`body.image` for the API, `--image` for the CLI) from these
+ * fields; the message, the one text that reaches a Step Functions Cause, is made from them too.
+ */
+export interface InvalidField {
+  field: string;
+  /** The allowed form, read after "must be": `a tag matching dev-* or a sha256 digest ...`. */
+  allowed: string;
+  /** What was received, already cut short; absent when there is nothing to show (a missing field). */
+  received?: string;
+  /** What is wrong, when "must be <allowed>" alone does not say it ("the tag ... is not a tag of environment prod"). */
+  problem?: string;
+  /** The field is absent. */
+  missing?: boolean;
+}
+
+const MAX_RECEIVED = 100;
+
+/** What was received, as it is quoted in a message: at most 100 characters. */
+export function receivedText(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  return text.length > MAX_RECEIVED ? `${text.slice(0, MAX_RECEIVED - 1)}…` : text;
+}
+
+/** `<field>: must be <allowed>, got "<received>"`, with the field named as `rename` says. */
+export function describeField(issue: InvalidField, rename: (field: string) => string = (field) => field): string {
+  const name = rename(issue.field);
+  if (issue.missing) return `${name} is required; must be ${issue.allowed}`;
+  const got = issue.received === undefined ? '' : `, got ${JSON.stringify(issue.received)}`;
+  return issue.problem ? `${name}: ${issue.problem}; must be ${issue.allowed}` : `${name}: must be ${issue.allowed}${got}`;
+}
+
+/** Bad input of any kind: the bad fields as data, and a message made from them. */
+export abstract class InvalidInput extends PipelineError {
+  readonly issues: readonly InvalidField[];
+  /** Where the input came from, when the field path alone does not say it (a config file's path). */
+  readonly source: string | undefined;
+
+  constructor(issues: InvalidField | readonly InvalidField[], source?: string) {
+    const list = Array.isArray(issues) ? (issues as readonly InvalidField[]) : [issues as InvalidField];
+    super(`${source ? `${source}: ` : ''}${list.map((issue) => describeField(issue)).join('; ')}`);
+    this.issues = list;
+    this.source = source;
+  }
+
+  /** The first bad field's path. */
+  get field(): string {
+    return this.issues[0]?.field ?? '';
+  }
+
+  get allowed(): string {
+    return this.issues[0]?.allowed ?? '';
+  }
+
+  get received(): string | undefined {
+    return this.issues[0]?.received;
+  }
+
+  /** The message with every field named as the caller knows it (a flag, a body field). */
+  describe(rename: (field: string) => string): string {
+    return this.issues.map((issue) => describeField(issue, rename)).join('; ');
+  }
+}
+
+/** Names fields as a caller knows them: `{ 'input.image': '--image' }` maps `input.image` and the fields below it. */
+export function fieldRenamer(names: Readonly<Record<string, string>>): (field: string) => string {
+  return (field) => {
+    for (const [from, to] of Object.entries(names)) {
+      if (field === from || field.startsWith(`${from}.`)) return `${to}${field.slice(from.length)}`;
+    }
+    return field;
+  };
+}
+
+/**
+ * The same error with its fields named as the caller of a front end knows them (`to` of a
+ * rollback request is `body.to` to an API caller); any other error as it is.
+ */
+export function renameFields(error: unknown, names: Readonly<Record<string, string>>): unknown {
+  if (!(error instanceof InvalidInput)) return error;
+  const rename = fieldRenamer(names);
+  const Same = error.constructor as new (issues: readonly InvalidField[], source?: string) => InvalidInput;
+  return new Same(
+    error.issues.map((issue) => ({ ...issue, field: rename(issue.field) })),
+    error.source,
+  );
+}
+
+/** Runs `action`; an invalid-input error it throws comes out with its fields renamed. */
+export async function namingFields<T>(names: Readonly<Record<string, string>>, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    throw renameFields(error, names);
+  }
+}
+
 /** The pipeline configuration is missing or malformed. Never retried. */
-export class ConfigInvalid extends PipelineError {
+export class ConfigInvalid extends InvalidInput {
   override readonly name = 'ConfigInvalid';
 }
 
 /** A build request (event, console input, API body, CLI flag) is malformed. Never retried. */
-export class RequestInvalid extends PipelineError {
+export class RequestInvalid extends InvalidInput {
   override readonly name = 'RequestInvalid';
 }
 

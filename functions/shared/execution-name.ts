@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ENVIRONMENT_NAME } from './config';
-import { ConfigInvalid, RequestInvalid } from './errors';
+import { ConfigInvalid, RequestInvalid, receivedText } from './errors';
 import { isPlainObject } from './json';
 import { DIGEST } from './request';
 
@@ -19,8 +19,14 @@ const EVENT_ID = /^[A-Za-z0-9-]{1,128}$/;
  * other request is a build of its own. The name only names: resources belong to the build id.
  */
 export function executionName(environment: string, digest: string, discriminator: string): string {
-  if (!ENVIRONMENT_NAME.test(environment)) throw new RequestInvalid(`environment: "${environment}" is not an environment name`);
-  if (!DIGEST.test(digest)) throw new RequestInvalid(`digest: "${digest}" is not sha256: followed by 64 lowercase hex characters`);
+  if (!ENVIRONMENT_NAME.test(environment))
+    throw new RequestInvalid({ field: 'environment', allowed: 'an environment name', received: receivedText(environment) });
+  if (!DIGEST.test(digest))
+    throw new RequestInvalid({
+      field: 'digest',
+      allowed: 'sha256: followed by 64 lowercase hex characters',
+      received: receivedText(digest),
+    });
   const request = createHash('sha256').update(discriminator).digest('hex').slice(0, DISCRIMINATOR_HEX_CHARS);
   return `${environment}-${digest.slice('sha256:'.length, 'sha256:'.length + DIGEST_HEX_CHARS)}-${request}`;
 }
@@ -48,10 +54,18 @@ export function isExecutionArn(text: string): boolean {
 export function executionArnFor(stateMachineArn: string | undefined, idOrArn: string): string {
   if (isExecutionArn(idOrArn)) return idOrArn;
   if (!EXECUTION_NAME.test(idOrArn)) {
-    throw new RequestInvalid(`id: must be an execution ARN or name (letters, digits, - and _, at most 80), got "${idOrArn.slice(0, 100)}"`);
+    throw new RequestInvalid({
+      field: 'id',
+      allowed: 'an execution ARN or name (letters, digits, - and _, at most 80)',
+      received: receivedText(idOrArn),
+    });
   }
   if (!stateMachineArn || !isStateMachineArn(stateMachineArn)) {
-    throw new RequestInvalid(`stateMachineArn: a state machine ARN is needed to find execution "${idOrArn}"`);
+    throw new RequestInvalid({
+      field: 'stateMachineArn',
+      problem: `a state machine ARN is needed to find execution "${idOrArn}"`,
+      allowed: 'a state machine ARN',
+    });
   }
   return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${idOrArn}`;
 }
@@ -66,6 +80,6 @@ export const STATE_MACHINE_ARN_VAR = 'STATE_MACHINE_ARN';
 export function stateMachineArnFromEnv(): string {
   const arn = process.env[STATE_MACHINE_ARN_VAR];
   if (!arn || !isStateMachineArn(arn))
-    throw new ConfigInvalid(`${STATE_MACHINE_ARN_VAR} must hold the bake state machine's ARN, got "${arn ?? ''}"`);
+    throw new ConfigInvalid({ field: STATE_MACHINE_ARN_VAR, allowed: "the bake state machine's ARN", received: arn ?? '' });
   return arn;
 }

@@ -1,11 +1,16 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { classifyError, PipelineError } from './errors';
+import { classifyError, InvalidInput, PipelineError } from './errors';
 
 /** An HTTP API (payload 2.0) request, as opposed to an EventBridge event or a direct invocation. */
 export function isHttpEvent(event: unknown): event is APIGatewayProxyEventV2 {
   if (event === null || typeof event !== 'object') return false;
   const context = (event as { requestContext?: { http?: unknown } }).requestContext;
-  return typeof context === 'object' && context !== null && typeof context.http === 'object';
+  return (
+    (event as { version?: unknown }).version === '2.0' &&
+    typeof context === 'object' &&
+    context !== null &&
+    typeof context.http === 'object'
+  );
 }
 
 export function jsonResponse(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
@@ -30,9 +35,23 @@ export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2
   const statusCode = STATUS_BY_ERROR[named.name] ?? 500;
   if (!(named instanceof PipelineError))
     return jsonResponse(500, { error: 'InternalError', message: 'the request failed; see the function logs' });
-  // The validators name fields from the root "input"; an API caller sent a "body".
-  const message = statusCode === 400 ? named.message.replace(/(^|; )input(?=[.:\s])/g, '$1body') : named.message;
-  return jsonResponse(statusCode, { error: named.name, message });
+  if (named instanceof InvalidInput && statusCode === 400) {
+    // The validators name fields from the root "input"; an API caller sent a "body".
+    const issue = named.issues[0];
+    return jsonResponse(statusCode, {
+      error: named.name,
+      message: named.describe(asBodyField),
+      field: asBodyField(issue.field),
+      allowed: issue.allowed,
+      ...(issue.received !== undefined && { received: issue.received }),
+    });
+  }
+  return jsonResponse(statusCode, { error: named.name, message: named.message });
+}
+
+/** `input.image` as an API caller sent it: `body.image`. */
+export function asBodyField(field: string): string {
+  return field.replace(/^input(?=\.|$)/, 'body');
 }
 
 /** The decoded body text; the size limit is checked before anything parses it. */

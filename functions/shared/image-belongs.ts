@@ -1,6 +1,6 @@
 import { paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
 import { environmentConfig, type PipelineConfig, tagMatchesAny } from './config';
-import { RequestInvalid } from './errors';
+import { RequestInvalid, receivedText } from './errors';
 import { parseJsonObject } from './json';
 import { parameterPaths } from './names';
 
@@ -53,9 +53,11 @@ export async function assertImageBelongs(
 ): Promise<ImageGrounds> {
   const env = environmentConfig(config, environment);
   if (!env)
-    throw new RequestInvalid(
-      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${environment}"`,
-    );
+    throw new RequestInvalid({
+      field: 'input.environment',
+      allowed: `one of the configured environments (${Object.keys(config.environments).join(', ')})`,
+      received: receivedText(environment),
+    });
   const tag = image.tags.find((t) => tagMatchesAny(t, env.tags));
   if (tag !== undefined) return { kind: 'tag', tag };
   const sources = publishingEnvironments(config, environment);
@@ -63,10 +65,14 @@ export async function assertImageBelongs(
     const amiId = await amiPublishedWith(ssm, config, source, image.digest);
     if (amiId) return { kind: 'published', environment: source, amiId };
   }
-  throw new RequestInvalid(
-    `${field}: ${image.repository}@${image.digest} is not an image of environment ${environment}: no tag matching ${env.tags.join(', ')} points to it` +
-      ` and ${sources.join(' or ')} never published it; must be ${allowedImageForm(config, environment)}`,
-  );
+  throw new RequestInvalid({
+    field,
+    problem:
+      `${image.repository}@${image.digest} is not an image of environment ${environment}: no tag matching ${env.tags.join(', ')} points to it` +
+      ` and ${sources.join(' or ')} never published it`,
+    allowed: allowedImageForm(config, environment),
+    received: `${image.repository}@${image.digest}`,
+  });
 }
 
 /** The allowed form of an image for an environment, for error messages. */

@@ -8,12 +8,12 @@ import {
   repositoryFor,
   tagMatchesAny,
 } from './config';
-import { RequestInvalid } from './errors';
+import { type InvalidField, RequestInvalid, receivedText } from './errors';
 import { allowedImageForm } from './image-belongs';
 import { isPlainObject } from './json';
 import { AMI_ID, AMI_ID_FORM } from './patterns';
 import type { RequestSource } from './state';
-import { describeZodError } from './validation';
+import { zodIssues } from './validation';
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 // Docker's tag grammar: no shell metacharacters, no spaces, at most 128 characters.
@@ -72,8 +72,15 @@ export interface ParsedRequest {
 
 export const UNKNOWN = 'unknown';
 
-function invalid(message: string): never {
-  throw new RequestInvalid(message);
+function invalid(issues: InvalidField | InvalidField[]): never {
+  throw new RequestInvalid(issues);
+}
+
+const REPORT_INPUT = { reportInput: true } as const;
+const INPUT_FORM = 'a JSON object: an ECR push event or {"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}';
+
+function environmentNames(config: PipelineConfig): string {
+  return `one of the configured environments (${Object.keys(config.environments).join(', ')})`;
 }
 
 /** An EventBridge event rather than a console or API body. */
@@ -89,10 +96,10 @@ export function isEcrEvent(input: Record<string, unknown>): boolean {
  */
 export function parseRequest(input: unknown, config: PipelineConfig, now: Date | null = new Date()): ParsedRequest {
   if (!isPlainObject(input)) {
-    invalid('input: must be a JSON object: an ECR push event or {"environment": ..., "image"?: ..., "branch"?: ..., "commit_sha"?: ...}');
+    invalid({ field: 'input', allowed: INPUT_FORM, received: receivedText(input) });
   }
   const size = Buffer.byteLength(JSON.stringify(input), 'utf8');
-  if (size > MAX_INPUT_BYTES) invalid(`input: must be at most ${MAX_INPUT_BYTES} bytes of JSON (got ${size})`);
+  if (size > MAX_INPUT_BYTES) invalid({ field: 'input', allowed: `at most ${MAX_INPUT_BYTES} bytes of JSON`, received: `${size} bytes` });
   const record = input as Record<string, unknown>;
   if (isRollbackInput(record)) return parsedRollback(parseRollbackInput(record, config));
   return isEcrEvent(record) ? parseEcrEvent(record, config, now) : parseManual(record, config);
@@ -111,31 +118,44 @@ export function eventTime(time: string | undefined, config: PipelineConfig, now:
   const { maxEventSkewMinutes: ahead, maxEventAgeMinutes: behind } = config.lock;
   const form = `an ISO-8601 timestamp such as 2026-11-27T12:00:00Z, at most ${ahead} minutes ahead of and ${behind} minutes behind the time the build starts`;
   const at = ISO_TIMESTAMP.test(time) ? Date.parse(time) : Number.NaN;
-  if (!Number.isFinite(at)) invalid(`input.time: must be ${form}, got "${time.slice(0, 64)}"`);
+  if (!Number.isFinite(at)) invalid({ field: 'input.time', allowed: form, received: receivedText(time) });
   if (now) {
     const minutes = (at - now.getTime()) / 60000;
     if (minutes > ahead || minutes < -behind) {
-      invalid(`input.time: must be ${form}; "${time}" is ${Math.round(Math.abs(minutes))} minutes ${minutes > 0 ? 'ahead' : 'behind'}`);
+      invalid({
+        field: 'input.time',
+        allowed: form,
+        received: `${receivedText(time)} (${Math.round(Math.abs(minutes))} minutes ${minutes > 0 ? 'ahead' : 'behind'})`,
+      });
     }
   }
   return new Date(at).toISOString();
 }
 
 function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, now: Date | null): ParsedRequest {
-  const result = ecrEventSchema.safeParse(input);
-  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const result = ecrEventSchema.safeParse(input, REPORT_INPUT);
+  if (!result.success) invalid(zodIssues(result.error, 'input'));
   const detail = result.data.detail;
   const repository = detail['repository-name'];
   const tag = detail['image-tag'];
   if (!config.repositories.includes(repository)) {
-    invalid(
-      `input.detail.repository-name: must be one of the configured repositories (${config.repositories.join(', ')}), got "${repository}"`,
-    );
+    invalid({
+      field: 'input.detail.repository-name',
+      allowed: `one of the configured repositories (${config.repositories.join(', ')})`,
+      received: receivedText(repository),
+    });
   }
   const environments = environmentsForTag(config, repository, tag);
-  if (environments.length === 0) invalid(`input.detail.image-tag: "${tag}" matches no environment's tags in the config`);
+  const tagForm = "a tag matching exactly one environment's tags in the config";
+  if (environments.length === 0)
+    invalid({ field: 'input.detail.image-tag', problem: `"${tag}" matches no environment's tags`, allowed: tagForm, received: tag });
   if (environments.length > 1)
-    invalid(`input.detail.image-tag: "${tag}" matches several environments (${environments.join(', ')}); make their tag patterns disjoint`);
+    invalid({
+      field: 'input.detail.image-tag',
+      problem: `"${tag}" matches several environments (${environments.join(', ')}): make their tag patterns disjoint`,
+      allowed: tagForm,
+      received: tag,
+    });
   const requestedAt = eventTime(result.data.time, config, now);
   return {
     environment: environments[0],
@@ -151,28 +171,30 @@ function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, n
 }
 
 function parseManual(input: Record<string, unknown>, config: PipelineConfig): ParsedRequest {
-  const result = manualSchema.safeParse(input);
-  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const result = manualSchema.safeParse(input, REPORT_INPUT);
+  if (!result.success) invalid(zodIssues(result.error, 'input'));
   const body = result.data;
   const env = environmentConfig(config, body.environment);
-  if (!env)
-    invalid(
-      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`,
-    );
+  if (!env) invalid({ field: 'input.environment', allowed: environmentNames(config), received: body.environment });
   const expectedRepository = repositoryFor(config, body.environment);
   const image = body.image
     ? parseImageReference(body.image)
     : { registry: null, repository: expectedRepository, tag: env.defaultTag, digest: null };
   if (image.repository !== expectedRepository) {
-    invalid(
-      `input.image: must be an image of repository "${expectedRepository}" (environment ${body.environment}), got "${image.repository}"`,
-    );
+    invalid({
+      field: 'input.image',
+      allowed: `an image of repository "${expectedRepository}" (environment ${body.environment})`,
+      received: receivedText(body.image),
+    });
   }
   // A tag of another environment never reaches this one (a digest is checked against ECR and the history).
   if (image.tag !== null && !tagMatchesAny(image.tag, env.tags)) {
-    invalid(
-      `input.image: the tag "${image.tag}" is not a tag of environment ${body.environment}; must be ${allowedImageForm(config, body.environment)}`,
-    );
+    invalid({
+      field: 'input.image',
+      problem: `the tag "${image.tag}" is not a tag of environment ${body.environment}`,
+      allowed: allowedImageForm(config, body.environment),
+      received: receivedText(body.image),
+    });
   }
   return {
     environment: body.environment,
@@ -189,6 +211,10 @@ function parseManual(input: Record<string, unknown>, config: PipelineConfig): Pa
 
 const IMAGE_FORM = '<repository>:<tag> or <repository>@sha256:<64 hex>, optionally prefixed by <account>.dkr.ecr.<region>.amazonaws.com/';
 
+function imageIssue(image: string, problem: string): InvalidField {
+  return { field: 'input.image', problem, allowed: IMAGE_FORM, received: receivedText(image) };
+}
+
 /** `repo:tag`, `repo@sha256:...`, each optionally behind an ECR registry host. */
 export function parseImageReference(image: string): {
   registry: string | null;
@@ -202,7 +228,7 @@ export function parseImageReference(image: string): {
   if (slash > 0 && rest.slice(0, slash).includes('.')) {
     registry = rest.slice(0, slash);
     rest = rest.slice(slash + 1);
-    if (!ECR_REGISTRY.test(registry)) invalid(`input.image: the registry "${registry}" is not an ECR registry; must be ${IMAGE_FORM}`);
+    if (!ECR_REGISTRY.test(registry)) invalid(imageIssue(image, `the registry "${receivedText(registry)}" is not an ECR registry`));
   }
   let repository: string;
   let tag: string | null = null;
@@ -211,21 +237,19 @@ export function parseImageReference(image: string): {
   if (at >= 0) {
     repository = rest.slice(0, at);
     digest = rest.slice(at + 1);
-    if (!DIGEST.test(digest))
-      invalid(`input.image: the digest must be sha256: followed by 64 lowercase hex characters; must be ${IMAGE_FORM}`);
+    if (!DIGEST.test(digest)) invalid(imageIssue(image, 'the digest must be sha256: followed by 64 lowercase hex characters'));
   } else {
     const colon = rest.lastIndexOf(':');
-    if (colon < 0) invalid(`input.image: must name a tag or a digest; must be ${IMAGE_FORM}`);
+    if (colon < 0) invalid(imageIssue(image, 'names neither a tag nor a digest'));
     repository = rest.slice(0, colon);
     tag = rest.slice(colon + 1);
-    if (!TAG.test(tag))
-      invalid(`input.image: the tag must be letters, digits, . _ - (at most 128, no spaces or shell characters); must be ${IMAGE_FORM}`);
+    if (!TAG.test(tag)) invalid(imageIssue(image, 'the tag must be letters, digits, . _ - (at most 128, no spaces or shell characters)'));
   }
-  if (!REPOSITORY_NAME.test(repository)) invalid(`input.image: "${repository}" is not an ECR repository name; must be ${IMAGE_FORM}`);
+  if (!REPOSITORY_NAME.test(repository)) invalid(imageIssue(image, `"${receivedText(repository)}" is not an ECR repository name`));
   return { registry, repository, tag, digest };
 }
 
-// ---- Rollback requests (item "a way back"): {"action": "rollback", "environment", "rollback_to"} ----
+// ---- Rollback requests: {"action": "rollback", "environment", "rollback_to"} ----
 
 const rollbackSchema = z
   .object({
@@ -248,13 +272,11 @@ export function isRollbackInput(input: unknown): boolean {
 }
 
 export function parseRollbackInput(input: Record<string, unknown>, config: PipelineConfig): RollbackInput {
-  const result = rollbackSchema.safeParse(input);
-  if (!result.success) invalid(describeZodError(result.error, 'input'));
+  const result = rollbackSchema.safeParse(input, REPORT_INPUT);
+  if (!result.success) invalid(zodIssues(result.error, 'input'));
   const body = result.data;
   if (!environmentConfig(config, body.environment)) {
-    invalid(
-      `input.environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${body.environment}"`,
-    );
+    invalid({ field: 'input.environment', allowed: environmentNames(config), received: body.environment });
   }
   return { environment: body.environment, rollbackTo: body.rollback_to, source: body.source ?? 'console' };
 }

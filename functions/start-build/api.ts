@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ApiRequest, type RouteTable, routeApi } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, jsonResponse } from '../shared/http';
 import { parseRequest } from '../shared/request';
 import { parseBody } from './body';
@@ -47,7 +47,11 @@ export const START_ROUTES: RouteTable<StartBuildDeps> = {
     // No body: the environment's default tag.
     const body = parseBody(request.event, { allowed: API_FIELDS, optional: true, form: PATH_BODY_FORM });
     if (body.environment !== undefined && body.environment !== env) {
-      throw new RequestInvalid(`body.environment: must be omitted or "${env}", the environment of the path`);
+      throw new RequestInvalid({
+        field: 'body.environment',
+        allowed: `omitted, or "${env}", the environment of the path`,
+        received: receivedText(body.environment),
+      });
     }
     return start({ ...body, environment: env, source: 'api' }, request, deps, (name) => `/environments/${env}/builds/${name}`);
   },

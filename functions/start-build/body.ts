@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import { bodyText } from '../shared/http';
 import { isPlainObject } from '../shared/json';
 import { MAX_INPUT_BYTES } from '../shared/request';
@@ -23,23 +23,26 @@ export function parseBody(event: APIGatewayProxyEventV2, { allowed, required = [
   const text = bodyText(event);
   if (text === undefined || text.trim() === '') {
     if (optional) return {};
-    throw new RequestInvalid(`body is required: ${form}`);
+    throw new RequestInvalid({ field: 'body', missing: true, allowed: form });
   }
   const size = Buffer.byteLength(text, 'utf8');
-  if (size > MAX_INPUT_BYTES) throw new RequestInvalid(`body: must be at most ${MAX_INPUT_BYTES} bytes (got ${size})`);
+  if (size > MAX_INPUT_BYTES)
+    throw new RequestInvalid({ field: 'body', allowed: `at most ${MAX_INPUT_BYTES} bytes`, received: `${size} bytes` });
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch (error) {
-    throw new RequestInvalid(`body: must be JSON (${(error as Error).message}): ${form}`);
+  } catch {
+    throw new RequestInvalid({ field: 'body', allowed: `JSON: ${form}`, received: receivedText(text) });
   }
-  if (!isPlainObject(body)) throw new RequestInvalid(`body: must be a JSON object: ${form}`);
+  if (!isPlainObject(body)) throw new RequestInvalid({ field: 'body', allowed: `a JSON object: ${form}`, received: receivedText(body) });
   const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {
-    throw new RequestInvalid(
-      `body: unknown field(s) ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')} are not allowed; allowed: ${allowed.join(', ')}`,
-    );
+    throw new RequestInvalid({
+      field: 'body',
+      problem: `unknown field(s) ${unknown.map((k) => `"${receivedText(k)}"`).join(', ')} are not allowed`,
+      allowed: `an object with only ${allowed.join(', ')}`,
+    });
   }
-  for (const field of required) if (!(field in body)) throw new RequestInvalid(`body.${field} is required: ${form}`);
+  for (const field of required) if (!(field in body)) throw new RequestInvalid({ field: `body.${field}`, missing: true, allowed: form });
   return body;
 }

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { RouteTable } from '../shared/api-routes';
-import { RequestInvalid } from '../shared/errors';
+import { namingFields, RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, jsonResponse } from '../shared/http';
 import { parseBody } from './body';
 import { startPromotion } from './promote';
@@ -15,7 +15,8 @@ function parseStringBody(event: APIGatewayProxyEventV2, allowed: readonly string
   const form = `{${allowed.map((f) => `"${f}"${required.includes(f) ? '' : '?'}: ...`).join(', ')}}`;
   const body = parseBody(event, { allowed, required, optional: required.length === 0, form });
   for (const [field, value] of Object.entries(body))
-    if (typeof value !== 'string') throw new RequestInvalid(`body.${field}: must be a string: ${form}`);
+    if (typeof value !== 'string')
+      throw new RequestInvalid({ field: `body.${field}`, allowed: `a string: ${form}`, received: receivedText(value) });
   return body as Record<string, string>;
 }
 
@@ -27,7 +28,9 @@ function parseStringBody(event: APIGatewayProxyEventV2, allowed: readonly string
 export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   [ROLLBACK_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseStringBody(event, ['to'], []);
-    const started = await startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps);
+    const started = await namingFields({ environment: 'path.env', to: 'body.to' }, () =>
+      startRollback({ environment: pathEnvironment ?? '', to: body.to, source: 'api' }, deps),
+    );
     return jsonResponse(202, {
       ...started,
       statusUrl: `${baseUrl(event)}/environments/${started.environment}/builds/${started.executionName}`,
@@ -35,7 +38,9 @@ export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
   },
   [PROMOTE_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseStringBody(event, ['from'], ['from']);
-    const started = await startPromotion({ from: body.from, to: pathEnvironment ?? '', source: 'api' }, deps);
+    const started = await namingFields({ from: 'body.from', to: 'path.env' }, () =>
+      startPromotion({ from: body.from, to: pathEnvironment ?? '', source: 'api' }, deps),
+    );
     return jsonResponse(202, {
       executionArn: started.executionArn,
       executionName: started.executionName,

@@ -1,27 +1,32 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
 import { loadConfig } from '../shared/config';
-import { classifyError } from '../shared/errors';
+import { classifyError, RequestInvalid, receivedText } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
 import { isHttpEvent } from '../shared/http';
 import { startFromApi } from './api';
-import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
+import { isEventBridgeEvent, startFromPush } from './push';
+import type { StartBuildDeps } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
   return { config: loadConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 
+export const EVENT_FORM = 'an HTTP API request (payload format 2.0) or an EventBridge ECR push event';
+
 /**
- * POST /builds answers with an HTTP response; an ECR push event (EventBridge) or a direct
- * invocation with a console-style input starts the build or throws a named error, so Lambda's
- * async retries cover transient failures.
+ * Two callers invoke this function, each with its own contract: API Gateway (HTTP API payload
+ * 2.0, answered with an HTTP response, startFromApi) and the ECR push rule (an EventBridge
+ * event, started or refused with a named error, startFromPush). Anything else (a console-style
+ * input sent straight to the function) is refused: builds from the console start on the state
+ * machine itself.
  */
 export async function dispatch(event: unknown, deps: () => StartBuildDeps, log: Logger = logger) {
   if (isHttpEvent(event)) return startFromApi(event, deps, log);
   try {
-    const started: StartedBuild = await startBuild(event, deps());
-    return started;
+    if (!isEventBridgeEvent(event)) throw new RequestInvalid({ field: 'event', allowed: EVENT_FORM, received: receivedText(event) });
+    return await startFromPush(event, deps());
   } catch (error) {
     const named = classifyError(error);
     log.error('build not started', { errorName: named.name, error: named });

@@ -1,5 +1,5 @@
 import { environmentConfig, repositoryFor } from '../shared/config';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import { parameterPaths } from '../shared/names';
 import { getJsonParameter } from '../shared/parameters';
 import { DIGEST } from '../shared/request';
@@ -27,27 +27,35 @@ export async function planPromotion(
   deps: Pick<StartBuildDeps, 'config' | 'clients'>,
 ): Promise<{ input: Record<string, unknown>; digest: string }> {
   const { config } = deps;
-  const names = Object.keys(config.environments).join(', ');
+  const names = `one of the configured environments (${Object.keys(config.environments).join(', ')})`;
   const target = environmentConfig(config, request.to);
-  if (!target) throw new RequestInvalid(`to: must be one of the configured environments (${names}), got "${request.to.slice(0, 40)}"`);
+  if (!target) throw new RequestInvalid({ field: 'to', allowed: names, received: receivedText(request.to) });
   if (!environmentConfig(config, request.from))
-    throw new RequestInvalid(`from: must be one of the configured environments (${names}), got "${request.from.slice(0, 40)}"`);
-  if (target.promoteFrom !== request.from) {
-    throw new RequestInvalid(
-      `from: ${request.to} may be promoted to only from ${target.promoteFrom ?? 'no environment'} (config environments.${request.to}.promoteFrom${target.promoteFrom ? '' : ' is not set'}), got "${request.from}"`,
-    );
-  }
+    throw new RequestInvalid({ field: 'from', allowed: names, received: receivedText(request.from) });
+  const source = target.promoteFrom
+    ? `${target.promoteFrom} (config environments.${request.to}.promoteFrom)`
+    : `the environment that config environments.${request.to}.promoteFrom names (it is not set)`;
+  if (target.promoteFrom !== request.from)
+    throw new RequestInvalid({ field: 'from', allowed: source, received: receivedText(request.from) });
   const repository = repositoryFor(config, request.to);
   if (repositoryFor(config, request.from) !== repository) {
-    throw new RequestInvalid(
-      `from: ${request.from} builds from repository ${repositoryFor(config, request.from)}, ${request.to} from ${repository}; a digest cannot move between them`,
-    );
+    throw new RequestInvalid({
+      field: 'from',
+      problem: `${request.from} builds from repository ${repositoryFor(config, request.from)}, ${request.to} from ${repository}; a digest cannot move between them`,
+      allowed: `an environment that builds from repository ${repository}`,
+      received: request.from,
+    });
   }
   const metadataPath = parameterPaths(config, request.from).metadata;
   const metadata = await getJsonParameter(deps.clients.ssm, metadataPath);
   const digest = metadata?.docker_digest;
   if (!metadata || typeof digest !== 'string' || !DIGEST.test(digest) || metadata.environment !== request.from) {
-    throw new RequestInvalid(`from: ${request.from} has published nothing to promote (${metadataPath} holds no build with a digest)`);
+    throw new RequestInvalid({
+      field: 'from',
+      problem: `${request.from} has published nothing to promote (${metadataPath} holds no build with a digest)`,
+      allowed: 'an environment that has published a build',
+      received: request.from,
+    });
   }
   // The source build's git facts travel with its digest into the target's metadata.
   const git = {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { environmentConfig } from '../shared/config';
-import { RequestInvalid } from '../shared/errors';
+import { RequestInvalid, receivedText } from '../shared/errors';
 import { executionArnFor } from '../shared/execution-name';
 import { AMI_ID } from '../shared/patterns';
 import { parseRollbackInput } from '../shared/request';
@@ -42,6 +42,11 @@ export interface RollbackPlan {
   target: HistoryRow;
 }
 
+/** The allowed form of a rollback target. */
+function builtForm(environment: string): string {
+  return `an AMI id of an earlier build of ${environment} (comfyui-ami history --env ${environment} lists them)`;
+}
+
 /**
  * Checks a rollback before anything starts (the environment, the target being a build of it
  * that is not `latest`) and picks the default target. Reads only.
@@ -49,22 +54,33 @@ export interface RollbackPlan {
 export async function planRollback(request: RollbackRequest, deps: Pick<StartBuildDeps, 'config' | 'clients'>): Promise<RollbackPlan> {
   const { config } = deps;
   if (!environmentConfig(config, request.environment)) {
-    throw new RequestInvalid(
-      `environment: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${request.environment.slice(0, 40)}"`,
-    );
+    throw new RequestInvalid({
+      field: 'environment',
+      allowed: `one of the configured environments (${Object.keys(config.environments).join(', ')})`,
+      received: receivedText(request.environment),
+    });
   }
   if (request.to !== undefined && !AMI_ID.test(request.to))
-    throw new RequestInvalid(`to: must be an AMI id such as ami-0123456789abcdef0, got "${request.to.slice(0, 40)}"`);
+    throw new RequestInvalid({ field: 'to', allowed: 'an AMI id such as ami-0123456789abcdef0', received: receivedText(request.to) });
   const rows = await listHistory(request.environment, deps);
   const target = request.to === undefined ? defaultRollbackTarget(rows) : rows.find((r) => r.amiId === request.to);
   if (!target) {
     throw new RequestInvalid(
       request.to === undefined
-        ? `environment: ${request.environment} has no build older than the one latest names; nothing to roll back to`
-        : `to: ${request.to} is no build of ${request.environment} (comfyui-ami history --env ${request.environment} lists them)`,
+        ? {
+            field: 'environment',
+            problem: `${request.environment} has no build older than the one latest names; nothing to roll back to`,
+            allowed: 'an environment with an earlier build',
+          }
+        : { field: 'to', problem: `${request.to} is no build of ${request.environment}`, allowed: builtForm(request.environment) },
     );
   }
-  if (target.latest) throw new RequestInvalid(`to: ${target.amiId} is already latest for ${request.environment}; nothing to roll back`);
+  if (target.latest)
+    throw new RequestInvalid({
+      field: 'to',
+      problem: `${target.amiId} is already latest for ${request.environment}; nothing to roll back`,
+      allowed: builtForm(request.environment),
+    });
   const input = { action: 'rollback', environment: request.environment, rollback_to: target.amiId, source: request.source };
   parseRollbackInput(input, config);
   return { input, executionName: rollbackExecutionName(request.environment, target.amiId), target };

@@ -1,7 +1,6 @@
-import { environmentConfig } from '../../functions/shared/config';
 import { type HistoryRow, listHistory } from '../../functions/start-build/history';
-import { cliDeps } from '../lib/environment-action';
-import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
+import { cliDeps, command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
+import { CLI } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} history --env <environment> [--json] [--config <file>]
 
@@ -11,14 +10,14 @@ api or cli), and whether the AMI still exists (only those can be re-pointed to b
 
   --env <environment>        an environment of the pipeline config
   --json                     print the rows as JSON
-  --config <file>            pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)`;
+  --config <file>            pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)
+  -h, --help                 this help
 
-const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+Examples:
+  ${CLI} history --env prod
+  ${CLI} history --env dev --json --config config/demo.json`;
+
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS } as const;
 
 export function formatHistory(rows: HistoryRow[]): string {
   const header = ['', 'AMI', 'DIGEST', 'TAG', 'DATE', 'MODE', 'ASKED BY', 'AMI EXISTS'];
@@ -43,33 +42,15 @@ export function formatHistory(rows: HistoryRow[]): string {
     .join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}`);
-    if (values.env === undefined) throw new UsageError('--env is required');
-    const config = loadCliConfig(values.config);
-    if (!environmentConfig(config, values.env)) {
-      throw new UsageError(
-        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env.slice(0, 40)}"`,
-      );
-    }
-    const rows = await listHistory(values.env, cliDeps(config));
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  run: async (values) => {
+    const { config, env } = configAndEnvironment(values);
+    const rows = await listHistory(env, cliDeps(config));
     if (values.json) console.log(JSON.stringify(rows));
-    else if (rows.length === 0) console.log(`no builds of ${values.env} recorded under ${config.parameterPrefix}/${values.env}/history/`);
+    else if (rows.length === 0) console.log(`no builds of ${env} recorded under ${config.parameterPrefix}/${env}/history/`);
     else console.log(formatHistory(rows));
     return 0;
-  } catch (error) {
-    const e = error as Error;
-    if (e instanceof UsageError) return usageFailure(e.message, USAGE);
-    if (e.name === 'ConfigInvalid') {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    return failure(error);
-  }
-}
+  },
+});

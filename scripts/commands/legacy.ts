@@ -1,11 +1,12 @@
 import { EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { environmentConfig, type PipelineConfig } from '../../functions/shared/config';
+import type { PipelineConfig } from '../../functions/shared/config';
 import { describeImage, isPipelineImage, removeImage } from '../../functions/shared/ec2';
 import { findLegacyImages } from '../../functions/shared/legacy';
 import { parameterPaths } from '../../functions/shared/names';
 import { getParameterValue } from '../../functions/shared/parameters';
-import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
+import { command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
+import { CLI, failure } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} legacy --env <env> [--json] [--config <file>]
        ${CLI} legacy --env <env> --delete [--config <file>]
@@ -19,15 +20,15 @@ has published (its latest names a pipeline AMI with a history entry); never the 
   --env <env>       the environment
   --json            print the list as JSON
   --delete          remove them (refused until the environment has a published pipeline build)
-  --config <file>   pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)`;
+  --config <file>   pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)
+  -h, --help        this help
 
-const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  delete: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+Examples:
+  ${CLI} legacy --env dev
+  ${CLI} legacy --env prod --json
+  ${CLI} legacy --env dev --delete`;
+
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS, delete: { type: 'boolean' } } as const;
 
 export interface LegacyAmi {
   amiId: string;
@@ -70,31 +71,13 @@ async function notYetMigrated(
   return { reason: null, latest };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-  let config: PipelineConfig;
-  try {
-    const parsed = parseCommandLine(argv, OPTIONS);
-    values = parsed.values;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
-    config = loadCliConfig(values.config);
-    if (!values.env) throw new UsageError('--env is required');
-    if (!environmentConfig(config, values.env))
-      throw new UsageError(
-        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`,
-      );
-  } catch (error) {
-    if (error instanceof UsageError || (error as Error).name === 'ConfigInvalid') return usageFailure((error as Error).message, USAGE);
-    return failure(error);
-  }
-  const env = values.env;
-  const ec2 = new EC2Client({});
-  const ssm = new SSMClient({});
-  try {
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  run: async (values) => {
+    const { config, env } = configAndEnvironment(values);
+    const ec2 = new EC2Client({});
+    const ssm = new SSMClient({});
     const legacy = (await findLegacyImages(ec2, config, env)).map(describeLegacy);
     if (!values.delete) {
       if (values.json) console.log(JSON.stringify(legacy, null, 2));
@@ -127,7 +110,5 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (legacy.length === 0) console.log(`no legacy AMIs of ${env}: nothing to delete`);
     return 0;
-  } catch (error) {
-    return failure(error);
-  }
-}
+  },
+});

@@ -1,8 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { PipelineConfig } from '../../functions/shared/config';
-import { environmentConfig } from '../../functions/shared/config';
+import { command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
 import { clearLock, type LockView, readLock } from '../lib/lock-item';
-import { CLI, failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from '../lib/stack';
+import { CLI, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} lock --env <env> [--json] [--config <file>]
        ${CLI} lock --env <env> --clear --yes [--config <file>]
@@ -15,16 +14,15 @@ a build still running would then no longer keep another build of the environment
   --json            print the lock item as JSON
   --clear           delete the lock item (with --yes)
   --yes             confirm --clear
-  --config <file>   pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)`;
+  --config <file>   pipeline config (default: PIPELINE_CONFIG or config/pipeline.json)
+  -h, --help        this help
 
-const OPTIONS = {
-  env: { type: 'string' },
-  json: { type: 'boolean' },
-  clear: { type: 'boolean' },
-  yes: { type: 'boolean' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+Examples:
+  ${CLI} lock --env dev
+  ${CLI} lock --env prod --json
+  ${CLI} lock --env dev --clear --yes`;
+
+export const OPTIONS = { ...ENVIRONMENT_OPTIONS, clear: { type: 'boolean' }, yes: { type: 'boolean' } } as const;
 
 export function formatLock(view: LockView): string {
   const rows: [string, string | null][] = [
@@ -46,32 +44,14 @@ export function formatLock(view: LockView): string {
     .join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-  let config: PipelineConfig;
-  try {
-    const parsed = parseCommandLine(argv, OPTIONS);
-    values = parsed.values;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
-    config = loadCliConfig(values.config);
-    if (!values.env) throw new UsageError('--env is required');
-    if (!environmentConfig(config, values.env))
-      throw new UsageError(
-        `--env: must be one of the configured environments (${Object.keys(config.environments).join(', ')}), got "${values.env}"`,
-      );
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  next: () => 'check the lock table exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it',
+  run: async (values) => {
+    const { config, env } = configAndEnvironment(values);
     if (values.yes && !values.clear) throw new UsageError('--yes only confirms --clear');
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    if ((error as Error).name === 'ConfigInvalid') return usageFailure((error as Error).message, USAGE);
-    return failure(error);
-  }
-  const env = values.env;
-  const dynamodb = new DynamoDBClient({});
-  try {
+    const dynamodb = new DynamoDBClient({});
     const view = await readLock(dynamodb, config, env);
     if (values.clear) {
       if (!view) {
@@ -80,9 +60,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (!values.yes) {
         const holder = view.holder ? `held by ${view.holder}${view.leaseExpired ? ' (lease expired)' : ''}` : 'not held';
-        return usageFailure(
+        throw new UsageError(
           `--clear deletes the lock item of ${env} (${holder}; newest request ${view.newest ?? 'none'}). If that build is still running, another build of ${env} can then start alongside it. Add --yes to delete it.`,
-          USAGE,
         );
       }
       await clearLock(dynamodb, config, env);
@@ -95,10 +74,5 @@ export async function main(argv: string[]): Promise<number> {
     }
     console.log(values.json ? JSON.stringify(view, null, 2) : formatLock(view));
     return 0;
-  } catch (error) {
-    return failure(
-      error,
-      `check the table ${config.lock.table} exists in this region and credentials allow dynamodb:GetItem/DeleteItem on it`,
-    );
-  }
-}
+  },
+});

@@ -1,21 +1,15 @@
 import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { readableServiceError } from '../lib/aws-target';
-import {
-  CLI,
-  failure,
-  onePositional,
-  parseCommandLine,
-  resolveExecutionArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { command } from '../lib/command';
+import { CLI, EXECUTION_FLAGS, failure, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} redrive <execution-name|execution-arn> [stack]
 
 Resumes a failed, aborted or timed-out build from the step that failed, with the same input and
 ARN (Step Functions RedriveExecution, within 14 days); the steps that succeeded are not rerun.
+It helps when the build stopped mid-way (aborted, timed out, or a roll back or lock release that
+did not finish). A build that was refused, or failed and was rolled back, only fails again: start
+a new one instead (${CLI} status <execution> says which).
 
 ${STACK_USAGE}
 
@@ -25,29 +19,27 @@ Examples:
 
 export const OPTIONS = STACK_OPTIONS;
 
-export async function main(argv: string[]): Promise<number> {
-  let executionArn: string;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help) {
-      console.log(USAGE);
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  positional: '<execution-name|execution-arn>',
+  flags: EXECUTION_FLAGS,
+  run: async (values, id) => {
+    const executionArn = await resolveExecutionArn(id, values);
+    try {
+      const out = await new SFNClient({}).send(new RedriveExecutionCommand({ executionArn }));
+      console.log(executionArn);
+      console.error(`redriven at ${out.redriveDate?.toISOString() ?? 'now'}; follow it: ${CLI} watch ${executionArn}`);
       return 0;
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name === 'ExecutionNotRedrivable')
+        return failure(
+          error,
+          `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`,
+        );
+      if (name === 'ExecutionDoesNotExist') return failure(error, 'check the name or ARN');
+      return failure(readableServiceError(error, 'RedriveExecution'));
     }
-    executionArn = await resolveExecutionArn(onePositional(positionals, '<execution-name|execution-arn>'), values);
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-  try {
-    const out = await new SFNClient({}).send(new RedriveExecutionCommand({ executionArn }));
-    console.log(executionArn);
-    console.error(`redriven at ${out.redriveDate?.toISOString() ?? 'now'}; follow it: ${CLI} watch ${executionArn}`);
-    return 0;
-  } catch (error) {
-    const name = (error as Error).name;
-    if (name === 'ExecutionNotRedrivable')
-      return failure(error, `${CLI} status ${executionArn} (only failed, aborted or timed-out builds of the last 14 days can be redriven)`);
-    if (name === 'ExecutionDoesNotExist') return failure(error, 'check the name or ARN');
-    return failure(readableServiceError(error, 'RedriveExecution'));
-  }
-}
+  },
+});

@@ -1,16 +1,7 @@
 import { planRollback, startRollback } from '../../functions/start-build/rollback';
-import { cliDeps, LOCAL_OPTIONS, LOCAL_USAGE, localWaitMs, runLocally } from '../lib/environment-action';
-import {
-  CLI,
-  failure,
-  loadCliConfig,
-  parseCommandLine,
-  resolveStateMachineArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { command } from '../lib/command';
+import { LOCAL_OPTIONS, LOCAL_USAGE, runEnvironmentAction } from '../lib/environment-action';
+import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} rollback --env <environment> [--to <ami-id>] [stack | --local [--fast] [--json]]
 
@@ -23,56 +14,35 @@ one, else the newest older build.
   --env <environment>        an environment of the pipeline config
   --to <ami-id>              a build of that environment (${CLI} history --env <environment> lists them)
 ${LOCAL_USAGE}
-${STACK_USAGE}`;
+${STACK_USAGE}
 
-const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, env: { type: 'string' }, to: { type: 'string' } } as const;
+Examples:
+  ${CLI} rollback --env prod --stack comfyui-ami-prod
+  ${CLI} rollback --env prod --to ami-0123456789abcdef0 --stack comfyui-ami-prod
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 ${CLI} rollback --env dev --local --fast --config config/demo.json`;
 
-/** Field names in validation messages, as flags. */
-function asFlags(message: string): string {
-  return message.replace(/^environment:/, '--env:').replace(/^to:/, '--to:');
-}
+export const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, env: { type: 'string' }, to: { type: 'string' } } as const;
 
-export async function main(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-  try {
-    const parsed = parseCommandLine(argv, OPTIONS);
-    values = parsed.values;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
+/** The fields of a rollback request, as flags. */
+const ROLLBACK_FLAGS = { environment: '--env', to: '--to', 'input.environment': '--env', 'input.rollback_to': '--to' };
+
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  flags: ROLLBACK_FLAGS,
+  next: () => `${CLI} rollback --help`,
+  run: (values) => {
     if (values.env === undefined) throw new UsageError('--env is required');
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-  const request = { environment: values.env, to: values.to, source: 'cli' as const };
-  try {
-    const config = loadCliConfig(values.config);
-    if (values.local) {
-      const waitMs = localWaitMs(values);
-      const plan = await planRollback(request, cliDeps(config));
-      console.error(
-        `rolling ${request.environment} back to ${plan.target.amiId} (${plan.target.available ? 'retained: re-point' : 'gone: rebuild'} ${plan.target.digest ?? ''})`,
-      );
-      return await runLocally(plan.input, config, plan.executionName, waitMs, values.json ?? false);
-    }
-    const stateMachineArn = await resolveStateMachineArn(values);
-    const started = await startRollback(request, { ...cliDeps(config), stateMachineArn });
-    console.log(started.executionArn);
-    console.error(
-      `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${started.retained ? 'retained: re-point' : 'gone: rebuild'} ${started.digest ?? ''})`,
-    );
-    console.error(`follow it: ${CLI} watch ${started.executionArn}`);
-    return 0;
-  } catch (error) {
-    const e = error as Error;
-    if (e instanceof UsageError) return usageFailure(e.message, USAGE);
-    if (e.name === 'RequestInvalid' || e.name === 'ConfigInvalid') {
-      console.error(`error: ${asFlags(e.message)}`);
-      return 2;
-    }
-    return failure(error, `${CLI} rollback --help`);
-  }
-}
+    const how = (target: { available: boolean; digest: string | null }) =>
+      `${target.available ? 'retained: re-point' : 'gone: rebuild'} ${target.digest ?? ''}`;
+    return runEnvironmentAction({
+      request: { environment: values.env, to: values.to, source: 'cli' as const },
+      values,
+      plan: planRollback,
+      planned: (plan) => `rolling ${values.env} back to ${plan.target.amiId} (${how(plan.target)})`,
+      start: startRollback,
+      started: (started) =>
+        `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${how({ available: started.retained, digest: started.digest })})`,
+    });
+  },
+});

@@ -1,12 +1,14 @@
 import { resetDefaultClients } from '../../functions/shared/clients';
 import { CONFIG_ENV_VAR, type PipelineConfig, resetConfigCache } from '../../functions/shared/config';
-import { ConfigInvalid, RequestInvalid } from '../../functions/shared/errors';
+import { InvalidInput } from '../../functions/shared/errors';
 import { EXECUTION_NAME } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { AwsTargetMissing, checkAwsTarget } from '../lib/aws-target';
+import { command } from '../lib/command';
 import { buildInput } from '../lib/input';
 import { type RunEvent, type RunResult, runStateMachine } from '../lib/local-runner';
-import { loadCliConfig, parseCommandLine, UsageError } from '../lib/stack';
+import { describeRollback, ROLL_BACK_STATE } from '../lib/outcome';
+import { loadCliConfig, UsageError } from '../lib/stack';
 
 export const RUN_USAGE = `Usage: comfyui-ami run (--env <name> [--image <repo>:<tag>|<repo>@sha256:<hex>] [--branch <b>] [--commit-sha <sha>] | --input <file>)
                        [--config <file>] [--fast] [--wait-seconds <n>] [--name <execution>] [--json]
@@ -55,6 +57,8 @@ export interface BuildSummary {
   error: string | null;
   cause: string | null;
   steps: RunResult['steps'];
+  /** What the roll back of a failed build did (its own output), or null when it did not run. */
+  rollback: unknown;
 }
 
 export interface LocalBuildOptions {
@@ -70,17 +74,44 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-function describeEvent(event: RunEvent): string {
-  const at = `[${seconds(event.elapsedMs).padStart(7)}]`;
-  if (event.kind === 'step-succeeded') {
-    const status = (event.output as { status?: string; done?: boolean } | null)?.status;
-    const detail = status ? `: ${status}` : '';
-    return `${at} ✓ ${event.name} (${seconds(event.durationMs)})${detail}`;
+const at = (event: RunEvent) => `[${seconds(event.elapsedMs).padStart(7)}]`;
+const firstLine = (text: string) => text.split('\n')[0];
+
+/**
+ * The step timeline of a local run. The runner reports every failed attempt, including those the
+ * ASL retries: a failure is held until its fate is known, then printed once, as a retry (↻) or
+ * as the step's failure (✗), so no step shows as failed and then as done.
+ */
+export class Timeline {
+  private pending: Extract<RunEvent, { kind: 'step-failed' }> | undefined;
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  push(event: RunEvent): void {
+    if (event.kind === 'step-retried' && this.pending?.name === event.name) {
+      const failed = this.pending;
+      this.pending = undefined;
+      this.print(`${at(failed)} ↻ ${event.name}: retry ${event.attempt} after ${failed.error}: ${firstLine(failed.cause)}`);
+      return;
+    }
+    this.flush();
+    if (event.kind === 'step-failed') this.pending = event;
+    else if (event.kind === 'step-retried') this.print(`${at(event)} ↻ ${event.name}: retry ${event.attempt}`);
+    else if (event.kind === 'event-delivered')
+      this.print(
+        `${at(event)} ⚡ ${event.resourceId} ${event.status}${event.resumed ? ': the waiting step resumed' : ': no wait registered'}`,
+      );
+    else {
+      const status = (event.output as { status?: string } | null)?.status;
+      this.print(`${at(event)} ✓ ${event.name} (${seconds(event.durationMs)})${status ? `: ${status}` : ''}`);
+    }
   }
-  if (event.kind === 'step-retried') return `${at} ↻ ${event.name}: retry ${event.attempt}`;
-  if (event.kind === 'event-delivered')
-    return `${at} ⚡ ${event.resourceId} ${event.status}${event.resumed ? ': the waiting step resumed' : ': no wait registered'}`;
-  return `${at} ✗ ${event.name}: ${event.error}: ${event.cause.split('\n')[0]}`;
+
+  /** Prints a failure still held: the step failed for good. */
+  flush(): void {
+    if (this.pending) this.print(`${at(this.pending)} ✗ ${this.pending.name}: ${this.pending.error}: ${firstLine(this.pending.cause)}`);
+    this.pending = undefined;
+  }
 }
 
 /** Validates, runs one build in-process and summarises it. Shared by `run` and the demo. */
@@ -95,13 +126,19 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSu
       .toISOString()
       .replace(/[-:T.Z]/g, '')
       .slice(0, 14)}`;
-  const print = options.print ?? ((line: string) => console.log(line));
+  const timeline = new Timeline(options.print ?? ((line: string) => console.log(line)));
+  let rollback: unknown = null;
   const result = await runStateMachine(options.input, {
     executionName,
     waitMs: options.waitMs,
     retryMs: options.retryMs,
-    onEvent: (event) => print(describeEvent(event)),
+    onEvent: (event) => {
+      if (event.kind === 'step-succeeded' && event.name === ROLL_BACK_STATE)
+        rollback = (event.output as { rollback?: unknown } | null)?.rollback ?? null;
+      timeline.push(event);
+    },
   });
+  timeline.flush();
   const out = result.output ?? {};
   return {
     status: out.status === 'SUPERSEDED' ? 'SUPERSEDED' : result.status,
@@ -113,19 +150,27 @@ export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSu
     error: result.error,
     cause: result.cause,
     steps: result.steps,
+    rollback,
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let json = false;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help) {
-      console.log(RUN_USAGE);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}`);
-    json = values.json ?? false;
+/** What a failed local build left behind, from its roll back's output. */
+export function failureSummary(summary: BuildSummary): string[] {
+  if (summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid')
+    return ['Refused before anything was made: nothing to undo, latest and metadata untouched.'];
+  const undone = describeRollback(summary.rollback);
+  if (undone.length === 0)
+    return [
+      'The roll back did not complete: what the build made may still exist (builder instances are swept after builder.maxAgeMinutes).',
+    ];
+  return undone.map((line) => `Roll back: ${line}`);
+}
+
+export const main = command({
+  usage: RUN_USAGE,
+  options: OPTIONS,
+  run: async (values) => {
+    const json = values.json ?? false;
     let waitMs: number | undefined;
     if (values['wait-seconds'] !== undefined) {
       const n = Number(values['wait-seconds']);
@@ -134,33 +179,33 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.fast) waitMs = 0;
     if (values.name !== undefined && !EXECUTION_NAME.test(values.name)) throw new UsageError('--name must be 1-80 letters, digits, _ or -');
-    const config = loadCliConfig(values.config);
-    const input = buildInput(values);
-    await checkAwsTarget();
-    process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
-    const summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
-    if (summary.status === 'SUPERSEDED') {
-      console.log(`Skipped: a newer image for ${summary.environment} is being built or waits to be built`);
-    } else if (summary.status === 'SUCCEEDED') {
-      console.log(
-        `Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`,
-      );
-    } else {
-      console.log(`Build failed: ${summary.error}: ${summary.cause}`);
-      console.log(
-        'The builder is terminated and what the build made but did not publish is removed. Rerun with the same flags once the cause is fixed.',
-      );
+    let summary: BuildSummary;
+    try {
+      const config = loadCliConfig(values.config);
+      const input = buildInput(values);
+      await checkAwsTarget();
+      process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+      summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
+      if (summary.status === 'SUPERSEDED') {
+        console.log(`Skipped: a newer image for ${summary.environment} is being built or waits to be built`);
+      } else if (summary.status === 'SUCCEEDED') {
+        console.log(
+          `Built ${summary.amiId} for ${summary.environment} (${summary.mode}); it is now ${config.parameterPrefix}/${summary.environment}/latest`,
+        );
+      } else {
+        console.log(`Build failed: ${summary.error}: ${summary.cause}`);
+        for (const line of failureSummary(summary)) console.log(line);
+        console.log('Rerun with the same flags once the cause is fixed.');
+      }
+    } catch (error) {
+      // A script reading the last line of stdout learns of a refusal too.
+      const e = error as Error;
+      if (json && (e instanceof InvalidInput || e instanceof AwsTargetMissing))
+        console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));
+      throw error;
     }
     if (json) console.log(JSON.stringify(summary));
     if (summary.status !== 'FAILED') return 0;
     return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
-  } catch (error) {
-    const e = error as Error;
-    if (!(e instanceof UsageError || e instanceof ConfigInvalid || e instanceof RequestInvalid || e instanceof AwsTargetMissing))
-      throw error;
-    console.error(`comfyui-ami run: ${e.message}`);
-    if (e instanceof UsageError) console.error(`\n${RUN_USAGE}`);
-    if (json) console.log(JSON.stringify({ status: 'INVALID', error: e.name, cause: e.message }));
-    return 2;
-  }
-}
+  },
+});

@@ -1,21 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
-import type { PipelineConfig } from '../../functions/shared/config';
 import { parseRequest } from '../../functions/shared/request';
 import { startBuild } from '../../functions/start-build/start-build';
 import { checkAwsTarget } from '../lib/aws-target';
+import { cliDeps, command } from '../lib/command';
 import { buildInput } from '../lib/input';
-import {
-  CLI,
-  failure,
-  loadCliConfig,
-  parseCommandLine,
-  resolveStateMachineArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { CLI, loadCliConfig, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} start --env <environment> [--image <repo:tag|repo@sha256:...>] [--branch <name>] [--commit-sha <sha>] [stack]
        ${CLI} start --input <file.json> [stack]
@@ -45,52 +33,31 @@ export const OPTIONS = {
   input: { type: 'string' },
 } as const;
 
-/** Field names in validation messages, as flags. */
-function asFlags(message: string): string {
-  return message
-    .replace(/\binput\.environment\b/g, '--env')
-    .replace(/\binput\.image\b/g, '--image')
-    .replace(/\binput\.branch\b/g, '--branch')
-    .replace(/\binput\.commit_sha\b/g, '--commit-sha');
-}
+/** The fields of a build request, as flags. */
+const START_FLAGS = {
+  'input.environment': '--env',
+  'input.image': '--image',
+  'input.branch': '--branch',
+  'input.commit_sha': '--commit-sha',
+};
 
-export async function main(argv: string[]): Promise<number> {
-  let input: Record<string, unknown>;
-  let stateMachineArn: string;
-  let fromFlags: boolean;
-  let config: PipelineConfig;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}`);
-    fromFlags = values.input === undefined;
-    input = buildInput(values);
-    config = loadCliConfig(values.config);
-    try {
-      parseRequest(input, config);
-    } catch (error) {
-      if ((error as Error).name !== 'RequestInvalid') throw error;
-      throw new UsageError(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`);
-    }
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  // A whole --input names its fields as the file does (input.image); flags name them as flags.
+  flags: (values) => (values.input === undefined ? START_FLAGS : {}),
+  next: (error) =>
+    error.name === 'ImageNotFound'
+      ? 'push the image first, or name another with --image (aws ecr describe-images --repository-name ...)'
+      : `${CLI} start --help`,
+  run: async (values) => {
+    const input = buildInput(values);
+    const config = loadCliConfig(values.config);
+    // Checked before any AWS call: a bad flag is refused even without credentials.
+    parseRequest(input, config);
     await checkAwsTarget();
-    stateMachineArn = await resolveStateMachineArn(values);
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-
-  try {
-    // Fresh clients: the endpoint or credentials may have changed since the last command.
-    resetDefaultClients();
-    const started = await startBuild(input, {
-      stateMachineArn,
-      config,
-      clients: defaultClients(),
-      logger: new Logger({ serviceName: 'comfyui-ami-cli', logLevel: 'SILENT' }),
-    });
+    const stateMachineArn = await resolveStateMachineArn(values);
+    const started = await startBuild(input, { ...cliDeps(config), stateMachineArn });
     console.log(started.executionArn);
     console.error(
       started.alreadyStarted
@@ -99,13 +66,5 @@ export async function main(argv: string[]): Promise<number> {
     );
     console.error(`follow it: ${CLI} watch ${started.executionArn}`);
     return 0;
-  } catch (error) {
-    const name = (error as Error).name;
-    // What only ECR and the history can tell (a digest that does not belong to the environment): a bad flag too.
-    if (name === 'RequestInvalid')
-      return usageFailure(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`, USAGE);
-    if (name === 'ImageNotFound')
-      return failure(error, `push the image first, or name another with --image (aws ecr describe-images --repository-name ...)`);
-    return failure(error, `${CLI} start --help`);
-  }
-}
+  },
+});

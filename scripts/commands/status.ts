@@ -1,22 +1,14 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { type BuildStatus, describeBuild } from '../../functions/build-status/build-status';
-import {
-  CLI,
-  failure,
-  loadCliConfig,
-  onePositional,
-  parseCommandLine,
-  resolveExecutionArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { command } from '../lib/command';
+import { buildEnd, describeRollback, redriveAdvice } from '../lib/outcome';
+import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} status <execution-name|execution-arn> [--json] [stack]
 
-Prints a build's status, environment, and its AMI or its failure. Exits 0 when the build was
-found, whatever its status; 1 when it was not.
+Prints a build's status, environment, and its AMI or its failure; for a failed build, the
+step it stopped in and what its roll back removed, and whether a redrive can help. Exits 0 when
+the build was found, whatever its status; 1 when it was not.
 
   --json                     print the status as JSON
 ${STACK_USAGE}
@@ -48,34 +40,40 @@ export function formatStatus(status: BuildStatus): string {
     .join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let executionArn: string;
-  let values: ReturnType<typeof parseCommandLine<typeof OPTIONS>>['values'];
-  try {
-    const parsed = parseCommandLine(argv, OPTIONS);
-    values = parsed.values;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
+const ENDED_BADLY = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
+
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  positional: '<execution-name|execution-arn>',
+  flags: EXECUTION_FLAGS,
+  next: (error) =>
+    error.name === 'BuildNotFound'
+      ? 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>'
+      : undefined,
+  run: async (values, id) => {
+    const executionArn = await resolveExecutionArn(id, values);
+    const sfn = new SFNClient({});
+    const status = await describeBuild(sfn, executionArn, loadCliConfig(values.config));
+    const end = ENDED_BADLY.has(status.status) ? await buildEnd(sfn, executionArn, status.status) : null;
+    const lines = end ? describeRollback(end.rollback) : [];
+    const advice = end ? redriveAdvice(end) : null;
+    if (values.json) {
+      console.log(
+        JSON.stringify({ ...status, ...(end && { stoppedIn: end.lastState, rollback: end.rollback, redrive: advice }) }, null, 2),
+      );
+    } else {
+      console.log(formatStatus(status));
+      if (end) console.log(`${'stopped in'.padEnd(14)}${end.lastState ?? 'unknown'}`);
+      for (const line of lines) console.log(`${'roll back'.padEnd(14)}${line}`);
     }
-    executionArn = await resolveExecutionArn(onePositional(parsed.positionals, '<execution-name|execution-arn>'), values);
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-  try {
-    const status = await describeBuild(new SFNClient({}), executionArn, loadCliConfig(values.config));
-    console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
-    if (status.status === 'FAILED' || status.status === 'TIMED_OUT' || status.status === 'ABORTED') {
-      console.error(`next: ${CLI} watch ${executionArn} (the steps and the failure), or ${CLI} redrive ${executionArn}`);
+    if (advice) {
+      console.error(
+        advice.offer
+          ? `next: ${CLI} watch ${executionArn} (the steps and the failure), or ${CLI} redrive ${executionArn}: ${advice.why}`
+          : `next: ${CLI} watch ${executionArn} (the steps and the failure); no redrive: ${advice.why}`,
+      );
     }
     return 0;
-  } catch (error) {
-    return failure(
-      error,
-      (error as Error).name === 'BuildNotFound'
-        ? `check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>`
-        : undefined,
-    );
-  }
-}
+  },
+});

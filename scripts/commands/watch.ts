@@ -1,22 +1,15 @@
 import { GetExecutionHistoryCommand, type HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { readableCause } from '../../functions/build-status/build-status';
 import { parseJsonObject } from '../../functions/shared/json';
-import {
-  CLI,
-  failure,
-  onePositional,
-  parseCommandLine,
-  resolveExecutionArn,
-  STACK_OPTIONS,
-  STACK_USAGE,
-  UsageError,
-  usageFailure,
-} from '../lib/stack';
+import { command } from '../lib/command';
+import { type BuildEnd, describeRollback, ROLL_BACK_STATE, redriveAdvice, rollbackOutput } from '../lib/outcome';
+import { CLI, EXECUTION_FLAGS, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} watch <execution-name|execution-arn> [--interval <seconds>] [stack]
 
-Follows a build: one line per step as it completes, then the AMI id, or the failure and the
-commands to see more. Exits 0 when the build succeeded, 1 when it failed, timed out or was aborted.
+Follows a build: one line per step as it completes (a failed attempt shows as "retry" when the
+step is tried again, "failed" when it is not), then the AMI id, or the failure, what its roll
+back removed, and whether a redrive can help. Exits 0 when the build succeeded, 1 when it failed, timed out or was aborted.
 
   --interval <seconds>       how often to poll the execution history (default 10)
 ${STACK_USAGE}
@@ -34,6 +27,8 @@ export interface WatchOutcome {
   environment?: string;
   error?: string;
   cause?: string;
+  /** How a failed, timed-out or aborted build ended. */
+  end?: BuildEnd;
 }
 
 export interface WatchOptions {
@@ -80,24 +75,58 @@ function failureOf(event: HistoryEvent): { error?: string; cause?: string } | un
   );
 }
 
-/** Polls the history until the execution ends; prints as it goes. */
+/** A step's failure, printed once its fate is known: retried, or the end of that step. */
+interface PendingFailure {
+  at: string;
+  state: string;
+  error: string;
+  cause: string;
+}
+
+/** Events that start a step's attempt again: a retry. */
+const SCHEDULED = new Set(['LambdaFunctionScheduled', 'TaskScheduled']);
+
+/**
+ * Polls the history until the execution ends; prints as it goes: a step once it is done, a
+ * failed attempt as "retry" when the step is tried again, or "failed" when it is not. A step
+ * never shows as failed and then as done.
+ */
 export async function watchExecution(sfn: SFNClient, executionArn: string, options: WatchOptions): Promise<WatchOutcome> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const { print } = options;
   let lastId = 0;
   let currentState = '';
+  let lastState: string | null = null;
+  let rollback: unknown = null;
+  let pending: PendingFailure | undefined;
+  const settle = (label: 'retry' | 'failed') => {
+    if (pending) print(`${pending.at}  ${label.padEnd(8)}${pending.state}: ${pending.error} ${short(pending.cause, 200)}`.trimEnd());
+    pending = undefined;
+  };
   for (;;) {
     let outcome: WatchOutcome | undefined;
     for (const event of await eventsAfter(sfn, executionArn, lastId)) {
       lastId = Math.max(lastId, event.id ?? 0);
       const type = event.type ?? '';
-      if (event.stateEnteredEventDetails?.name) currentState = event.stateEnteredEventDetails.name;
+      const entered = event.stateEnteredEventDetails?.name;
+      if (entered) {
+        // The failed step was caught: the execution moved on to another state.
+        if (pending && pending.state !== entered) settle('failed');
+        currentState = entered;
+        lastState = entered;
+      }
+      if (SCHEDULED.has(type) && pending?.state === currentState) settle('retry');
       if (COMPLETED_STEP.has(type)) {
-        print(`${time(event)}  done    ${event.stateExitedEventDetails?.name ?? currentState}`);
+        const name = event.stateExitedEventDetails?.name ?? currentState;
+        if (name === ROLL_BACK_STATE) rollback = rollbackOutput(event);
+        if (pending?.state === name) settle('failed');
+        else print(`${time(event)}  done    ${name}`);
       }
       const failed = failureOf(event);
-      if (failed)
-        print(`${time(event)}  error   ${currentState}: ${failed.error ?? 'error'} ${short(readableCause(failed.cause), 200)}`.trimEnd());
+      if (failed) {
+        settle('failed');
+        pending = { at: time(event), state: currentState, error: failed.error ?? 'error', cause: readableCause(failed.cause) ?? '' };
+      }
       switch (type) {
         case 'ExecutionSucceeded': {
           const output = parseJsonObject(event.executionSucceededEventDetails?.output) ?? {};
@@ -110,18 +139,19 @@ export async function watchExecution(sfn: SFNClient, executionArn: string, optio
           break;
         }
         case 'ExecutionFailed':
-          outcome = { status: 'FAILED', ...event.executionFailedEventDetails };
-          break;
         case 'ExecutionTimedOut':
-          outcome = { status: 'TIMED_OUT', ...event.executionTimedOutEventDetails };
+        case 'ExecutionAborted': {
+          settle('failed');
+          const status = type === 'ExecutionFailed' ? 'FAILED' : type === 'ExecutionTimedOut' ? 'TIMED_OUT' : 'ABORTED';
+          const details = event.executionFailedEventDetails ?? event.executionTimedOutEventDetails ?? event.executionAbortedEventDetails;
+          outcome = { status, ...details, end: { status, lastState, rollback } };
           break;
-        case 'ExecutionAborted':
-          outcome = { status: 'ABORTED', ...event.executionAbortedEventDetails };
-          break;
+        }
         case 'ExecutionRedriven':
           print(`${time(event)}  redriven (attempt ${(event.executionRedrivenEventDetails?.redriveCount ?? 0) + 1})`);
           // A redriven execution goes on past its earlier failure.
           outcome = undefined;
+          rollback = null;
           break;
         default:
           break;
@@ -141,22 +171,15 @@ function parseInterval(text: string | undefined): number {
   return seconds * 1000;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let executionArn: string;
-  let intervalMs: number;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    intervalMs = parseInterval(values.interval);
-    executionArn = await resolveExecutionArn(onePositional(positionals, '<execution-name|execution-arn>'), values);
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message, USAGE);
-    return failure(error);
-  }
-  try {
+export const main = command({
+  usage: USAGE,
+  options: OPTIONS,
+  positional: '<execution-name|execution-arn>',
+  flags: EXECUTION_FLAGS,
+  next: (error) => (error.name === 'ExecutionDoesNotExist' ? 'check the name or ARN' : undefined),
+  run: async (values, id) => {
+    const intervalMs = parseInterval(values.interval);
+    const executionArn = await resolveExecutionArn(id, values);
     const outcome = await watchExecution(new SFNClient({}), executionArn, { intervalMs, print: (line) => console.log(line) });
     if (outcome.status === 'SUPERSEDED') {
       console.log(
@@ -171,10 +194,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `${outcome.status}  ${outcome.error ?? ''}${outcome.cause ? `: ${short(readableCause(outcome.cause), 1000)}` : ''}`.trimEnd(),
     );
+    const end = outcome.end ?? { status: outcome.status, lastState: null, rollback: null };
+    for (const line of describeRollback(end.rollback)) console.log(`roll back: ${line}`);
     console.log(`more:   aws stepfunctions get-execution-history --execution-arn ${executionArn}`);
-    console.log(`resume: ${CLI} redrive ${executionArn}`);
+    const advice = redriveAdvice(end);
+    console.log(advice.offer ? `resume: ${CLI} redrive ${executionArn} (${advice.why})` : `no redrive: ${advice.why}`);
     return 1;
-  } catch (error) {
-    return failure(error, (error as Error).name === 'ExecutionDoesNotExist' ? `${CLI} status ${executionArn}` : undefined);
-  }
-}
+  },
+});

@@ -1,8 +1,7 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
-import { type BuildSummary, runLocalBuild } from '../commands/run';
-import { UsageError } from './stack';
+import { type BuildSummary, failureSummary, runLocalBuild } from '../commands/run';
+import { cliDeps } from './command';
+import { CLI, loadCliConfig, resolveStateMachineArn, type StackFlags, UsageError } from './stack';
 
 /** --local, --fast, --wait-seconds, --json: how rollback and promote run in this process, like `run`. */
 export const LOCAL_OPTIONS = {
@@ -24,12 +23,6 @@ export function localWaitMs(values: { fast?: boolean; 'wait-seconds'?: string })
   return n * 1000;
 }
 
-/** Clients and config for checks made before anything starts; fresh, as the endpoint may have changed. */
-export function cliDeps(config: PipelineConfig) {
-  resetDefaultClients();
-  return { config, clients: defaultClients(), logger: new Logger({ serviceName: 'comfyui-ami-cli', logLevel: 'SILENT' }) };
-}
-
 /** Runs one execution in-process and prints its outcome; the exit status of `run`. */
 export async function runLocally(
   input: Record<string, unknown>,
@@ -48,9 +41,49 @@ export async function runLocally(
     );
   } else {
     console.log(`Failed: ${summary.error}: ${summary.cause}`);
-    console.log('latest and metadata are as they were; nothing this run made is left behind.');
+    for (const line of failureSummary(summary)) console.log(line);
   }
   if (json) console.log(JSON.stringify(summary));
   if (summary.status !== 'FAILED') return 0;
   return summary.error === 'RequestInvalid' || summary.error === 'ConfigInvalid' ? 2 : 1;
+}
+
+type Deps = ReturnType<typeof cliDeps>;
+
+/** A rollback or a promotion: checked and planned, then run in this process (--local) or started on the stack. */
+export interface EnvironmentAction<
+  R,
+  P extends { input: Record<string, unknown>; executionName?: string },
+  S extends { executionArn: string },
+> {
+  request: R;
+  values: { config?: string; local?: boolean; fast?: boolean; 'wait-seconds'?: string; json?: boolean } & StackFlags;
+  plan: (request: R, deps: Deps) => Promise<P>;
+  /** The line printed before a local run. */
+  planned: (plan: P) => string;
+  start: (request: R, deps: Deps & { stateMachineArn: string }) => Promise<S>;
+  /** The line printed once the execution started. */
+  started: (started: S) => string;
+}
+
+/** The body of rollback and promote: the exit status, 0 once started (or the local run's). */
+export async function runEnvironmentAction<
+  R,
+  P extends { input: Record<string, unknown>; executionName?: string },
+  S extends { executionArn: string },
+>(action: EnvironmentAction<R, P, S>): Promise<number> {
+  const { values } = action;
+  const config = loadCliConfig(values.config);
+  if (values.local) {
+    const waitMs = localWaitMs(values);
+    const plan = await action.plan(action.request, cliDeps(config));
+    console.error(action.planned(plan));
+    return runLocally(plan.input, config, plan.executionName, waitMs, values.json ?? false);
+  }
+  const stateMachineArn = await resolveStateMachineArn(values);
+  const started = await action.start(action.request, { ...cliDeps(config), stateMachineArn });
+  console.log(started.executionArn);
+  console.error(action.started(started));
+  console.error(`follow it: ${CLI} watch ${started.executionArn}`);
+  return 0;
 }

@@ -53,6 +53,11 @@ export function usageFailure(message: string, usage: string): number {
 export function failure(error: unknown, next?: string): number {
   const e = readableServiceError(error) as Error;
   console.error(`error: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
+  // Step Functions keeps an execution's name for 90 days after it ends: say what the name means.
+  if (e.name === 'ExecutionAlreadyExists')
+    console.error(
+      'an execution of that name exists already (running, or ended within the last 90 days): choose another name, or follow that one',
+    );
   if (next) console.error(`next: ${next}`);
   return e.name === 'ConfigInvalid' || e.name === 'AwsTargetMissing' ? 2 : 1;
 }
@@ -113,20 +118,11 @@ export async function resolveStateMachineArn(flags: StackFlags): Promise<string>
   throw new UsageError(`--state-machine-arn or --stack is required (or set ${STATE_MACHINE_ARN_ENV})`);
 }
 
+/** The id of status, watch and redrive, as their command line names it. */
+export const EXECUTION_FLAGS = { id: '<execution-name|execution-arn>' };
+
 /** An execution ARN as given, or built from a name and the state machine. */
 export async function resolveExecutionArn(idOrArn: string, flags: StackFlags): Promise<string> {
   if (isExecutionArn(idOrArn)) return idOrArn;
-  try {
-    return executionArnFor(await resolveStateMachineArn(flags), idOrArn);
-  } catch (error) {
-    if ((error as Error).name === 'RequestInvalid') throw new UsageError(`<id|arn>: ${(error as Error).message.replace(/^id: /, '')}`);
-    throw error;
-  }
-}
-
-/** The single positional argument (an execution name or ARN) of status, watch and redrive. */
-export function onePositional(positionals: string[], what: string): string {
-  if (positionals.length === 0) throw new UsageError(`${what} is required`);
-  if (positionals.length > 1) throw new UsageError(`unexpected argument(s): ${positionals.slice(1).join(' ')}`);
-  return positionals[0];
+  return executionArnFor(await resolveStateMachineArn(flags), idOrArn);
 }

@@ -161,7 +161,7 @@ module.exports = {
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}`),
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
   ],
-  // GetParametersByPath is authorized on the path: each environment's history/ (rule 1 of issue 9).
+  // GetParametersByPath is authorized on the path: each environment's history/ (only an environment's own images reach it).
   historyPathArns: [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*/history`)],
   // The start function's requester records share the lock table, under keys no environment can have.
   requestRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } },

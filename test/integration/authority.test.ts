@@ -16,7 +16,7 @@ import { build, buildWith, demoConfig } from '../support/builds';
 import { type Moto, startMoto } from '../support/moto';
 
 /**
- * Rule 1 of issue 9 against the moto server, through the three ways in: the CLI's `run`
+ * Only an environment's own images reach it, against the moto server, through the three ways in: the CLI's `run`
  * (runLocalBuild), the start function behind the API (ECR, SSM, DynamoDB and Step Functions in
  * moto), and the state machine input itself. A refused request creates nothing.
  */
@@ -132,7 +132,16 @@ async function expectRefusedEverywhere(cfg: PipelineConfig, environment: string,
   // The start function, body-addressed and env-in-path.
   for (const bodyAddressed of [true, false]) {
     const response = await post(cfg, environment, image, bodyAddressed);
-    expect(response).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('body.image') } });
+    expect(response).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'body.image',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^body\.image: /),
+      },
+    });
   }
 
   expect(await accountFacts(baseline)).toEqual(before);

@@ -3,7 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeImagesCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { readableCause } from '../../functions/build-status/build-status';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
+import { RequestInvalid } from '../../functions/shared/errors';
 import type { BuildSummary } from '../../scripts/commands/run';
 import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
@@ -21,8 +23,10 @@ import { type Moto, startMoto } from '../support/moto';
 interface Fixture {
   description: string;
   input: unknown;
-  /** A substring of the error message: the field it names. */
+  /** A substring of the error message. */
   expect: string;
+  /** The field the error names (RequestInvalid's `field`), which its message starts with. */
+  field: string;
   /** Set while the product still accepts the input: the test is then expected to fail (test.failing). */
   knownBug?: string;
   /**
@@ -107,10 +111,17 @@ afterAll(async () => {
 test('the corpus has at least 40 well-formed fixtures', () => {
   expect(FIXTURES.length).toBeGreaterThanOrEqual(40);
   for (const [name, fixture] of FIXTURES) {
-    expect({ name, description: typeof fixture.description, expect: typeof fixture.expect, hasInput: 'input' in fixture }).toEqual({
+    expect({
+      name,
+      description: typeof fixture.description,
+      expect: typeof fixture.expect,
+      field: typeof fixture.field,
+      hasInput: 'input' in fixture,
+    }).toEqual({
       name,
       description: 'string',
       expect: 'string',
+      field: 'string',
       hasInput: true,
     });
     expect(fixture.expect.length).toBeGreaterThan(0);
@@ -123,15 +134,28 @@ async function refusedByCli(fixture: Fixture, executionName: string): Promise<st
   try {
     summary = await build(fixture.input, config, executionName);
   } catch (error) {
-    const e = error as Error;
-    if (e.name !== 'RequestInvalid') return [`runLocalBuild threw ${e.name}: ${e.message}`];
-    return e.message.includes(fixture.expect) ? [] : [`runLocalBuild's message does not name ${fixture.expect}: ${e.message}`];
+    if (!(error instanceof RequestInvalid)) return [`runLocalBuild threw ${(error as Error).name}: ${(error as Error).message}`];
+    const problems: string[] = [];
+    if (!error.message.includes(fixture.expect)) problems.push(`runLocalBuild's message does not say ${fixture.expect}: ${error.message}`);
+    if (error.field !== fixture.field) problems.push(`runLocalBuild's error names ${error.field}, not ${fixture.field}`);
+    if (error.allowed.length === 0) problems.push(`runLocalBuild's error for ${error.field} gives no allowed form`);
+    return problems;
   }
   const problems: string[] = [];
   if (summary.status !== 'FAILED' || summary.error !== 'RequestInvalid')
     problems.push(`runLocalBuild ran the build: ${summary.status} ${summary.error ?? ''} ${summary.cause ?? ''}`);
-  else if (!summary.cause?.includes(fixture.expect))
-    problems.push(`runLocalBuild's cause does not name ${fixture.expect}: ${summary.cause}`);
+  else problems.push(...causeProblems('runLocalBuild', summary.cause, fixture));
+  return problems;
+}
+
+/** A failure's cause, as Step Functions records it: its message starts with the field, then the allowed form. */
+function causeProblems(who: string, cause: string | null, fixture: Fixture): string[] {
+  const message = readableCause(cause ?? undefined) ?? '';
+  const problems: string[] = [];
+  if (!message.includes(fixture.expect)) problems.push(`${who}'s cause does not say ${fixture.expect}: ${message}`);
+  if (!new RegExp(`^${fixture.field.replace(/[.]/g, '\\.')}(:| is required)`).test(message))
+    problems.push(`${who}'s cause does not start with ${fixture.field}: ${message}`);
+  if (!/must be /.test(message)) problems.push(`${who}'s cause gives no allowed form: ${message}`);
   return problems;
 }
 
@@ -148,7 +172,7 @@ async function refusedByStateMachine(fixture: Fixture, executionName: string): P
   if (result.status !== 'FAILED' || result.error !== 'RequestInvalid')
     problems.push(`the state machine ended ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`);
   if (result.failedState !== NORMALIZE) problems.push(`it failed at ${result.failedState ?? 'no state'}, not at ${NORMALIZE}`);
-  if (!result.cause?.includes(fixture.expect)) problems.push(`its cause does not name ${fixture.expect}: ${result.cause}`);
+  problems.push(...causeProblems('the state machine', result.cause, fixture));
   const ran = result.steps.map((s) => s.name).filter((name) => name !== NORMALIZE);
   if (ran.length > 0) problems.push(`steps after ${NORMALIZE} ran: ${ran.join(', ')}`);
   return problems;

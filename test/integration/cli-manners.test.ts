@@ -1,7 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { COMMAND_NAMES } from '../../scripts/cli';
+import * as history from '../../scripts/commands/history';
+import * as legacy from '../../scripts/commands/legacy';
+import * as lock from '../../scripts/commands/lock';
+import * as promote from '../../scripts/commands/promote';
 import * as redrive from '../../scripts/commands/redrive';
+import * as rollback from '../../scripts/commands/rollback';
 import * as run from '../../scripts/commands/run';
 import * as start from '../../scripts/commands/start';
 import * as status from '../../scripts/commands/status';
@@ -17,6 +23,11 @@ const COMMANDS: [string, Main, Record<string, { type: string; short?: string }>]
   ['status', status.main, status.OPTIONS],
   ['watch', watch.main, watch.OPTIONS],
   ['redrive', redrive.main, redrive.OPTIONS],
+  ['rollback', rollback.main, rollback.OPTIONS],
+  ['promote', promote.main, promote.OPTIONS],
+  ['history', history.main, history.OPTIONS],
+  ['legacy', legacy.main, legacy.OPTIONS],
+  ['lock', lock.main, lock.OPTIONS],
 ];
 
 // Everything the SDK reads to find a region and credentials; IMDS off, so nothing leaves this machine.
@@ -74,6 +85,10 @@ afterEach(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('--help', () => {
+  it('is checked here for every command the CLI has', () => {
+    expect(COMMANDS.map(([name]) => name).sort()).toEqual([...COMMAND_NAMES].sort());
+  });
+
   it.each(COMMANDS)('%s lists every flag it accepts, with examples, and exits 0', async (name, main, options) => {
     const { code, out } = await capture(main, ['--help']);
 
@@ -117,6 +132,27 @@ describe('no AWS region or credentials', () => {
 });
 
 describe('a bad pipeline config', () => {
+  it.each([
+    ['run', run.main, ['--env', 'dev']],
+    ['start', start.main, ['--env', 'dev', '--state-machine-arn', STATE_MACHINE_ARN]],
+    ['rollback', rollback.main, ['--env', 'dev', '--local']],
+    ['promote', promote.main, ['--from', 'staging', '--to', 'prod', '--local']],
+    ['history', history.main, ['--env', 'dev']],
+    ['legacy', legacy.main, ['--env', 'dev']],
+    ['lock', lock.main, ['--env', 'dev']],
+  ] as const)('makes %s exit 2 naming the field and its allowed form, before any AWS call', async (_name, main, argv) => {
+    noAwsAccount();
+    const file = path.join(dir, 'bad-tags.json');
+    const config = JSON.parse(readFileSync(DEMO_CONFIG_PATH, 'utf8')) as { environments: Record<string, { tags: string[] }> };
+    config.environments.dev.tags = ['dev latest'];
+    writeFileSync(file, JSON.stringify(config));
+
+    const { code, err } = await capture(main, [...argv, '--config', file]);
+
+    expect(code).toBe(2);
+    expect(err).toMatch(/^error: ConfigInvalid: .*config\.environments\.dev\.tags\.0: must be /);
+  });
+
   it('makes start exit 2 naming the field, as run does', async () => {
     const file = path.join(dir, 'bad-pipeline.json');
     writeFileSync(file, JSON.stringify({ repositories: [] }));

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
@@ -23,6 +23,14 @@ import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
 import { type Moto, startMoto } from '../support/moto';
 
 const ROOT = path.resolve(__dirname, '../..');
+/** The output of a roll back that undid a builder and an unpublished AMI. */
+const ROLLED_BACK = {
+  terminated: ['i-0123'],
+  removedImages: [{ amiId: 'ami-0aaaaaaaaaaaaaaaa', deregistered: true, deletedSnapshots: ['snap-0aaaaaaaaaaaaaaaa'], keptSnapshots: [] }],
+  keptImages: [],
+  parameters: [],
+  ignored: [],
+};
 const STATE_MACHINE_NAME = 'comfyui-ami-test-bake-ami';
 const ENV_KEYS = [STATE_MACHINE_ARN_ENV, 'PIPELINE_CONFIG'];
 
@@ -141,8 +149,14 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     text.time = new Date().toISOString();
     writeFileSync(copy, JSON.stringify(text));
     const before = (await executions()).length;
-    const first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
-    const second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    let first: Awaited<ReturnType<typeof run>>;
+    let second: Awaited<ReturnType<typeof run>>;
+    try {
+      first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+      second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+    } finally {
+      rmSync(copy, { force: true });
+    }
     expect([first.code, second.code]).toEqual([0, 0]);
     // Same name and input as a running execution: Step Functions (and moto) answers with that one.
     expect(second.out).toBe(first.out);
@@ -300,18 +314,91 @@ describe('watch and redrive (Step Functions mocked)', () => {
         } as HistoryEvent,
         exited(3, 'Send the update command'),
         entered(4, 'Roll back the build'),
-        exited(5, 'Roll back the build'),
-        { id: 6, type: 'ExecutionFailed', timestamp: at(6), executionFailedEventDetails: { error: 'BuilderLost', cause } } as HistoryEvent,
+        {
+          ...exited(5, 'Roll back the build'),
+          stateExitedEventDetails: { name: 'Roll back the build', output: JSON.stringify({ rollback: ROLLED_BACK }) },
+        } as HistoryEvent,
+        entered(6, 'Build failed', 'FailStateEntered'),
+        { id: 7, type: 'ExecutionFailed', timestamp: at(7), executionFailedEventDetails: { error: 'BuilderLost', cause } } as HistoryEvent,
       ],
-      [6],
+      [7],
     );
     const result = await run(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(1);
     const lines = result.out.split('\n');
-    expect(lines).toContain('14:00:02  error   Send the update command: BuilderLost builder i-0123 is terminated; the update cannot run');
+    expect(lines).toContain('14:00:02  failed  Send the update command: BuilderLost builder i-0123 is terminated; the update cannot run');
+    // Caught and rolled back: the step is not "done".
+    expect(lines).not.toContain('14:00:03  done    Send the update command');
+    expect(lines).toContain('14:00:05  done    Roll back the build');
     expect(lines).toContain('FAILED  BuilderLost: builder i-0123 is terminated; the update cannot run');
+    expect(lines).toContain('roll back: terminated i-0123');
+    expect(lines).toContain('roll back: deregistered ami-0aaaaaaaaaaaaaaaa, snapshots snap-0aaaaaaaaaaaaaaaa deleted');
+    expect(lines).toContain('roll back: parameters untouched');
     expect(lines).toContain(`more:   aws stepfunctions get-execution-history --execution-arn ${ARN}`);
-    expect(lines).toContain(`resume: comfyui-ami redrive ${ARN}`);
+    // Rolled back: a redrive would only reach "Build failed" again.
+    expect(lines).toContain(
+      'no redrive: the build was rolled back, so a redrive would only fail again: start a new build once the cause is fixed',
+    );
+    expect(result.out).not.toContain('comfyui-ami redrive');
+  });
+
+  it('shows a retried step as retried, then done, never as failed', async () => {
+    const cause = JSON.stringify({ errorType: 'AwsThrottled', errorMessage: 'Rate exceeded', trace: [] });
+    historyGrowing(
+      [
+        entered(1, 'Create the AMI'),
+        { id: 2, type: 'LambdaFunctionScheduled', timestamp: at(2) } as HistoryEvent,
+        {
+          id: 3,
+          type: 'LambdaFunctionFailed',
+          timestamp: at(3),
+          lambdaFunctionFailedEventDetails: { error: 'AwsThrottled', cause },
+        } as HistoryEvent,
+        { id: 4, type: 'LambdaFunctionScheduled', timestamp: at(4) } as HistoryEvent,
+        { id: 5, type: 'LambdaFunctionSucceeded', timestamp: at(5) } as HistoryEvent,
+        exited(6, 'Create the AMI'),
+        {
+          id: 7,
+          type: 'ExecutionSucceeded',
+          timestamp: at(7),
+          executionSucceededEventDetails: { output: '{"amiId":"ami-0abcdef0123456789"}' },
+        } as HistoryEvent,
+      ],
+      [3, 7],
+    );
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out.split('\n')).toEqual([
+      '14:00:03  retry   Create the AMI: AwsThrottled Rate exceeded',
+      '14:00:06  done    Create the AMI',
+      'SUCCEEDED  AMI ami-0abcdef0123456789',
+    ]);
+  });
+
+  it('offers a redrive for a build that stopped before its roll back finished, saying why', async () => {
+    const cause = JSON.stringify({ errorType: 'AwsUnavailable', errorMessage: 'EC2 answered 503', trace: [] });
+    historyGrowing(
+      [
+        entered(1, 'Roll back the build'),
+        {
+          id: 2,
+          type: 'LambdaFunctionFailed',
+          timestamp: at(2),
+          lambdaFunctionFailedEventDetails: { error: 'AwsUnavailable', cause },
+        } as HistoryEvent,
+        {
+          id: 3,
+          type: 'ExecutionFailed',
+          timestamp: at(3),
+          executionFailedEventDetails: { error: 'AwsUnavailable', cause },
+        } as HistoryEvent,
+      ],
+      [3],
+    );
+    const result = await run(watch, [ARN, '--interval', '0']);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('14:00:02  failed  Roll back the build: AwsUnavailable EC2 answered 503');
+    expect(result.out).toContain(`resume: comfyui-ami redrive ${ARN} ("Roll back the build" did not finish: a redrive re-runs it)`);
   });
 
   it('keeps watching a redriven execution past its earlier failure', async () => {
@@ -365,7 +452,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       await run(status, ['not a name', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`]),
     ).toMatchObject({
       code: 2,
-      err: expect.stringContaining('<id|arn>: must be an execution ARN or name'),
+      err: expect.stringContaining('<execution-name|execution-arn>: must be an execution ARN or name'),
     });
     expect(sfn.calls()).toHaveLength(0);
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -49,7 +49,10 @@ beforeAll(async () => {
     digests.push(digest);
   }
 });
-afterAll(async () => moto?.stop());
+afterAll(async () => {
+  await moto?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 beforeEach(() => {
   stdout = [];
   stderr = [];
@@ -103,7 +106,7 @@ describe('comfyui-ami rollback and promote against the Step Functions API', () =
     expect(stderr.join('\n')).toContain('is already latest');
     expect(await promote(['--from', 'dev', '--to', 'prod', '--local', '--config', NO_PROMOTE_FILE])).toBe(2);
     expect(stderr.join('\n')).toContain(
-      '--from: prod may be promoted to only from no environment (config environments.prod.promoteFrom is not set)',
+      '--from: must be the environment that config environments.prod.promoteFrom names (it is not set), got "dev"',
     );
   });
 });

@@ -29,7 +29,7 @@ import { type Moto, startMoto } from '../support/moto';
  * Fault injection against the real state machine and handlers, through a proxy in front of moto.
  * Every step x every kind of AWS fault, transient (the state machine's Retry must absorb it) and
  * permanent (the build must fail and leave the account as it was), then a few scenarios the
- * matrix cannot express. test/FAULTS.md explains the choices.
+ * matrix cannot express. test/README.md ("Hostile input and fault injection") explains the choices.
  */
 
 const config = demoConfig();
@@ -556,7 +556,7 @@ describe('beyond the matrix', () => {
     await realRollBack(rollBackInput, lambdaContext('RollBackFunction'));
     const release = await loadStepHandler('ReleaseLockFunctionArn');
     await release(rollBackInput, lambdaContext('ReleaseLockFunction'));
-    // The roll back did what it could, then failed naming what is left (issue 8, item 5).
+    // The roll back did what it could, then failed naming what is left.
     if (!/^roll back left: remove AMI ami-\w+ and its snapshots \(AwsAccessDenied: /.test(run.result.cause ?? ''))
       extra.push(`cause does not name what is left: ${run.result.cause}`);
     const redriven = { ...run, after: await readAccount(baseline), lockHolder: await lockHolder() };

@@ -4,7 +4,7 @@
  * qa-east), the newest picked; `comfyui-ami legacy` lists them and deletes them only once the
  * first pipeline build has published.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateImageCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
@@ -84,7 +84,10 @@ beforeAll(async () => {
   ami.qaz = await oldAmi(baseAmiId, 'comfyui-multitenant-qaz');
   ami.dev = await oldAmi(baseAmiId, 'comfyui-multitenant-dev-old');
 }, 180_000);
-afterAll(async () => moto?.stop());
+afterAll(async () => {
+  await moto?.stop();
+  rmSync(CONFIG_FILE, { force: true });
+});
 
 describe('legacy AMIs', () => {
   it('belong to the configured environment with the longest matching name', () => {

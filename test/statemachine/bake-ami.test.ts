@@ -95,7 +95,7 @@ describe('the bake-ami state machine', () => {
     expect(after.orphanSnapshots).toEqual([]);
   });
 
-  // Issue 8, path 1: Step Functions reuses a name after 90 days, the console and CLI accept any
+  // Step Functions reuses a name after 90 days, the console and CLI accept any
   // name, so a second execution may carry the name of the build that made the live AMI.
   it.each([
     ['Acquire the environment lock', 'after'],

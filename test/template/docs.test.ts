@@ -1,9 +1,23 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseConfig } from '../../functions/shared/config';
+import { RequestInvalid } from '../../functions/shared/errors';
+import { errorResponse } from '../../functions/shared/http';
+import { loadDefinition } from '../../scripts/lib/local-runner';
+import { BUILD_FAILED_STATE, REJECTED_STATE, ROLL_BACK_STATE, redriveAdvice } from '../../scripts/lib/outcome';
 import { packagedTemplate, ROOT } from './support/template';
 
 const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const deploy = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+const pipelineConfig = JSON.parse(readFileSync(path.join(ROOT, 'config', 'pipeline.json'), 'utf8')) as Record<string, unknown>;
+
+/** The paragraphs (or table rows) of a Markdown text that mention `word`. */
+function mentions(text: string, word: string): string[] {
+  return text
+    .split(/\n\s*\n|\n(?=\|)/)
+    .filter((paragraph) => paragraph.includes(word))
+    .map((paragraph) => paragraph.replace(/\s+/g, ' '));
+}
 
 describe('README', () => {
   it('names Node and python3 as the only prerequisites, then the commands, on its first screen', () => {
@@ -38,5 +52,57 @@ describe('docs/deploy.md', () => {
 
     expect(listed).toContain('<Function>LambdaFunctionQualifiedArn');
     expect(outputs.filter((name) => !perFunction.test(name)).sort()).toEqual(listed.filter((name) => !name.startsWith('<')).sort());
+  });
+});
+
+describe('claims checked against the code', () => {
+  it('presents events/ecr-push-dev.json with its made-up digest wherever it is offered', () => {
+    const offered = [...mentions(readme, 'ecr-push-dev.json'), ...mentions(deploy, 'ecr-push-dev.json')];
+
+    expect(offered.length).toBeGreaterThan(0);
+    expect(offered.filter((paragraph) => !/made up/.test(paragraph))).toEqual([]);
+  });
+
+  it('calls builderVpcId a stack parameter, which it is, and no config field, which it is not', () => {
+    const template = readFileSync(path.join(ROOT, 'serverless.yml'), 'utf8');
+
+    expect(template).toMatch(/^ {4}builderVpcId: ""$/m);
+    expect(() => parseConfig({ ...pipelineConfig, builderVpcId: 'vpc-0123456789abcdef0' }, 'test')).toThrow(
+      expect.objectContaining({ name: 'ConfigInvalid', field: 'config' }),
+    );
+    const mentioned = mentions(deploy, 'builderVpcId');
+    expect(mentioned.length).toBeGreaterThan(0);
+    expect(mentioned.filter((paragraph) => !/stack parameter|--param/.test(paragraph))).toEqual([]);
+  });
+
+  it('says a rolled-back build is not worth a redrive, as the ASL and the CLI have it', () => {
+    const states = loadDefinition().States;
+    // Roll back -> release the lock -> the Fail state: a redrive would re-run only that Fail state.
+    const afterRollBack = states[String(states[ROLL_BACK_STATE].Next)];
+    expect(states[String(afterRollBack.Next)]).toMatchObject({ Type: 'Fail' });
+    expect(String(afterRollBack.Next)).toBe(BUILD_FAILED_STATE);
+    expect(states[REJECTED_STATE]).toMatchObject({ Type: 'Fail' });
+
+    expect(redriveAdvice({ status: 'FAILED', lastState: BUILD_FAILED_STATE, rollback: null }).offer).toBe(false);
+    expect(redriveAdvice({ status: 'FAILED', lastState: REJECTED_STATE, rollback: null }).offer).toBe(false);
+    expect(redriveAdvice({ status: 'FAILED', lastState: ROLL_BACK_STATE, rollback: null }).offer).toBe(true);
+    expect(redriveAdvice({ status: 'ABORTED', lastState: 'Check the update', rollback: null }).offer).toBe(true);
+    expect(deploy).toMatch(/failed and rolled back is finished: a redrive\s+would only re-run its final Fail state/);
+  });
+
+  it('documents the fields of a refused API request as the start function answers them', () => {
+    const documented = /`400 (\{"error": "RequestInvalid".*?\})`/.exec(deploy)?.[1] ?? '{}';
+    const answer = errorResponse(new RequestInvalid({ field: 'input.image', allowed: 'a tag of dev', received: 'x' }));
+
+    expect(Object.keys(JSON.parse(answer.body ?? '{}')).sort()).toEqual(Object.keys(JSON.parse(documented)).sort());
+    expect(JSON.parse(answer.body ?? '{}')).toMatchObject({ field: 'body.image', message: 'body.image: must be a tag of dev, got "x"' });
+  });
+
+  it('states one exit status for a bad config, a bad flag and a missing AWS target: 2', () => {
+    expect(readme).toMatch(/every CLI command then exits 2/);
+    expect(readme).toMatch(/2 bad input or\s+configuration, or no AWS region or credentials/);
+    expect(deploy).toMatch(
+      /Every command exits 2 on a bad flag, a refused request, a bad pipeline config\s+or a missing AWS region or credentials/,
+    );
   });
 });

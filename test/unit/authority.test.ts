@@ -210,7 +210,16 @@ describe('POST /environments/{env}/builds', () => {
     expect((await call(postEnv('dev', { image: 'comfyui:dev-latest', branch: 'main', commit_sha: 'abc1234' }))).statusCode).toBe(202);
     expect((await call(postEnv('dev', { environment: 'dev' }))).statusCode).toBe(202);
     const other = await call(postEnv('dev', { environment: 'prod' }));
-    expect(other).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('body.environment') } });
+    expect(other).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'body.environment',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^body\.environment: /),
+      },
+    });
   });
 
   it.each([
@@ -218,7 +227,16 @@ describe('POST /environments/{env}/builds', () => {
     ['a prototype key', 'constructor'],
   ])('refuses %s in the path naming path.env, before any AWS call', async (_what, env) => {
     const response = await call(postEnv(env, undefined));
-    expect(response).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('path.env') } });
+    expect(response).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'path.env',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^path\.env: /),
+      },
+    });
     expect([...ecrMock.calls(), ...sfnMock.calls(), ...dynamoMock.calls()]).toHaveLength(0);
   });
 
@@ -274,14 +292,32 @@ describe('environments.{env}.callers on POST /builds', () => {
 describe('the image must belong to the environment (start function)', () => {
   it('refuses comfyui:qa-latest for prod naming body.image, without asking ECR', async () => {
     const response = await call(postBuilds({ environment: 'prod', image: 'comfyui:qa-latest' }));
-    expect(response).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('body.image') } });
+    expect(response).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'body.image',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^body\.image: /),
+      },
+    });
     expect(response.body.message).toContain('prod-latest');
     expect([...ecrMock.calls(), ...sfnMock.calls()]).toHaveLength(0);
   });
 
   it('refuses a digest only another environment tagged and prod never published, starting nothing', async () => {
     const response = await call(postEnv('prod', { image: `comfyui@${DIGEST}` }));
-    expect(response).toEqual({ statusCode: 400, body: { error: 'RequestInvalid', message: expect.stringContaining('body.image') } });
+    expect(response).toEqual({
+      statusCode: 400,
+      body: {
+        error: 'RequestInvalid',
+        field: 'body.image',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^body\.image: /),
+      },
+    });
     expect(ssmMock.commandCalls(GetParametersByPathCommand)[0].args[0].input.Path).toBe('/comfyui/ami/prod/history');
     expect([...sfnMock.calls(), ...dynamoMock.calls()]).toHaveLength(0);
   });
@@ -360,7 +396,13 @@ describe('GET /environments/{env}/builds/{id}', () => {
   it('refuses an unknown environment in the path before asking Step Functions', async () => {
     expect(await get('qa', NAME)).toEqual({
       statusCode: 400,
-      body: { error: 'RequestInvalid', message: expect.stringContaining('path.env') },
+      body: {
+        error: 'RequestInvalid',
+        field: 'path.env',
+        allowed: expect.any(String),
+        received: expect.any(String),
+        message: expect.stringMatching(/^path\.env: /),
+      },
     });
     expect(sfnMock.calls()).toHaveLength(0);
   });

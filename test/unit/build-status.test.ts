@@ -217,7 +217,13 @@ describe('GET /builds/{id}', () => {
   ])('answers 400 naming the id for %s, without asking Step Functions', async (_what, id) => {
     const response = await get(id);
     expect(response.statusCode).toBe(400);
-    expect(response.body).toEqual({ error: 'RequestInvalid', message: expect.stringMatching(/^id: /) });
+    expect(response.body).toEqual({
+      error: 'RequestInvalid',
+      field: 'path.id',
+      allowed: "a build's execution name (letters, digits, - and _, at most 80)",
+      received: id === undefined ? '' : expect.stringMatching(/^(a\/b|arn:|x{80})/),
+      message: expect.stringMatching(/^path\.id: must be a build's execution name/),
+    });
     expect(sfnMock.calls()).toHaveLength(0);
   });
 

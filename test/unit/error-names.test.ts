@@ -7,9 +7,10 @@ import { demoConfig } from '../support/builds';
 const definedNames = new Set(
   (Object.values(errors) as unknown[])
     .filter(
-      (value): value is new (message: string) => Error => typeof value === 'function' && value.prototype instanceof errors.PipelineError,
+      (value): value is new (detail: never) => Error => typeof value === 'function' && value.prototype instanceof errors.PipelineError,
     )
-    .map((ErrorClass) => new ErrorClass('x').name),
+    // Invalid-input errors take their field as data; the others a message.
+    .map((ErrorClass) => new ErrorClass({ field: 'x', allowed: 'y' } as never).name),
 );
 
 describe('error names shared by the code and the ASL', () => {

@@ -27,9 +27,9 @@ describe('parseRequest', () => {
     });
 
     it.each([
-      ['2026-11-27T12:06:00Z', 'is 6 minutes ahead'],
+      ['2026-11-27T12:06:00Z', '6 minutes ahead'],
       ['2999-01-01T00:00:00Z', 'ahead'],
-      ['2026-11-27T05:59:00Z', 'is 361 minutes behind'],
+      ['2026-11-27T05:59:00Z', '361 minutes behind'],
       ['2026-11-27', 'must be an ISO-8601 timestamp'],
       ['2026-13-45T99:00:00Z', 'must be an ISO-8601 timestamp'],
       ['27/Nov/2026:12:00:00 +0000', 'must be an ISO-8601 timestamp'],
@@ -43,6 +43,13 @@ describe('parseRequest', () => {
         }),
       );
       expect(() => parseRequest(at(time), config, start)).toThrow(expect.objectContaining({ message: expect.stringContaining(message) }));
+      expect(() => parseRequest(at(time), config, start)).toThrow(
+        expect.objectContaining({
+          field: 'input.time',
+          allowed: expect.stringMatching(/^an ISO-8601 timestamp/),
+          received: expect.stringContaining(time),
+        }),
+      );
     });
 
     it('takes the window from lock.maxEventSkewMinutes and lock.maxEventAgeMinutes', () => {

@@ -275,8 +275,14 @@ describe('the handler', () => {
     await expect(dispatch(ecrPush(), deps, silent)).rejects.toMatchObject({ name: 'AwsThrottled' });
   });
 
-  it('starts a build from a direct invocation with a console input', async () => {
-    await expect(dispatch(readEvent('console-dev.json'), deps, silent)).resolves.toMatchObject({ environment: 'dev' });
+  it.each([
+    ['a console input sent straight to the function', readEvent('console-dev.json'), 'event'],
+    ['an HTTP API request of payload format 1.0', { ...apiEvent('{"environment": "dev"}'), version: '1.0' }, 'event'],
+    ['an EventBridge event of another source', { ...ecrPush(), source: 'aws.s3' }, 'event.source'],
+    ['an ECR push without its event id', (({ id: _id, ...rest }) => rest)(ecrPush() as Record<string, unknown>), 'event.id'],
+  ])('refuses %s, naming the field of its contract, and starts nothing', async (_what, event, field) => {
+    await expect(dispatch(event, deps, silent)).rejects.toMatchObject({ name: 'RequestInvalid', field });
+    expect(sfnMock.calls()).toHaveLength(0);
   });
 });
 
@@ -328,21 +334,46 @@ describe('POST /builds', () => {
   });
 
   it.each([
-    ['an unknown environment', { environment: 'qa' }, 'body.environment'],
-    ['a malformed environment', { environment: 'Prod!' }, 'body.environment'],
-    ['a missing environment', { image: 'comfyui:dev-latest' }, 'body.environment'],
-    ['an image of another repository', { environment: 'dev', image: 'other:dev-1' }, 'body.image'],
-    ['an image with shell characters', { environment: 'dev', image: 'comfyui:$(reboot)' }, 'body.image'],
-    ['a bad commit sha', { environment: 'dev', commit_sha: 'not-hex' }, 'body.commit_sha'],
-    ['a field the API does not take', { environment: 'dev', source: 'console' }, '"source"'],
-    ['an ECR event', readEvent('ecr-push-dev.json'), '"detail'],
-    ['a JSON array', [], 'body: must be a JSON object'],
-    ['text that is not JSON', '{"environment": ', 'body: must be JSON'],
-    ['an empty body', '', 'body is required'],
-  ])('refuses %s with 400 naming the field, and starts nothing', async (_what, body, field) => {
+    ['an unknown environment', { environment: 'qa' }, 'body.environment', 'one of the configured environments (dev, staging, prod)'],
+    [
+      'a malformed environment',
+      { environment: 'Prod!' },
+      'body.environment',
+      'lowercase letters, digits and -, starting with a letter (at most 32)',
+    ],
+    ['a missing environment', { image: 'comfyui:dev-latest' }, 'body.environment', 'a string'],
+    [
+      'an image of another repository',
+      { environment: 'dev', image: 'other:dev-1' },
+      'body.image',
+      'an image of repository "comfyui" (environment dev)',
+    ],
+    [
+      'an image with shell characters',
+      { environment: 'dev', image: 'comfyui:$(reboot)' },
+      'body.image',
+      expect.stringContaining('<repository>:<tag>'),
+    ],
+    ['a bad commit sha', { environment: 'dev', commit_sha: 'not-hex' }, 'body.commit_sha', '7 to 40 lowercase hex characters'],
+    [
+      'a field the API does not take',
+      { environment: 'dev', source: 'console' },
+      'body',
+      'an object with only environment, image, branch, commit_sha',
+    ],
+    ['an ECR event', readEvent('ecr-push-dev.json'), 'body', 'an object with only environment, image, branch, commit_sha'],
+    ['a JSON array', [], 'body', expect.stringMatching(/^a JSON object: /)],
+    ['text that is not JSON', '{"environment": ', 'body', expect.stringMatching(/^JSON: /)],
+    ['an empty body', '', 'body', expect.stringContaining('"environment"')],
+  ])('refuses %s with 400 naming the field and its allowed form, and starts nothing', async (_what, body, field, allowed) => {
     const response = await post(body);
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response)).toEqual({ error: 'RequestInvalid', message: expect.stringContaining(field) });
+    expect(bodyOf(response)).toMatchObject({
+      error: 'RequestInvalid',
+      field,
+      allowed,
+      message: expect.stringMatching(new RegExp(`^${field}[ :]`)),
+    });
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
@@ -372,7 +403,7 @@ describe('POST /builds', () => {
 
   it('answers 500 naming the variable when the function is misconfigured', async () => {
     const broken = (): StartBuildDeps => {
-      throw new ConfigInvalid('STATE_MACHINE_ARN must hold the bake state machine ARN, got ""');
+      throw new ConfigInvalid({ field: 'STATE_MACHINE_ARN', allowed: "the bake state machine's ARN", received: '' });
     };
     const response = (await dispatch(apiEvent(JSON.stringify({ environment: 'dev' })), broken, silent)) as {
       statusCode: number;

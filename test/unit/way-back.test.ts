@@ -240,19 +240,27 @@ describe('POST /environments/{env}/rollback and /promote', () => {
   });
 
   it.each([
-    ['rollback', 'dev', '{"to": "ami-1"}', 'body.to', 'to: must be an AMI id'],
-    ['rollback', 'dev', '{"target": "ami-0123456789abcdef0"}', 'unknown', 'unknown field(s) "target"'],
-    ['rollback', 'qa', undefined, 'environment', 'path.env: must be one of the configured environments'],
+    ['rollback', 'dev', '{"to": "ami-1"}', 'body.to', 'body.to: must be an AMI id'],
+    ['rollback', 'dev', '{"target": "ami-0123456789abcdef0"}', 'body', 'unknown field(s) "target"'],
+    ['rollback', 'qa', undefined, 'path.env', 'path.env: must be one of the configured environments'],
     ['promote', 'prod', undefined, 'body', 'body is required'],
     ['promote', 'prod', '{"from": 7}', 'body.from', 'body.from: must be a string'],
-    ['promote', 'prod', '{"from": "staging"}', 'from', 'from: must be one of the configured environments'],
-    ['promote', 'dev', '{"from": "prod"}', 'from', 'dev may be promoted to only from no environment'],
+    ['promote', 'prod', '{"from": "staging"}', 'body.from', 'body.from: must be one of the configured environments'],
+    [
+      'promote',
+      'dev',
+      '{"from": "prod"}',
+      'body.from',
+      'body.from: must be the environment that config environments.dev.promoteFrom names',
+    ],
     ['promote', 'prod', '[]', 'body', 'body: must be a JSON object'],
-  ] as const)('%s %s %s answers 400 naming %s, and starts nothing', async (route, env, body, _field, message) => {
+  ] as const)('%s %s %s answers 400 naming %s, and starts nothing', async (route, env, body, field, message) => {
     const response = await dispatch(event(route, env, body), deps);
     expect(response).toMatchObject({ statusCode: 400 });
     expect(JSON.parse((response as { body: string }).body)).toMatchObject({
       error: 'RequestInvalid',
+      field,
+      allowed: expect.any(String),
       message: expect.stringContaining(message),
     });
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
