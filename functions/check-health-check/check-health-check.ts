@@ -1,6 +1,6 @@
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { tail } from '../check-update-command/check-update-command';
-import { healthCheckMaxAttempts, verifyConfig } from '../shared/config';
+import { healthCheckMaxAttempts, verifyConfig } from '../shared/config-values';
 import { VerificationFailed, VerificationTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type BuildState, need, type PollResult } from '../shared/state';
@@ -11,7 +11,7 @@ const RUNNING = new Set(['Pending', 'InProgress', 'Delayed']);
  * One check of the health check; the state machine's Choice loops on `done`. A failed check
  * fails the build with the tail of the check's own output (its last line is the reason).
  */
-export async function checkHealthCheck(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+export async function checkHealthCheck(state: BuildState, { config, clients }: StepContext<'ssm'>): Promise<PollResult> {
   const request = need(state, 'request');
   const { instanceId, amiId } = need(state, 'testInstance');
   const { commandId, documentName } = need(state, 'healthCheck');

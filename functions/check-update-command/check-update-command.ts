@@ -14,7 +14,7 @@ export function tail(text: string | undefined, chars = TAIL_CHARS): string {
 }
 
 /** One check of the update command; the state machine's Choice loops on `done`. */
-export async function checkUpdateCommand(state: BuildState, ctx: StepContext): Promise<PollResult> {
+export async function checkUpdateCommand(state: BuildState, ctx: StepContext<'ssm' | 'logs'>): Promise<PollResult> {
   const { config, clients } = ctx;
   const { instanceId } = need(state, 'builder');
   const { commandId, documentName } = need(state, 'update');
@@ -46,7 +46,11 @@ export async function checkUpdateCommand(state: BuildState, ctx: StepContext): P
 }
 
 /** The end of the output from the log group; the invocation's own (truncated) output when unreadable. */
-async function logTail({ config, clients, logger }: StepContext, commandId: string, instanceId: string): Promise<string | undefined> {
+async function logTail(
+  { config, clients, logger }: StepContext<'logs'>,
+  commandId: string,
+  instanceId: string,
+): Promise<string | undefined> {
   try {
     return await commandOutputTail(clients.logs, config.commandLogGroup, commandId, instanceId);
   } catch (error) {

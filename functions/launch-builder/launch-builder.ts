@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -18,7 +18,7 @@ export function launchClientToken(executionId: string): string {
  * Starts the builder from the base AMI. Idempotent twice over: an instance already tagged with
  * this build id is reused, and the ClientToken makes EC2 itself return the same instance.
  */
-export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext): Promise<Builder> {
+export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<Builder> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const execution = state.execution;

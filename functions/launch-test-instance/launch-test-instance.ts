@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { describeImage } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -29,7 +29,7 @@ export function testInstanceClientToken(buildId: string, amiId: string): string 
  * type, the builder's network, security groups and profile, IMDSv2 only. Tagged with the build
  * id and role `verifier`, so the terminate step, roll back and the sweeper find it.
  */
-export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext): Promise<TestInstance> {
+export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<TestInstance> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const identity = identityOf(state);

@@ -1,6 +1,6 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { identityOf, ownInstance } from '../shared/build-identity';
-import { environmentConfig, verifyConfig } from '../shared/config';
+import { environmentConfig, verifyConfig } from '../shared/config-values';
 import { TestInstanceAgentNotReady, VerificationFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type BuildState, type HealthCheckCommand, need } from '../shared/state';
@@ -14,7 +14,10 @@ export function healthCheckComment(buildId: string): string {
  * not know the instance (InvalidInstanceId): that is TestInstanceAgentNotReady, which the state
  * machine retries a bounded number of times. The values travel as typed document parameters.
  */
-export async function sendHealthCheck(state: BuildState, { config, clients, logger }: StepContext): Promise<HealthCheckCommand> {
+export async function sendHealthCheck(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2' | 'ssm' | 'ssmOnce'>,
+): Promise<HealthCheckCommand> {
   const request = need(state, 'request');
   const { instanceId } = need(state, 'testInstance');
   const documentName = config.documents.healthCheck;

@@ -1,6 +1,6 @@
 import { ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { identityOf, ownInstance } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { AgentNotRegistered, BuilderLost } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type BuildState, need, type UpdateCommand } from '../shared/state';
@@ -13,7 +13,10 @@ export function commandComment(executionName: string): string {
  * Sends the fresh-install or update document. The image travels as a typed document parameter
  * (exposed to the script as an environment variable), never as shell text.
  */
-export async function sendUpdateCommand(state: BuildState, { config, clients, logger }: StepContext): Promise<UpdateCommand> {
+export async function sendUpdateCommand(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2' | 'ssm' | 'ssmOnce'>,
+): Promise<UpdateCommand> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const { instanceId } = need(state, 'builder');

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ENVIRONMENT_NAME } from './config';
+import { ENVIRONMENT_NAME } from './config-values';
 import { ConfigInvalid, RequestInvalid } from './errors';
 import { DIGEST } from './request';
 

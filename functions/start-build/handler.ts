@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
-import { loadConfig } from '../shared/config';
+import { loadPackagedConfig } from '../shared/config-env';
 import { classifyError } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
@@ -9,7 +9,7 @@ import { startFromApi } from './api';
 import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
-  return { config: loadConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
+  return { config: loadPackagedConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 
 /**

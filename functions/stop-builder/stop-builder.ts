@@ -8,7 +8,7 @@ import { type BuildState, need, type PollResult } from '../shared/state';
  * Asks the builder to stop (repeating the request is harmless) and reports whether it has. Only
  * an instance tagged with this build id is touched.
  */
-export async function stopBuilder(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+export async function stopBuilder(state: BuildState, { config, clients }: StepContext<'ec2'>): Promise<PollResult> {
   const { instanceId } = need(state, 'builder');
   const attempt = (state.stop?.attempt ?? 0) + 1;
   const instance = await ownInstance(clients.ec2, identityOf(state), instanceId);
