@@ -25,7 +25,7 @@ function once<T>(make: () => T): () => T {
 
 // The schemas are made on first use, so a function that imports only this module's patterns
 // (prepare-rollback, through rollback-request.ts) leaves zod out of its bundle.
-const manualSchema = once(() =>
+const manualSchema = /* @__PURE__ */ once(() =>
   z
     .object({
       environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
@@ -43,7 +43,7 @@ const manualSchema = once(() =>
 
 export type ManualInput = z.infer<ReturnType<typeof manualSchema>>;
 
-const ecrEventSchema = once(() =>
+const ecrEventSchema = /* @__PURE__ */ once(() =>
   z.object({
     source: z.literal('aws.ecr'),
     'detail-type': z.literal('ECR Image Action'),
@@ -235,7 +235,7 @@ export function parseImageReference(image: string): {
 
 export const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 
-const rollbackSchema = once(() =>
+const rollbackSchema = /* @__PURE__ */ once(() =>
   z
     .object({
       action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
