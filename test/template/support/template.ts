@@ -44,7 +44,7 @@ function sleepSync(ms: number): void {
 /** Serializes packaging across jest workers (and concurrent jest runs) with a lock directory. */
 function withLock<T>(fn: () => T): T {
   const lock = `${PACKAGE_DIR}.lock`;
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 600_000;
   for (;;) {
     try {
       mkdirSync(lock);
@@ -52,7 +52,7 @@ function withLock<T>(fn: () => T): T {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // A lock left by a killed run is older than any packaging takes.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`another run holds ${lock}; remove it if no jest is running`);
       sleepSync(200);
     }
@@ -112,7 +112,9 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
       cwd: ROOT,
       env,
       encoding: 'utf8',
-      timeout: 150_000,
+      // Bundling the SDK clients into each function makes packaging slower than with the SDK
+      // external: minutes, not seconds, on a loaded 2-core machine.
+      timeout: 480_000,
     });
     if (run.status !== 0 || !existsSync(templateFile)) {
       rmSync(dir, { recursive: true, force: true });
