@@ -119,7 +119,9 @@ describe('a config with its own network, base image owner and EBS key (sls packa
   });
 
   it('only gives the key to roles whose bundle makes the calls that use it', () => {
-    // The default package's bundles are the same code: the calls that authorize key use.
+    // The default package's bundles are the same code: the calls that authorize key use. This
+    // file may run before any other made that package: make sure it exists.
+    packagedTemplate();
     expect(awsCallsOfFunction('launchBuilder')).toContain('ec2:RunInstances');
     expect(awsCallsOfFunction('createImage')).toContain('ec2:CreateImage');
   });
