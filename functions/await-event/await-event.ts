@@ -29,7 +29,10 @@ const RUNNING_COMMAND = new Set(['Pending', 'InProgress', 'Delayed']);
  * between the previous check and the registration found no token, so a resource that has
  * already settled wakes the execution here.
  */
-export async function awaitEvent(input: AwaitInput, { config, clients }: StepContext): Promise<AwaitResult> {
+export async function awaitEvent(
+  input: AwaitInput,
+  { config, clients }: StepContext<'dynamodb' | 'ec2' | 'sfn' | 'ssm'>,
+): Promise<AwaitResult> {
   const wait = parseInput(input);
   await registerWait(clients.dynamodb, config, wait);
   const settled = await settledStatus(clients, wait);
@@ -39,7 +42,7 @@ export async function awaitEvent(input: AwaitInput, { config, clients }: StepCon
 
 /** The resource's status once it has left its working state; null while it works. */
 export async function settledStatus(
-  clients: Clients,
+  clients: Pick<Clients, 'ec2' | 'ssm'>,
   wait: Pick<AwaitInput, 'kind' | 'resourceId' | 'instanceId'>,
 ): Promise<string | null> {
   if (wait.kind === 'image') {

@@ -1,4 +1,4 @@
-import { healthCheckMaxAttempts, verifyConfig } from '../shared/config';
+import { healthCheckMaxAttempts, verifyConfig } from '../shared/config-values';
 import { VerificationFailed, VerificationTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { readInvocation, STILL_RUNNING, tail } from '../shared/run-command';
@@ -8,7 +8,7 @@ import { type BuildState, need, type PollResult } from '../shared/state';
  * One check of the health check; the state machine's Choice loops on `done`. A failed check
  * fails the build with the tail of the check's own output (its last line is the reason).
  */
-export async function checkHealthCheck(state: BuildState, ctx: StepContext): Promise<PollResult> {
+export async function checkHealthCheck(state: BuildState, ctx: StepContext<'ssm'>): Promise<PollResult> {
   const request = need(state, 'request');
   const { instanceId, amiId } = need(state, 'testInstance');
   const { commandId, documentName } = need(state, 'healthCheck');

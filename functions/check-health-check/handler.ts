@@ -1,4 +1,5 @@
 import { stepHandler } from '../shared/handler';
+import { ssmClient } from '../shared/sdk/ssm';
 import { checkHealthCheck } from './check-health-check';
 
-export const handler = stepHandler(checkHealthCheck);
+export const handler = stepHandler(checkHealthCheck, () => ({ ssm: ssmClient() }));

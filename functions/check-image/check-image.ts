@@ -8,7 +8,7 @@ import { type BuildState, need, type PollResult } from '../shared/state';
  * One check of the new AMI. Once available, it is marked IMDSv2-only (CreateImage has no
  * ImdsSupport parameter; the attribute cannot be unset once set) before anything publishes it.
  */
-export async function checkImage(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+export async function checkImage(state: BuildState, { config, clients }: StepContext<'ec2'>): Promise<PollResult> {
   const { amiId } = need(state, 'image');
   const attempt = (state.imageStatus?.attempt ?? 0) + 1;
   // Only this build's AMI (or a rollback's chosen target, which already requires IMDSv2) is changed.

@@ -7,7 +7,7 @@ import { commandOutputTail } from './command-output';
 import { type PullReport, parsePullReport, pullReportFromLogs } from './pull-report';
 
 /** One check of the update command; the state machine's Choice loops on `done`. */
-export async function checkUpdateCommand(state: BuildState, ctx: StepContext): Promise<UpdateStatus> {
+export async function checkUpdateCommand(state: BuildState, ctx: StepContext<'ec2' | 'ssm' | 'logs'>): Promise<UpdateStatus> {
   const { instanceId } = need(state, 'builder');
   const { commandId, documentName } = need(state, 'update');
   const attempt = (state.updateStatus?.attempt ?? 0) + 1;
@@ -34,7 +34,7 @@ export async function checkUpdateCommand(state: BuildState, ctx: StepContext): P
  * while the command runs, so a reclaimed builder rolls the build back at once, not after the
  * command's whole timeout.
  */
-async function assertSpotBuilderAlive(state: BuildState, { clients }: StepContext): Promise<void> {
+async function assertSpotBuilderAlive(state: BuildState, { clients }: StepContext<'ec2'>): Promise<void> {
   const builder = need(state, 'builder');
   if (builder.market !== 'spot') return;
   const instance = await ownInstance(clients.ec2, identityOf(state), builder.instanceId);
@@ -47,7 +47,11 @@ async function assertSpotBuilderAlive(state: BuildState, { clients }: StepContex
 }
 
 /** The end of the output from the log group; the invocation's own (truncated) output when unreadable. */
-async function logTail({ config, clients, logger }: StepContext, commandId: string, instanceId: string): Promise<string | undefined> {
+async function logTail(
+  { config, clients, logger }: StepContext<'logs'>,
+  commandId: string,
+  instanceId: string,
+): Promise<string | undefined> {
   try {
     return await commandOutputTail(clients.logs, config.commandLogGroup, commandId, instanceId);
   } catch (error) {
@@ -58,7 +62,7 @@ async function logTail({ config, clients, logger }: StepContext, commandId: stri
 
 /** The pull report from the log group; undefined (and a warning) when it cannot be read: it only informs. */
 async function logPullReport(
-  { config, clients, logger }: StepContext,
+  { config, clients, logger }: StepContext<'logs'>,
   commandId: string,
   instanceId: string,
 ): Promise<PullReport | undefined> {

@@ -1,7 +1,7 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } from '@aws-sdk/client-ssm';
 import { findBuildInstances, identityOf, ownInstance, publishableImage } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
@@ -50,7 +50,7 @@ export function outdatedImages(
  * earlier failed clean-up stranded), history bounded. The lock means no other build of this
  * environment is running.
  */
-export async function cleanUp(state: BuildState, { config, clients, logger }: StepContext): Promise<CleanUpResult> {
+export async function cleanUp(state: BuildState, { config, clients, logger }: StepContext<'ec2' | 'ssm'>): Promise<CleanUpResult> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const published = need(state, 'published');

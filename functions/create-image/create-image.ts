@@ -11,7 +11,7 @@ import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
  * Images the stopped builder (or a running Spot builder, with a reboot), once its tags show it is this build's. An image this build already
  * started is reused, so a retry or a redrive never leaves a second AMI behind.
  */
-export async function createImage(state: BuildState, { config, clients, logger }: StepContext): Promise<CreatedImage> {
+export async function createImage(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<CreatedImage> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const { instanceId } = need(state, 'builder');

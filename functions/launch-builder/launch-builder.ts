@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
-import { builderVolumeInitializationRate } from '../shared/config';
+import { builderVolumeInitializationRate } from '../shared/config-values';
 import { describeImage } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -24,7 +24,7 @@ export function launchClientToken(executionId: string, choice: LaunchChoice): st
  * already tagged with this build id is reused, and each choice's ClientToken makes EC2 itself
  * return the same instance.
  */
-export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext): Promise<Builder> {
+export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<Builder> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const execution = state.execution;

@@ -22,7 +22,7 @@ export function testInstanceClientToken(buildId: string, amiId: string, choice: 
  * would fail a good AMI), the builder's security groups and profile, IMDSv2 only. Tagged with the
  * build id and role `verifier`, so the terminate step, roll back and the sweeper find it.
  */
-export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext): Promise<TestInstance> {
+export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<TestInstance> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const identity = identityOf(state);

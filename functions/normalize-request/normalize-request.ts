@@ -4,7 +4,7 @@ import {
   ImageNotFoundException,
   RepositoryNotFoundException,
 } from '@aws-sdk/client-ecr';
-import { verifyConfig } from '../shared/config';
+import { verifyConfig } from '../shared/config-values';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { assertImageBelongs, type ImageGrounds } from '../shared/image-belongs';
@@ -24,7 +24,7 @@ export type ResolvedRequest = Omit<BuildRequest, 'requestedBy'> & { grounds: Ima
 export async function resolveRequest(
   input: unknown,
   startTime: string,
-  { config, clients }: Pick<StepContext, 'config' | 'clients'>,
+  { config, clients }: Pick<StepContext<'ecr' | 'ssm'>, 'config' | 'clients'>,
 ): Promise<ResolvedRequest> {
   // The execution's start is the trusted clock an event's time is checked against.
   const parsed = parseRequest(input, config, new Date(startTime));
@@ -98,7 +98,10 @@ export async function resolveRequest(
  * from what the start function recorded (never from the input, which any caller of
  * StartExecution writes).
  */
-export async function normalizeRequest(state: Pick<BuildState, 'input' | 'execution'>, ctx: StepContext): Promise<BuildRequest> {
+export async function normalizeRequest(
+  state: Pick<BuildState, 'input' | 'execution'>,
+  ctx: StepContext<'ecr' | 'ssm' | 'dynamodb'>,
+): Promise<BuildRequest> {
   // A rollback names no image: its target's history entry does (rollback-request.ts).
   const { grounds, ...request } = isRollbackInput(state.input)
     ? { ...(await normalizeRollback(state, ctx)), grounds: 'rollback' as const }

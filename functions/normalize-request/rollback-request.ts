@@ -1,5 +1,5 @@
 import { DescribeRepositoriesCommand, RepositoryNotFoundException } from '@aws-sdk/client-ecr';
-import { repositoryFor, verifyConfig } from '../shared/config';
+import { repositoryFor, verifyConfig } from '../shared/config-values';
 import { ImageNotFound, RequestInvalid } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
@@ -22,7 +22,7 @@ export interface HistoryRecord {
  * AMI, with a digest. Anything else is no build of the environment and cannot be rolled back to.
  */
 export async function readHistoryRecord(
-  ctx: StepContext,
+  ctx: StepContext<'ssm' | 'ecr'>,
   environment: string,
   amiId: string,
   field = 'input.rollback_to',
@@ -63,7 +63,7 @@ export async function readHistoryRecord(
  */
 export async function normalizeRollback(
   state: Pick<BuildState, 'input' | 'execution'>,
-  ctx: StepContext,
+  ctx: StepContext<'ssm' | 'ecr'>,
 ): Promise<Omit<BuildRequest, 'requestedBy'>> {
   const rollback = parseRollbackInput(state.input as Record<string, unknown>, ctx.config);
   const record = await readHistoryRecord(ctx, rollback.environment, rollback.rollbackTo);

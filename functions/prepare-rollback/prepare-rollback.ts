@@ -15,7 +15,7 @@ import { TAG, tagValue } from '../shared/tags';
  * target goes through Check the AMI and the same verification as a new one); otherwise a normal
  * build of the digest its history entry recorded, from the current `latest`.
  */
-export async function prepareRollback(state: BuildState, ctx: StepContext): Promise<BaseAmi> {
+export async function prepareRollback(state: BuildState, ctx: StepContext<'ec2' | 'ssm' | 'ecr'>): Promise<BaseAmi> {
   const { config, clients, logger } = ctx;
   const request = need(state, 'request');
   const target = request.rollbackTo;

@@ -1,6 +1,6 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { publishableImage } from '../shared/build-identity';
-import { fastSnapshotRestoreZones } from '../shared/config';
+import { fastSnapshotRestoreZones } from '../shared/config-values';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
 import { buildSnapshotIds, enableFastSnapshotRestores } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
@@ -46,7 +46,7 @@ export function buildMetadata(state: BuildState, amiId: string, creationDate: st
  * `aws:ec2:image` is validated asynchronously, so `latest` is read back; the state machine
  * retries LatestNotConfirmed. Every write overwrites with the same value: safe to repeat.
  */
-export async function publishAmi(state: BuildState, { config, clients, logger }: StepContext): Promise<Published> {
+export async function publishAmi(state: BuildState, { config, clients, logger }: StepContext<'ec2' | 'ssm'>): Promise<Published> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const paths = parameterPaths(config, request.environment);

@@ -39,7 +39,10 @@ export function eventResource(event: StateChangeEvent): { kind: WaitKind; resour
  * The registry is the authority: an event for a resource no wait registered (another build's,
  * anyone's) resumes nothing, and the woken execution reads the resource itself before going on.
  */
-export async function receiveEvent(event: StateChangeEvent, { config, clients, logger }: StepContext): Promise<ReceiveResult> {
+export async function receiveEvent(
+  event: StateChangeEvent,
+  { config, clients, logger }: StepContext<'dynamodb' | 'sfn'>,
+): Promise<ReceiveResult> {
   const seen = eventResource(event);
   if (!seen) {
     logger.info('not a state change this pipeline waits for', { detailType: event?.['detail-type'] });

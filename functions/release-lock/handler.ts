@@ -1,4 +1,5 @@
 import { releaseLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
+import { dynamodbClient } from '../shared/sdk/dynamodb';
 
-export const handler = stepHandler(releaseLock);
+export const handler = stepHandler(releaseLock, () => ({ dynamodb: dynamodbClient() }));

@@ -15,7 +15,7 @@ import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
  * Incremental when `latest` names an available AMI; otherwise migration from the newest AMI of
  * this environment in the account; otherwise fresh from the configured Ubuntu 22.04 image.
  */
-export async function resolveBaseAmi(state: BuildState, { config, clients, logger }: StepContext): Promise<BaseAmi> {
+export async function resolveBaseAmi(state: BuildState, { config, clients, logger }: StepContext<'ec2' | 'ssm'>): Promise<BaseAmi> {
   const request = need(state, 'request');
   const environment = request.environment;
   const paths = parameterPaths(config, environment);
@@ -74,7 +74,7 @@ async function newestEnvironmentImage(
   return available[0] ?? null;
 }
 
-async function resolveFreshBase(config: PipelineConfig, clients: StepContext['clients']): Promise<string> {
+async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec2' | 'ssm'>['clients']): Promise<string> {
   let amiId: string;
   if ('amiId' in config.baseImage) {
     amiId = config.baseImage.amiId;
@@ -90,7 +90,11 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext['cl
 }
 
 /** Counts up per environment from the published metadata (or the latest AMI's tag). */
-async function nextBuildNumber(clients: StepContext['clients'], metadataPath: string, latest: Image | null): Promise<number> {
+async function nextBuildNumber(
+  clients: StepContext<'ec2' | 'ssm'>['clients'],
+  metadataPath: string,
+  latest: Image | null,
+): Promise<number> {
   const metadata = await getJsonParameter(clients.ssm, metadataPath);
   // After a rollback, metadata names an older build; highest_build_number keeps the count.
   const fromMetadata = Math.max(

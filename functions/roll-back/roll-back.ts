@@ -35,7 +35,7 @@ interface Left {
  * stands on its own: one that fails does not stop the others; the step then fails naming what is
  * left. No AMI that `latest` names or that a completed publish recorded is removed.
  */
-export async function rollBack(state: BuildState, { config, clients, logger }: StepContext): Promise<RollBackResult> {
+export async function rollBack(state: BuildState, { config, clients, logger }: StepContext<'ec2' | 'ssm'>): Promise<RollBackResult> {
   const identity = identityOf(state);
   const paths = parameterPaths(config, identity.environment);
   const result: RollBackResult = {

@@ -1,5 +1,5 @@
 import { identityOf } from '../shared/build-identity';
-import { environmentConfig, verifyConfig } from '../shared/config';
+import { environmentConfig, verifyConfig } from '../shared/config-values';
 import { TestInstanceAgentNotReady, VerificationFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { sendCommandOnce } from '../shared/run-command';
@@ -14,7 +14,7 @@ export function healthCheckComment(buildId: string): string {
  * registers that is TestInstanceAgentNotReady, which the state machine retries a bounded number
  * of times; an instance that stopped or vanished means the AMI did not come up.
  */
-export async function sendHealthCheck(state: BuildState, ctx: StepContext): Promise<HealthCheckCommand> {
+export async function sendHealthCheck(state: BuildState, ctx: StepContext<'ec2' | 'ssm' | 'ssmOnce'>): Promise<HealthCheckCommand> {
   const { config } = ctx;
   const request = need(state, 'request');
   const { instanceId } = need(state, 'testInstance');

@@ -1,5 +1,5 @@
 import { identityOf } from '../shared/build-identity';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { AgentNotRegistered, BuilderLost } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { sendCommandOnce } from '../shared/run-command';
@@ -10,7 +10,7 @@ export function commandComment(executionName: string): string {
 }
 
 /** Sends the fresh-install or update document to this build's builder, once. */
-export async function sendUpdateCommand(state: BuildState, ctx: StepContext): Promise<UpdateCommand> {
+export async function sendUpdateCommand(state: BuildState, ctx: StepContext<'ec2' | 'ssm' | 'ssmOnce'>): Promise<UpdateCommand> {
   const { config } = ctx;
   const request = need(state, 'request');
   const base = need(state, 'base');

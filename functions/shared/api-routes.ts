@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Caller } from './callers';
-import { environmentConfig, type PipelineConfig } from './config';
+import type { PipelineConfig } from './config';
+import { environmentConfig } from './config-values';
 import { CallerNotAllowed, RequestInvalid, receivedText } from './errors';
 import { errorResponse, jsonResponse } from './http';
 

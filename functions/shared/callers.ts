@@ -1,4 +1,5 @@
-import { environmentConfig, type PipelineConfig } from './config';
+import type { PipelineConfig } from './config';
+import { environmentConfig } from './config-values';
 import { CallerNotAllowed } from './errors';
 
 /** The IAM principal API Gateway verified (SigV4) for a request on an AWS_IAM route. */

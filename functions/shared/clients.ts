@@ -1,18 +1,22 @@
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { resetClientCache } from './sdk/cache';
+import { dynamodbClient } from './sdk/dynamodb';
+import { ec2Client } from './sdk/ec2';
+import { ecrClient } from './sdk/ecr';
+import { logsClient } from './sdk/logs';
+import { sfnClient } from './sdk/sfn';
+import { ssmClient, ssmOnceClient } from './sdk/ssm';
 
 /** The AWS clients a step may use; logic receives them so tests can mock or redirect them. */
 export interface Clients {
   ec2: EC2Client;
   ssm: SSMClient;
-  /**
-   * SSM without the SDK's own retries, for SendCommand: SSM cannot deduplicate it, so a resend
-   * must go through the step's retry, which first looks for the command already sent.
-   */
+  /** SSM without the SDK's own retries, for SendCommand (sdk/ssm.ts says why). */
   ssmOnce: SSMClient;
   ecr: ECRClient;
   dynamodb: DynamoDBClient;
@@ -21,26 +25,23 @@ export interface Clients {
   logs: CloudWatchLogsClient;
 }
 
-let clients: Clients | undefined;
-
 /**
- * One client per service per process, created on first use. They honour the standard SDK
- * configuration, AWS_ENDPOINT_URL included, which is how the emulator is reached.
+ * Every client, for the CLI and tests. A Lambda never imports this module: its handler names
+ * the clients its step uses (functions/shared/sdk/), so its bundle holds only those.
  */
 export function defaultClients(): Clients {
-  clients ??= {
-    ec2: new EC2Client({}),
-    ssm: new SSMClient({}),
-    ssmOnce: new SSMClient({ maxAttempts: 1 }),
-    ecr: new ECRClient({}),
-    dynamodb: new DynamoDBClient({}),
-    sfn: new SFNClient({}),
-    logs: new CloudWatchLogsClient({}),
+  return {
+    ec2: ec2Client(),
+    ssm: ssmClient(),
+    ssmOnce: ssmOnceClient(),
+    ecr: ecrClient(),
+    dynamodb: dynamodbClient(),
+    sfn: sfnClient(),
+    logs: logsClient(),
   };
-  return clients;
 }
 
 /** For the CLI and tests, which change the endpoint between runs in one process. */
 export function resetDefaultClients(): void {
-  clients = undefined;
+  resetClientCache();
 }

@@ -1,18 +1,48 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { loadConfigWith } from './config-env';
+import {
+  ENVIRONMENT_NAME,
+  environmentInstanceTypes,
+  environmentSubnetIds,
+  REPOSITORY_NAME,
+  tagMatchesAny,
+  VERIFY_DEFAULTS,
+} from './config-values';
 import { ConfigInvalid } from './errors';
-import { AMI_ID, AMI_ID_FORM, escapeRegExp } from './patterns';
+import { AMI_ID, AMI_ID_FORM } from './patterns';
 import { zodIssues } from './validation';
 
-export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-// ECR repository names: lowercase path segments separated by '/'.
-export const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+// The schema-free parts, for the CLI and tests that import them from here; the Lambdas import
+// config-values.ts and config-env.ts directly, so their bundles hold no zod.
+export { CONFIG_ENV_VAR, resetConfigCache } from './config-env';
+export {
+  baseImageOwners,
+  builderInstanceTypes,
+  builderSubnetIds,
+  builderVolumeInitializationRate,
+  CANONICAL_ACCOUNT,
+  DEFAULT_INSTANCE_TYPE,
+  ENVIRONMENT_NAME,
+  environmentConfig,
+  environmentInstanceTypes,
+  environmentSpot,
+  environmentSubnetIds,
+  environmentsForTag,
+  fastSnapshotRestoreZones,
+  HEALTH_CHECK_POLL_SECONDS,
+  healthCheckMaxAttempts,
+  REPOSITORY_NAME,
+  repositoryFor,
+  tagMatches,
+  tagMatchesAny,
+  verifyConfig,
+} from './config-values';
+
 // A tag pattern is a Docker tag in which '*' stands for any run of characters.
 const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9._*-]{0,127}$/;
 const INSTANCE_TYPE = z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'an EC2 instance type such as g5.xlarge');
 const SUBNET_ID = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0123456789abcdef0');
-/** The default builder type when the config names none. */
-export const DEFAULT_INSTANCE_TYPE = 'g4dn.xlarge';
 /**
  * Launches one step may try in its Lambda (each a fast RunInstances refusal): instance types x
  * subnets, twice with Spot. Bounded so the step ends well inside its 50-second Task timeout.
@@ -31,8 +61,8 @@ export const CALLER_PATTERN =
  */
 const verifySchema = z
   .object({
-    enabled: z.boolean().default(true),
-    timeoutSeconds: z.number().int().min(60).max(3600).default(600),
+    enabled: z.boolean().default(VERIFY_DEFAULTS.enabled),
+    timeoutSeconds: z.number().int().min(60).max(3600).default(VERIFY_DEFAULTS.timeoutSeconds),
   })
   .strict()
   .prefault({});
@@ -298,102 +328,6 @@ export type PipelineConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = PipelineConfig['environments'][string];
 export type VerifyConfig = EnvironmentConfig['verify'];
 
-/** The builder's root volume initialization rate in MiB/s for a build of the environment; undefined when off. */
-export function builderVolumeInitializationRate(config: PipelineConfig, environment: string): number | undefined {
-  const rate = environmentConfig(config, environment)?.volumeInitializationRate ?? config.builder.volumeInitializationRate;
-  return rate > 0 ? rate : undefined;
-}
-
-/** The zones whose fast snapshot restore the environment's published AMI gets; empty when off. */
-export function fastSnapshotRestoreZones(config: PipelineConfig, environment: string): string[] {
-  return environmentConfig(config, environment)?.fastSnapshotRestore?.availabilityZones ?? [];
-}
-
-/** Seconds between two checks of the health check: the Wait of "Wait for the health check". */
-export const HEALTH_CHECK_POLL_SECONDS = 20;
-/** Beyond the check's own timeout: the command's delivery and the instance's boot. */
-const HEALTH_CHECK_GRACE_SECONDS = 300;
-
-/** The environment's verification settings; defaults for an environment the config does not know. */
-export function verifyConfig(config: PipelineConfig, environment: string): VerifyConfig {
-  return environmentConfig(config, environment)?.verify ?? verifySchema.parse(undefined);
-}
-
-/** How many checks "Check the health check" makes before the check counts as timed out. */
-export function healthCheckMaxAttempts(verify: VerifyConfig): number {
-  return Math.ceil((verify.timeoutSeconds + HEALTH_CHECK_GRACE_SECONDS) / HEALTH_CHECK_POLL_SECONDS);
-}
-
-export function tagMatches(tag: string, pattern: string): boolean {
-  const regex = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`);
-  return regex.test(tag);
-}
-
-export function tagMatchesAny(tag: string, patterns: readonly string[]): boolean {
-  return patterns.some((p) => tagMatches(tag, p));
-}
-
-/** Environments whose tag patterns match a pushed tag in a repository. */
-/** Canonical publishes the Ubuntu images the default base image parameter names. */
-export const CANONICAL_ACCOUNT = '099720109477';
-
-/**
- * Owners whose images the builder may start from, besides this account (whose own AMIs the
- * incremental builds start from): the configured one, else the publisher of a known public
- * base image parameter.
- */
-export function baseImageOwners(config: PipelineConfig): string[] {
-  const base = config.baseImage;
-  if (base.owner) return [base.owner];
-  if ('parameter' in base && base.parameter.startsWith('/aws/service/canonical/')) return [CANONICAL_ACCOUNT];
-  if ('parameter' in base && base.parameter.startsWith('/aws/service/ami-amazon-linux-latest/')) return ['amazon'];
-  return [];
-}
-
-export function environmentsForTag(config: PipelineConfig, repository: string, tag: string): string[] {
-  return Object.entries(config.environments)
-    .filter(([, env]) => (env.repository ?? config.repositories[0]) === repository && tagMatchesAny(tag, env.tags))
-    .map(([name]) => name);
-}
-
-/** The environment's settings; own keys only, so "constructor" or "__proto__" is no environment. */
-export function environmentConfig(config: PipelineConfig, environment: string): EnvironmentConfig | undefined {
-  return Object.hasOwn(config.environments, environment) ? config.environments[environment] : undefined;
-}
-
-/** The builder default's ordered instance types: `builder.instanceTypes`, or its one `instanceType`. */
-export function builderInstanceTypes(config: PipelineConfig): string[] {
-  const { instanceType, instanceTypes } = config.builder;
-  return instanceTypes ?? [instanceType ?? DEFAULT_INSTANCE_TYPE];
-}
-
-/** The builder default's ordered subnets; empty: the default VPC's default subnet, chosen by EC2. */
-export function builderSubnetIds(config: PipelineConfig): string[] {
-  const { subnetId, subnetIds } = config.builder;
-  return subnetIds ?? (subnetId ? [subnetId] : []);
-}
-
-/** The environment's ordered instance types, else the builder default's. */
-export function environmentInstanceTypes(config: PipelineConfig, environment: string): string[] {
-  const env = environmentConfig(config, environment);
-  return env?.instanceTypes ?? (env?.instanceType ? [env.instanceType] : builderInstanceTypes(config));
-}
-
-/** The environment's ordered subnets, else the builder default's. */
-export function environmentSubnetIds(config: PipelineConfig, environment: string): string[] {
-  return environmentConfig(config, environment)?.subnetIds ?? builderSubnetIds(config);
-}
-
-/** Whether the environment's builder starts on Spot. */
-export function environmentSpot(config: PipelineConfig, environment: string): boolean {
-  return environmentConfig(config, environment)?.spot ?? config.builder.spot;
-}
-
-export function repositoryFor(config: PipelineConfig, environment: string): string {
-  const env = environmentConfig(config, environment);
-  return env?.repository ?? config.repositories[0];
-}
-
 export function parseConfig(raw: unknown, source: string): PipelineConfig {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigInvalid(zodIssues(result.error, 'config'), source);
@@ -416,37 +350,7 @@ export function readConfigFile(path: string): PipelineConfig {
   return parseConfig(raw, path);
 }
 
-export const CONFIG_ENV_VAR = 'PIPELINE_CONFIG';
-
-let cached: PipelineConfig | undefined;
-
-/**
- * The Lambdas receive the config file's content as one JSON environment variable (set by
- * serverless.yml from config/pipeline.json); the CLI sets the same variable from --config.
- */
+/** The CLI's way: the same variable, validated (the Lambdas trust it: config-env.ts). */
 export function loadConfig(): PipelineConfig {
-  if (cached) return cached;
-  const text = process.env[CONFIG_ENV_VAR];
-  if (!text) throw new ConfigInvalid({ field: CONFIG_ENV_VAR, missing: true, allowed: 'the pipeline config as JSON' });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigInvalid({
-      field: CONFIG_ENV_VAR,
-      problem: `not JSON (${(error as Error).message})`,
-      allowed: 'the pipeline config as JSON',
-    });
-  }
-  const config = parseConfig(raw, CONFIG_ENV_VAR);
-  // The stack's own builder security group, used when the config names none.
-  const stackGroup = process.env.BUILDER_SECURITY_GROUP_ID;
-  if (config.builder.securityGroupIds.length === 0 && stackGroup) config.builder.securityGroupIds = [stackGroup];
-  cached = config;
-  return cached;
-}
-
-/** For the CLI and tests, which load a different config in one process. */
-export function resetConfigCache(): void {
-  cached = undefined;
+  return loadConfigWith(parseConfig);
 }

@@ -31,7 +31,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /** A holder is stale when its lease ran out, or Step Functions says its execution has ended. */
-async function isStale(item: Record<string, AttributeValue>, { clients }: StepContext): Promise<boolean> {
+async function isStale(item: Record<string, AttributeValue>, { clients }: StepContext<'sfn'>): Promise<boolean> {
   if (Number(item.expires_at?.N ?? 0) * 1000 < Date.now()) return true;
   const holderId = item.holder_id?.S ?? '';
   if (!holderId.startsWith('arn:aws:states:')) return false;
@@ -43,7 +43,7 @@ async function isStale(item: Record<string, AttributeValue>, { clients }: StepCo
   }
 }
 
-export async function acquireLock(state: BuildState, ctx: StepContext): Promise<LockStatus> {
+export async function acquireLock(state: BuildState, ctx: StepContext<'dynamodb' | 'sfn'>): Promise<LockStatus> {
   const { config, clients, logger } = ctx;
   const environment = need(state, 'request').environment;
   const me = state.execution.name;
@@ -121,7 +121,7 @@ export async function acquireLock(state: BuildState, ctx: StepContext): Promise<
 }
 
 /** Frees the environment if this execution holds it; the newest-request mark stays. */
-export async function releaseLock(state: BuildState, { config, clients }: StepContext): Promise<{ released: boolean }> {
+export async function releaseLock(state: BuildState, { config, clients }: StepContext<'dynamodb'>): Promise<{ released: boolean }> {
   const environment = state.request?.environment;
   if (!environment) return { released: false };
   try {

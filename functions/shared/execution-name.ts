@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ENVIRONMENT_NAME } from './config';
+import { ENVIRONMENT_NAME } from './config-values';
 import { ConfigInvalid, RequestInvalid, receivedText } from './errors';
 import { isPlainObject } from './json';
 import { DIGEST } from './request';

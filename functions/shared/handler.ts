@@ -2,20 +2,21 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { type Clients, defaultClients } from './clients';
-import { loadConfig, type PipelineConfig } from './config';
+import type { Clients } from './clients';
+import type { PipelineConfig } from './config';
+import { loadPackagedConfig } from './config-env';
 import { classifyError } from './errors';
 
 export const logger = new Logger({ serviceName: 'comfyui-ami' });
 
-/** What every step's logic receives besides its input. */
-export interface StepContext {
+/** What every step's logic receives besides its input: only the clients `K` it calls. */
+export interface StepContext<K extends keyof Clients = keyof Clients> {
   config: PipelineConfig;
-  clients: Clients;
+  clients: Pick<Clients, K>;
   logger: Logger;
 }
 
-export type Step<I, O> = (input: I, ctx: StepContext) => Promise<O>;
+export type Step<I, O, K extends keyof Clients = keyof Clients> = (input: I, ctx: StepContext<K>) => Promise<O>;
 
 /** Every Lambda here: the logger bound to the invocation, and middy's TimeoutError a second before Lambda's. */
 export function lambdaHandler<E, R>(fn: (event: E, context: Context) => Promise<R>) {
@@ -23,13 +24,14 @@ export function lambdaHandler<E, R>(fn: (event: E, context: Context) => Promise<
 }
 
 /**
- * The one way a step becomes a Lambda handler: config validated on first use, and AWS errors
+ * The one way a step becomes a Lambda handler: the packaged (already validated) config, the
+ * clients the step names (functions/shared/sdk/, so the bundle holds no other), and AWS errors
  * mapped to named errors for the ASL's Retry/Catch.
  */
-export function stepHandler<I, O>(step: Step<I, O>) {
+export function stepHandler<I, O, K extends keyof Clients>(step: Step<I, O, K>, clients: () => Pick<Clients, K>) {
   const run = async (event: I, _context: Context): Promise<O> => {
     try {
-      return await step(event, { config: loadConfig(), clients: defaultClients(), logger });
+      return await step(event, { config: loadPackagedConfig(), clients: clients(), logger });
     } catch (error) {
       const named = classifyError(error);
       logger.error('step failed', { errorName: named.name, error: named });

@@ -1,5 +1,6 @@
 import { paginateGetParametersByPath, type SSMClient } from '@aws-sdk/client-ssm';
-import { environmentConfig, type PipelineConfig, tagMatchesAny } from './config';
+import type { PipelineConfig } from './config';
+import { environmentConfig, tagMatchesAny } from './config-values';
 import { RequestInvalid, receivedText } from './errors';
 import { parseJsonObject } from './json';
 import { parameterPaths } from './names';

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type EC2Client, RunInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
-import { environmentInstanceTypes, environmentSpot, environmentSubnetIds, type PipelineConfig } from './config';
+import type { PipelineConfig } from './config';
+import { environmentInstanceTypes, environmentSpot, environmentSubnetIds } from './config-values';
 import { NoCapacity } from './errors';
 
 /**

@@ -1,13 +1,6 @@
 import { z } from 'zod';
-import {
-  ENVIRONMENT_NAME,
-  environmentConfig,
-  environmentsForTag,
-  type PipelineConfig,
-  REPOSITORY_NAME,
-  repositoryFor,
-  tagMatchesAny,
-} from './config';
+import type { PipelineConfig } from './config';
+import { ENVIRONMENT_NAME, environmentConfig, environmentsForTag, REPOSITORY_NAME, repositoryFor, tagMatchesAny } from './config-values';
 import { type InvalidField, RequestInvalid, receivedText } from './errors';
 import { allowedImageForm } from './image-belongs';
 import { isPlainObject } from './json';
@@ -23,36 +16,51 @@ const BRANCH = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
 const COMMIT_SHA = /^[0-9a-f]{7,40}$/;
 export const MAX_INPUT_BYTES = 8192;
 
-const manualSchema = z
-  .object({
-    environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
-    image: z.string().max(300, 'at most 300 characters').optional(),
-    branch: z
-      .string()
-      .regex(BRANCH, 'a git branch name (letters, digits, . _ / -)')
-      .refine((b) => !b.includes('..') && !b.endsWith('/') && !b.endsWith('.lock'), 'a git branch name without .., a trailing / or .lock')
-      .optional(),
-    commit_sha: z.string().regex(COMMIT_SHA, '7 to 40 lowercase hex characters').optional(),
-    source: z.enum(['console', 'api', 'cli']).optional(),
-  })
-  .strict();
+/** The value `make` returns, made on the first call. */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+}
 
-export type ManualInput = z.infer<typeof manualSchema>;
+// The schemas are made on first use, so a function that imports only this module's patterns
+// (prepare-rollback, through rollback-request.ts) leaves zod out of its bundle.
+const manualSchema = /* @__PURE__ */ once(() =>
+  z
+    .object({
+      environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
+      image: z.string().max(300, 'at most 300 characters').optional(),
+      branch: z
+        .string()
+        .regex(BRANCH, 'a git branch name (letters, digits, . _ / -)')
+        .refine((b) => !b.includes('..') && !b.endsWith('/') && !b.endsWith('.lock'), 'a git branch name without .., a trailing / or .lock')
+        .optional(),
+      commit_sha: z.string().regex(COMMIT_SHA, '7 to 40 lowercase hex characters').optional(),
+      source: z.enum(['console', 'api', 'cli']).optional(),
+    })
+    .strict(),
+);
 
-const ecrEventSchema = z.object({
-  source: z.literal('aws.ecr'),
-  'detail-type': z.literal('ECR Image Action'),
-  time: z.string().optional(),
-  detail: z.object({
-    'action-type': z.literal('PUSH', 'PUSH (other ECR actions start no build)'),
-    result: z.literal('SUCCESS', 'SUCCESS (failed pushes start no build)'),
-    'repository-name': z.string().regex(REPOSITORY_NAME, 'an ECR repository name'),
-    'image-digest': z.string().regex(DIGEST, 'sha256: followed by 64 lowercase hex characters'),
-    'image-tag': z
-      .string({ error: 'a tag: untagged pushes (such as per-platform manifests) start no build' })
-      .regex(TAG, 'a Docker tag (letters, digits, . _ -; at most 128)'),
+export type ManualInput = z.infer<ReturnType<typeof manualSchema>>;
+
+const ecrEventSchema = /* @__PURE__ */ once(() =>
+  z.object({
+    source: z.literal('aws.ecr'),
+    'detail-type': z.literal('ECR Image Action'),
+    time: z.string().optional(),
+    detail: z.object({
+      'action-type': z.literal('PUSH', 'PUSH (other ECR actions start no build)'),
+      result: z.literal('SUCCESS', 'SUCCESS (failed pushes start no build)'),
+      'repository-name': z.string().regex(REPOSITORY_NAME, 'an ECR repository name'),
+      'image-digest': z.string().regex(DIGEST, 'sha256: followed by 64 lowercase hex characters'),
+      'image-tag': z
+        .string({ error: 'a tag: untagged pushes (such as per-platform manifests) start no build' })
+        .regex(TAG, 'a Docker tag (letters, digits, . _ -; at most 128)'),
+    }),
   }),
-});
+);
 
 /** A request that passed validation but whose tag is not yet resolved to a digest. */
 export interface ParsedRequest {
@@ -133,7 +141,7 @@ export function eventTime(time: string | undefined, config: PipelineConfig, now:
 }
 
 function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, now: Date | null): ParsedRequest {
-  const result = ecrEventSchema.safeParse(input, REPORT_INPUT);
+  const result = ecrEventSchema().safeParse(input, REPORT_INPUT);
   if (!result.success) invalid(zodIssues(result.error, 'input'));
   const detail = result.data.detail;
   const repository = detail['repository-name'];
@@ -171,7 +179,7 @@ function parseEcrEvent(input: Record<string, unknown>, config: PipelineConfig, n
 }
 
 function parseManual(input: Record<string, unknown>, config: PipelineConfig): ParsedRequest {
-  const result = manualSchema.safeParse(input, REPORT_INPUT);
+  const result = manualSchema().safeParse(input, REPORT_INPUT);
   if (!result.success) invalid(zodIssues(result.error, 'input'));
   const body = result.data;
   const env = environmentConfig(config, body.environment);
@@ -251,14 +259,16 @@ export function parseImageReference(image: string): {
 
 // ---- Rollback requests: {"action": "rollback", "environment", "rollback_to"} ----
 
-const rollbackSchema = z
-  .object({
-    action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
-    environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
-    rollback_to: z.string().regex(AMI_ID, AMI_ID_FORM),
-    source: z.enum(['console', 'api', 'cli']).optional(),
-  })
-  .strict();
+const rollbackSchema = /* @__PURE__ */ once(() =>
+  z
+    .object({
+      action: z.literal('rollback', 'rollback (the only action besides a build, which names no action)'),
+      environment: z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter (at most 32)'),
+      rollback_to: z.string().regex(AMI_ID, AMI_ID_FORM),
+      source: z.enum(['console', 'api', 'cli']).optional(),
+    })
+    .strict(),
+);
 
 export interface RollbackInput {
   environment: string;
@@ -272,7 +282,7 @@ export function isRollbackInput(input: unknown): boolean {
 }
 
 export function parseRollbackInput(input: Record<string, unknown>, config: PipelineConfig): RollbackInput {
-  const result = rollbackSchema.safeParse(input, REPORT_INPUT);
+  const result = rollbackSchema().safeParse(input, REPORT_INPUT);
   if (!result.success) invalid(zodIssues(result.error, 'input'));
   const body = result.data;
   if (!environmentConfig(config, body.environment)) {

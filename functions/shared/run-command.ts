@@ -44,7 +44,7 @@ export interface SentCommand {
  * never as shell text.
  */
 export async function sendCommandOnce(
-  { config, clients, logger }: StepContext,
+  { config, clients, logger }: StepContext<'ec2' | 'ssm' | 'ssmOnce'>,
   identity: BuildIdentity,
   command: CommandToSend,
   refusals: CommandRefusals,
@@ -94,7 +94,7 @@ export interface Invocation {
 
 /** One read of a command's invocation; right after SendCommand it may not exist yet, which reads as Pending. */
 export async function readInvocation(
-  { clients }: Pick<StepContext, 'clients'>,
+  { clients }: Pick<StepContext<'ssm'>, 'clients'>,
   commandId: string,
   instanceId: string,
 ): Promise<Invocation> {

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients } from '../shared/clients';
-import { loadConfig } from '../shared/config';
+import { loadPackagedConfig } from '../shared/config-env';
 import { classifyError, RequestInvalid, receivedText } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
@@ -10,7 +10,7 @@ import { isEventBridgeEvent, startFromPush } from './push';
 import type { StartBuildDeps } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
-  return { config: loadConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
+  return { config: loadPackagedConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 
 export const EVENT_FORM = 'an HTTP API request (payload format 2.0) or an EventBridge ECR push event';

@@ -1,4 +1,4 @@
-import { environmentConfig, repositoryFor } from '../shared/config';
+import { environmentConfig, repositoryFor } from '../shared/config-values';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { parameterPaths } from '../shared/names';
 import { getJsonParameter } from '../shared/parameters';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { environmentConfig } from '../shared/config';
+import { environmentConfig } from '../shared/config-values';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { executionArnFor } from '../shared/execution-name';
 import { AMI_ID } from '../shared/patterns';

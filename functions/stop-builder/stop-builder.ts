@@ -10,7 +10,7 @@ import { type BuildState, need, type PollResult } from '../shared/state';
  * (EC2 answers UnsupportedOperation): it stays running and "Create the AMI" images it with a
  * reboot, which shuts it down cleanly for the snapshot.
  */
-export async function stopBuilder(state: BuildState, { config, clients }: StepContext): Promise<PollResult> {
+export async function stopBuilder(state: BuildState, { config, clients }: StepContext<'ec2'>): Promise<PollResult> {
   const { instanceId } = need(state, 'builder');
   const attempt = (state.stop?.attempt ?? 0) + 1;
   const instance = await ownInstance(clients.ec2, identityOf(state), instanceId);

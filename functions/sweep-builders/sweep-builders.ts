@@ -19,7 +19,11 @@ export function ageMinutes(instance: Instance, now: Date): number {
  * (an aborted or timed-out execution, a roll-back that could not finish). The limit is above the
  * state machine's own timeout, so a builder of a live build is never touched.
  */
-export async function sweepBuilders(_event: unknown, { config, clients, logger }: StepContext, now = new Date()): Promise<SweepResult> {
+export async function sweepBuilders(
+  _event: unknown,
+  { config, clients, logger }: StepContext<'ec2'>,
+  now = new Date(),
+): Promise<SweepResult> {
   const builders: Instance[] = [];
   const pages = paginateDescribeInstances(
     { client: clients.ec2 },

@@ -60,6 +60,8 @@ export interface RunResult {
   steps: StepRecord[];
   /** The state each Task last received: what a redrive of that step would get again. */
   lastInputs: Record<string, unknown>;
+  /** States entered, of every type: what Step Functions bills as state transitions. */
+  transitions: number;
   failedState: string | null;
 }
 
@@ -175,9 +177,11 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
     return existing;
   };
   const taskNames = new Set(Object.keys(localHandlers));
+  let transitions = 0;
 
   const consume = (async () => {
     for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered') transitions += 1;
       if (!('state' in event) || !taskNames.has(event.state.name)) continue;
       const name = event.state.name;
       const elapsedMs = event.timestamp - started;
@@ -206,7 +210,7 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
   let result: RunResult;
   try {
     const output = (await execution.result) as Record<string, unknown>;
-    result = { status: 'SUCCEEDED', output, error: null, cause: null, steps: [], lastInputs, failedState: null };
+    result = { status: 'SUCCEEDED', output, error: null, cause: null, steps: [], lastInputs, failedState: null, transitions: 0 };
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = (error as ExecutionError & { cause?: { name?: string; message?: string } }).cause;
@@ -218,10 +222,12 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
       steps: [],
       lastInputs,
       failedState,
+      transitions: 0,
     };
   }
   await consume;
   result.steps = [...steps.values()];
+  result.transitions = transitions;
   return result;
 }
 

@@ -5,7 +5,6 @@
  * values serverless.yml needs are derived here: the JSON every function receives, the ECR push
  * pattern, and the ARNs the IAM statements are scoped to.
  */
-const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const tsx = require('tsx/cjs/api');
 
@@ -21,7 +20,6 @@ const { readConfigFile, baseImageOwners, environmentInstanceTypes, environmentSp
 );
 const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', 'tags.ts'), __filename);
 
-const raw = JSON.parse(readFileSync(CONFIG_FILE, 'utf8'));
 /** Parsed and defaulted; throws ConfigInvalid naming the field when the file is wrong. */
 const config = readConfigFile(CONFIG_FILE);
 // The longest lock wait must end before the state machine's own timeout (read from the ASL).
@@ -146,8 +144,11 @@ function spotLaunchResources() {
 
 module.exports = {
   config,
-  /** Compact JSON of the file as written: the PIPELINE_CONFIG of every function. */
-  json: JSON.stringify(raw),
+  /**
+   * The PIPELINE_CONFIG of every function: the config as validated here, defaults filled in,
+   * which the functions trust without loading the schema (functions/shared/config-env.ts).
+   */
+  json: JSON.stringify(config),
   managedByTagKey: TAG.managedBy,
   managedByTagValue: MANAGED_BY,
   resourceTagCondition: { StringEquals: { [`aws:ResourceTag/${TAG.managedBy}`]: MANAGED_BY } },

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { launchBuilder } from '../../functions/launch-builder/launch-builder';
 import { launchTestInstance } from '../../functions/launch-test-instance/launch-test-instance';
-import type { Clients } from '../../functions/shared/clients';
+import { type Clients, defaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
 import { logger, type Step, stepHandler } from '../../functions/shared/handler';
 import type { BuildState } from '../../functions/shared/state';
@@ -60,7 +60,10 @@ function refusingSubnets(refused: readonly string[], sent: RunInstancesCommandIn
 }
 
 function withEc2(step: Step<BuildState, unknown>, ec2: EC2Client): LambdaHandler {
-  const handler = stepHandler((state: BuildState, ctx) => step(state, { ...ctx, clients: { ...ctx.clients, ec2 } as Clients }));
+  const handler = stepHandler(
+    (state: BuildState, ctx) => step(state, { ...ctx, clients: { ...ctx.clients, ec2 } as Clients }),
+    defaultClients,
+  );
   return (event, context) => handler(event as BuildState, context);
 }
 

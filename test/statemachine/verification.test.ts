@@ -10,7 +10,7 @@ import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { checkHealthCheck } from '../../functions/check-health-check/check-health-check';
 import { launchTestInstance } from '../../functions/launch-test-instance/launch-test-instance';
 import { sendHealthCheck } from '../../functions/send-health-check/send-health-check';
-import type { Clients } from '../../functions/shared/clients';
+import { type Clients, defaultClients } from '../../functions/shared/clients';
 import { logger, type Step, stepHandler } from '../../functions/shared/handler';
 import type { BuildState } from '../../functions/shared/state';
 import { TAG } from '../../functions/shared/tags';
@@ -67,7 +67,10 @@ function failingEc2(client: EC2Client, commandName: string, error: () => Error):
 
 /** The real step, as its Lambda runs it, with some of its clients replaced. */
 function withClients(step: Step<BuildState, unknown>, replace: (clients: Clients) => Partial<Clients>): LambdaHandler {
-  const handler = stepHandler((state: BuildState, ctx) => step(state, { ...ctx, clients: { ...ctx.clients, ...replace(ctx.clients) } }));
+  const handler = stepHandler(
+    (state: BuildState, ctx) => step(state, { ...ctx, clients: { ...ctx.clients, ...replace(ctx.clients) } }),
+    defaultClients,
+  );
   return (event, context) => handler(event as BuildState, context);
 }
 

@@ -169,5 +169,5 @@ describe('a config with its own network, base image owner and EBS key (sls packa
     packagedTemplate();
     expect(awsCallsOfFunction('launchBuilder')).toContain('ec2:RunInstances');
     expect(awsCallsOfFunction('createImage')).toContain('ec2:CreateImage');
-  });
+  }, 600_000);
 });

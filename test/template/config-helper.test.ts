@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseConfig } from '../../functions/shared/config';
 
 const HELPER = path.resolve(__dirname, '../../scripts/serverless/config.cjs');
 
@@ -62,11 +63,13 @@ describe('scripts/serverless/config.cjs', () => {
     ]);
   });
 
-  it('reads no base parameter when the base is an AMI id, and passes the file on as compact JSON', () => {
+  it('reads no base parameter when the base is an AMI id, and passes the config on as the schema parsed it', () => {
     const config = { ...base, baseImage: { amiId: 'ami-0123456789abcdef0' } };
     const helper = helperFor(config);
     expect(helper.parameterReadArns).toHaveLength(1);
-    expect(helper.json).toBe(JSON.stringify(config));
+    // Defaults filled in: the functions trust this JSON without the schema (config-env.ts).
+    expect(helper.json).toBe(JSON.stringify(parseConfig(config, 'test')));
+    expect(JSON.parse(helper.json).environments.dev.verify).toEqual({ enabled: true, timeoutSeconds: 600 });
   });
 
   it('refuses an invalid config, naming the field', () => {

@@ -44,7 +44,7 @@ function sleepSync(ms: number): void {
 /** Serializes packaging across jest workers (and concurrent jest runs) with a lock directory. */
 function withLock<T>(fn: () => T): T {
   const lock = `${PACKAGE_DIR}.lock`;
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 600_000;
   for (;;) {
     try {
       mkdirSync(lock);
@@ -52,7 +52,7 @@ function withLock<T>(fn: () => T): T {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // A lock left by a killed run is older than any packaging takes.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`another run holds ${lock}; remove it if no jest is running`);
       sleepSync(200);
     }
@@ -112,7 +112,9 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
       cwd: ROOT,
       env,
       encoding: 'utf8',
-      timeout: 150_000,
+      // Bundling the SDK clients into each function makes packaging slower than with the SDK
+      // external: minutes, not seconds, on a loaded 2-core machine.
+      timeout: 480_000,
     });
     if (run.status !== 0 || !existsSync(templateFile)) {
       rmSync(dir, { recursive: true, force: true });
@@ -125,11 +127,28 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
 }
 
 const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs' };
+/** The pipeline's SDK clients by class name, as IAM service prefixes (the SDK's own STS/SSO clients are not ours). */
+const CLIENT_PREFIX: Record<string, string> = {
+  EC2Client: 'ec2',
+  SSMClient: 'ssm',
+  ECRClient: 'ecr',
+  DynamoDBClient: 'dynamodb',
+  SFNClient: 'states',
+  CloudWatchLogsClient: 'logs',
+};
+/**
+ * Commands a bundled client holds for itself: DynamoDB's endpoint discovery, which the client
+ * sends only when endpoint discovery is turned on (AWS_ENABLE_ENDPOINT_DISCOVERY); nothing here does.
+ */
+const CLIENT_INTERNAL = new Set(['dynamodb:DescribeEndpoints']);
 
 /**
  * The AWS API calls one function's bundle can make, as IAM actions. esbuild tree-shakes the
- * bundle and keeps the SDK external, so every `<client module>.<Name>Command` (or paginator)
- * left in it is a call some code path makes.
+ * bundle: the SDK's packages declare no side effects and keep each command in a module of its
+ * own, so every command left in it is a call some code path makes. Bundled SDK (how the
+ * functions are packaged): each client's command builder is `makeBuilder(params, "<Service>",
+ * "<Name>Client", plugin)` and each command `class extends <builder>(ep, mw, "<Action>", schema)`.
+ * External SDK: `<client module>.<Name>Command` (or a paginator) on its require.
  */
 export function awsCallsOfFunction(functionKey: string): string[] {
   const zip = path.join(PACKAGE_DIR, `${functionKey}.zip`);
@@ -139,9 +158,19 @@ export function awsCallsOfFunction(functionKey: string): string[] {
     .map((entry) => entry.getData().toString('utf8'))
     .join('\n');
   if (!code) throw new Error(`${zip} holds no .js file`);
+  const actions = new Set<string>();
+  const builders = new Map<string, string>();
+  for (const m of code.matchAll(/([\w$]+)=[\w$]+\([\w$]+,"\w+","(\w+Client)",[\w$]+\)/g)) {
+    if (CLIENT_PREFIX[m[2]]) builders.set(m[1], CLIENT_PREFIX[m[2]]);
+  }
+  for (const [builder, prefix] of builders) {
+    const escaped = builder.replace(/\$/g, '\\$');
+    for (const m of code.matchAll(new RegExp(`extends ${escaped}\\([\\w$]+,[\\w$]+,"(\\w+)"`, 'g'))) {
+      if (!CLIENT_INTERNAL.has(`${prefix}:${m[1]}`)) actions.add(`${prefix}:${m[1]}`);
+    }
+  }
   const modules = new Map<string, string>();
   for (const m of code.matchAll(/([\w$]+)=(?:[\w$]+\()?require\("@aws-sdk\/client-([\w-]+)"\)/g)) modules.set(m[1], m[2]);
-  const actions = new Set<string>();
   for (const [variable, client] of modules) {
     const escaped = variable.replace(/\$/g, '\\$');
     const prefix = SERVICE_PREFIX[client] ?? client;

@@ -1,0 +1,42 @@
+/**
+ * Which Task invocations are polls: those the state machine reached through a Wait state (Wait,
+ * check, "has it finished?" loops). A Task reached from the previous Task without any Wait in
+ * between does work (Stop the builder's first call stops it; later ones, after "Wait for the
+ * builder to stop", poll).
+ */
+export interface AslStateLike {
+  Type: string;
+  Next?: string;
+  Default?: string;
+  Choices?: { Next: string }[];
+  Catch?: { Next: string }[];
+}
+
+export interface AslLike {
+  StartAt: string;
+  States: Record<string, AslStateLike>;
+}
+
+function successors(state: AslStateLike): string[] {
+  return [state.Next, state.Default, ...(state.Choices ?? []).map((c) => c.Next), ...(state.Catch ?? []).map((c) => c.Next)].filter(
+    (n): n is string => typeof n === 'string',
+  );
+}
+
+/** True when `task` cannot be reached from `previousTask` (or the start) without passing a Wait state. */
+export function isPoll(definition: AslLike, previousTask: string | null, task: string): boolean {
+  const start = previousTask === null ? [definition.StartAt] : successors(definition.States[previousTask] ?? { Type: 'Task' });
+  const seen = new Set<string>();
+  const queue = [...start];
+  while (queue.length > 0) {
+    const name = queue.shift()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    if (name === task) return false;
+    const state = definition.States[name];
+    // Another Task or a Wait ends the direct path.
+    if (!state || state.Type === 'Task' || state.Type === 'Wait') continue;
+    queue.push(...successors(state));
+  }
+  return true;
+}
