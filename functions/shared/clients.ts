@@ -2,6 +2,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 
@@ -19,6 +20,8 @@ export interface Clients {
   sfn: SFNClient;
   /** The update command's output (its log group). */
   logs: CloudWatchLogsClient;
+  /** Build events (announce-result). */
+  events: EventBridgeClient;
 }
 
 let clients: Clients | undefined;
@@ -36,6 +39,7 @@ export function defaultClients(): Clients {
     dynamodb: new DynamoDBClient({}),
     sfn: new SFNClient({}),
     logs: new CloudWatchLogsClient({}),
+    events: new EventBridgeClient({}),
   };
   return clients;
 }

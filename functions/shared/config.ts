@@ -13,6 +13,36 @@ const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 export const CALLER_PATTERN =
   /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
 
+const MAX_AGE_DAYS = z.number().int().min(1).max(365);
+
+/**
+ * Where each build's end is announced (source comfyui.ami), and who hears of it: the stack
+ * subscribes a topic given by ARN and/or makes one with e-mail subscriptions.
+ */
+const buildEventsSchema = z
+  .object({
+    eventBusName: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,256}$/, 'an EventBridge event bus name (not an ARN), such as default')
+      .default('default'),
+  })
+  .strict()
+  .prefault({});
+
+const notificationsSchema = z
+  .object({
+    topicArn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
+        'an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:builds',
+      )
+      .optional(),
+    emails: z.array(z.email('an e-mail address')).min(1).max(20).optional(),
+  })
+  .strict()
+  .refine((n) => n.topicArn !== undefined || n.emails !== undefined, 'a topicArn or a list of emails');
+
 /**
  * Verify before publish: a test instance boots the new AMI and a health check must pass before
  * `latest` moves. timeoutSeconds bounds how long ComfyUI may take to answer HTTP 200 after boot.
@@ -49,6 +79,8 @@ const environmentSchema = z
     promoteFrom: z.string().regex(ENVIRONMENT_NAME, 'an environment name').optional(),
     // How many previous pipeline AMIs stay registered besides the one `latest` names: what a rollback can re-point to.
     retainPrevious: z.number().int().min(0).max(20).default(0),
+    // Days after which `latest` counts as stale (the age alarm); absent = the global maxAgeDays.
+    maxAgeDays: MAX_AGE_DAYS.optional(),
   })
   .strict();
 
@@ -193,6 +225,10 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    buildEvents: buildEventsSchema,
+    notifications: notificationsSchema.optional(),
+    // Days after which an environment's `latest` counts as stale: the age alarm's threshold.
+    maxAgeDays: MAX_AGE_DAYS.default(30),
     environments: z
       .record(z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter'), environmentSchema)
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),
@@ -235,6 +271,11 @@ export const configSchema = z
 export type PipelineConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = PipelineConfig['environments'][string];
 export type VerifyConfig = EnvironmentConfig['verify'];
+
+/** Days after which the environment's `latest` is stale (its own maxAgeDays, else the global one). */
+export function maxAgeDays(config: PipelineConfig, environment: string): number {
+  return environmentConfig(config, environment)?.maxAgeDays ?? config.maxAgeDays;
+}
 
 /** Seconds between two checks of the health check: the Wait of "Wait for the health check". */
 export const HEALTH_CHECK_POLL_SECONDS = 20;

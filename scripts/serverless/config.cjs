@@ -18,6 +18,8 @@ const CONFIG_FILE = process.env.COMFYUI_AMI_TEST_CONFIG_FILE
 const { readConfigFile, baseImageOwners } = tsx.require(path.join(ROOT, 'functions', 'shared', 'config.ts'), __filename);
 const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', 'tags.ts'), __filename);
 
+const { buildEventResources } = require('./build-event-resources.cjs');
+
 const raw = JSON.parse(readFileSync(CONFIG_FILE, 'utf8'));
 /** Parsed and defaulted; throws ConfigInvalid naming the field when the file is wrong. */
 const config = readConfigFile(CONFIG_FILE);
@@ -171,5 +173,11 @@ module.exports = {
   configuredSecurityGroupArns: config.builder.securityGroupIds.map((id) => ec2Arn(`security-group/${id}`)),
   ebsKeyResources: ebsKeyResources(),
   api: config.api,
+  // Build events and metrics (scripts/serverless/build-event-resources.cjs).
+  eventBusArn: sub(`${ARN}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${config.buildEvents.eventBusName}`),
+  latestParameterArns: Object.keys(config.environments)
+    .sort()
+    .map((env) => sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/${env}/latest`)),
+  buildEventResources: buildEventResources(config),
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

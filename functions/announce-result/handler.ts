@@ -1,0 +1,14 @@
+import { stepHandler } from '../shared/handler';
+import { newMetrics } from '../shared/metrics';
+import { announceResult } from './announce-result';
+import type { AnnounceInput } from './build-event';
+
+export const handler = stepHandler((input: AnnounceInput, ctx) =>
+  announceResult(input, {
+    events: ctx.clients.events,
+    sfn: ctx.clients.sfn,
+    metrics: newMetrics(),
+    logger: ctx.logger,
+    eventBusName: ctx.config.buildEvents.eventBusName,
+  }),
+);

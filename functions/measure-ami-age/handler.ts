@@ -1,0 +1,5 @@
+import { stepHandler } from '../shared/handler';
+import { newMetrics } from '../shared/metrics';
+import { measureAmiAge } from './measure-ami-age';
+
+export const handler = stepHandler((_event: unknown, ctx) => measureAmiAge(ctx, newMetrics()));
