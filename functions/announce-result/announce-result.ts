@@ -1,7 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SFNClient } from '@aws-sdk/client-sfn';
+import { recordLastResult } from '../shared/last-result';
 import { type AnnounceInput, BUILD_EVENT_SOURCE, type BuildEventDetail, buildEventDetail, DETAIL_TYPES } from './build-event';
 import { recordBuildMetrics } from './build-metrics';
 import { readExecutionHistory, type StepTiming, stepTimings } from './step-timings';
@@ -9,6 +11,9 @@ import { readExecutionHistory, type StepTiming, stepTimings } from './step-timin
 export interface AnnounceDeps {
   events: EventBridgeClient;
   sfn: SFNClient;
+  dynamodb: DynamoDBClient;
+  /** The lock table, which also keeps each environment's last result (shared/last-result.ts). */
+  lockTable: string;
   metrics: Metrics;
   logger: Logger;
   eventBusName: string;
@@ -56,8 +61,8 @@ async function putBuildEvent(detailType: string, detail: BuildEventDetail, deps:
 }
 
 /**
- * The build's end, told once: an EventBridge event (source comfyui.ami) and its metrics. Never
- * fails the build: an event EventBridge would not take (after the SDK's own retries) is logged
+ * The build's end, told once: an EventBridge event (source comfyui.ami), the environment's last
+ * result (for status --env) and the build's metrics. Never fails the build: an event EventBridge would not take (after the SDK's own retries) is logged
  * and counted as BuildEventNotDelivered, and the metrics are written either way. Throwing here
  * instead would have the ASL retry the whole step and count the build twice.
  */
@@ -73,6 +78,21 @@ export async function announceResult(input: AnnounceInput, deps: AnnounceDeps): 
       detailType,
       environment: detail.environment,
       eventBusName: deps.eventBusName,
+      error: error as Error,
+    });
+  }
+  try {
+    await recordLastResult(deps.dynamodb, deps.lockTable, detail.environment, {
+      result: detail.result,
+      execution_name: detail.execution_name,
+      execution_id: detail.execution_id,
+      finished_at: detail.finished_at,
+      ami_id: detail.ami_id,
+      error: detail.error ? `${detail.error.error}: ${detail.error.cause}` : null,
+    });
+  } catch (error) {
+    deps.logger.error('last result not recorded; status --env shows the one before', {
+      environment: detail.environment,
       error: error as Error,
     });
   }

@@ -7,6 +7,8 @@ export const handler = stepHandler((input: AnnounceInput, ctx) =>
   announceResult(input, {
     events: ctx.clients.events,
     sfn: ctx.clients.sfn,
+    dynamodb: ctx.clients.dynamodb,
+    lockTable: ctx.config.lock.table,
     metrics: newMetrics(),
     logger: ctx.logger,
     eventBusName: ctx.config.buildEvents.eventBusName,

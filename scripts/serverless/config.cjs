@@ -137,6 +137,8 @@ module.exports = {
   historyPathArns: [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*/history`)],
   // The start function's requester records share the lock table, under keys no environment can have.
   requestRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } },
+  // The announce step's last-result records (functions/shared/last-result.ts), likewise apart.
+  resultRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['result:*'] } },
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),
