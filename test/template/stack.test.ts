@@ -30,6 +30,7 @@ const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
   publishAmi: { folder: 'publish-ami', timeout: 60 },
   cleanUp: { folder: 'clean-up', timeout: 120 },
   rollBack: { folder: 'roll-back', timeout: 120 },
+  announceResult: { folder: 'announce-result', timeout: 60 },
 };
 const API_FUNCTIONS: Record<string, { folder: string }> = {
   startBuild: { folder: 'start-build' },
@@ -37,6 +38,7 @@ const API_FUNCTIONS: Record<string, { folder: string }> = {
 };
 const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
+  measureAmiAge: { folder: 'measure-ami-age' },
 };
 const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
 
