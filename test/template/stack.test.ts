@@ -755,7 +755,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
       const readers = {
         'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')],
-        'states:GetExecutionHistory': [roleId('buildStatus')],
+        'states:GetExecutionHistory': [roleId('buildStatus'), roleId('announceResult')],
       };
       for (const [action, roles] of Object.entries(readers)) {
         const found = withAction(action);
@@ -771,7 +771,7 @@ describe('the packaged stack (sls package --stage test)', () => {
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
       expect(dynamodb.map((f) => f.role).sort()).toEqual(
-        [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort(),
+        [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild'), roleId('announceResult')].sort(),
       );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
       expect(template.Resources.LockTable.Properties).toMatchObject({

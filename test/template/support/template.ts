@@ -124,7 +124,7 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
   return JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
 }
 
-const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs' };
+const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs', eventbridge: 'events' };
 
 /**
  * The AWS API calls one function's bundle can make, as IAM actions. esbuild tree-shakes the
