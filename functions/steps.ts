@@ -177,6 +177,13 @@ export const STEPS = {
     retry: [{ ErrorEquals: ['States.Timeout'], MaxAttempts: 0 }],
     tokenWaitSeconds: 300,
   },
+  announceResult: {
+    states: ['Announce the success', 'Announce the failure', 'Announce the superseded request'],
+    folder: 'announce-result',
+    description: "Puts the build's end on EventBridge (source comfyui.ami) and writes its metrics (EMF).",
+    timeoutSeconds: 60,
+    calls: ['dynamodb:UpdateItem', 'events:PutEvents', 'states:GetExecutionHistory'],
+  },
   checkImage: {
     states: ['Check the AMI'],
     folder: 'check-image',

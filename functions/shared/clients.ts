@@ -2,12 +2,14 @@ import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { resetClientCache } from './sdk/cache';
 import { dynamodbClient } from './sdk/dynamodb';
 import { ec2Client } from './sdk/ec2';
 import { ecrClient } from './sdk/ecr';
+import { eventsClient } from './sdk/events';
 import { logsClient } from './sdk/logs';
 import { sfnClient } from './sdk/sfn';
 import { ssmClient, ssmOnceClient } from './sdk/ssm';
@@ -23,6 +25,8 @@ export interface Clients {
   sfn: SFNClient;
   /** The update command's output (its log group). */
   logs: CloudWatchLogsClient;
+  /** Build events (announce-result). */
+  events: EventBridgeClient;
 }
 
 /**
@@ -38,6 +42,7 @@ export function defaultClients(): Clients {
     dynamodb: dynamodbClient(),
     sfn: sfnClient(),
     logs: logsClient(),
+    events: eventsClient(),
   };
 }
 

@@ -110,3 +110,8 @@ export function builderVolumeInitializationRate(config: PipelineConfig, environm
 export function fastSnapshotRestoreZones(config: PipelineConfig, environment: string): string[] {
   return environmentConfig(config, environment)?.fastSnapshotRestore?.availabilityZones ?? [];
 }
+
+/** Days after which the environment's `latest` is stale (its own maxAgeDays, else the global one). */
+export function maxAgeDays(config: PipelineConfig, environment: string): number {
+  return environmentConfig(config, environment)?.maxAgeDays ?? config.maxAgeDays;
+}

@@ -32,6 +32,7 @@ export {
   fastSnapshotRestoreZones,
   HEALTH_CHECK_POLL_SECONDS,
   healthCheckMaxAttempts,
+  maxAgeDays,
   REPOSITORY_NAME,
   repositoryFor,
   tagMatches,
@@ -54,6 +55,36 @@ const SUBNET_IDS = z.array(SUBNET_ID).min(1).max(6);
 // An IAM principal ARN in which '*' matches any characters, e.g. arn:aws:iam::*:role/release-*.
 export const CALLER_PATTERN =
   /^arn:(?:aws|aws-cn|aws-us-gov|\*):(?:iam|sts|\*):[A-Za-z0-9*-]*:(?:[0-9]{12}|\*)?:[A-Za-z0-9+=,.@_/*-]{1,512}$/;
+
+const MAX_AGE_DAYS = z.number().int().min(1).max(365);
+
+/**
+ * Where each build's end is announced (source comfyui.ami), and who hears of it: the stack
+ * subscribes a topic given by ARN and/or makes one with e-mail subscriptions.
+ */
+const buildEventsSchema = z
+  .object({
+    eventBusName: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,256}$/, 'an EventBridge event bus name (not an ARN), such as default')
+      .default('default'),
+  })
+  .strict()
+  .prefault({});
+
+const notificationsSchema = z
+  .object({
+    topicArn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
+        'an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:builds',
+      )
+      .optional(),
+    emails: z.array(z.email('an e-mail address')).min(1).max(20).optional(),
+  })
+  .strict()
+  .refine((n) => n.topicArn !== undefined || n.emails !== undefined, 'a topicArn or a list of emails');
 
 /**
  * Verify before publish: a test instance boots the new AMI and a health check must pass before
@@ -117,6 +148,8 @@ const environmentSchema = z
     // The builder's root volume initialization rate for this environment; absent = builder.volumeInitializationRate.
     volumeInitializationRate: volumeInitializationRate.optional(),
     fastSnapshotRestore: fastSnapshotRestoreSchema.optional(),
+    // Days after which `latest` counts as stale (the age alarm); absent = the global maxAgeDays.
+    maxAgeDays: MAX_AGE_DAYS.optional(),
   })
   .strict();
 
@@ -266,6 +299,10 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    buildEvents: buildEventsSchema,
+    notifications: notificationsSchema.optional(),
+    // Days after which an environment's `latest` counts as stale: the age alarm's threshold.
+    maxAgeDays: MAX_AGE_DAYS.default(30),
     environments: z
       .record(z.string().regex(ENVIRONMENT_NAME, 'lowercase letters, digits and -, starting with a letter'), environmentSchema)
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),

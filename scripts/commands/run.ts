@@ -118,6 +118,9 @@ export class Timeline {
 export async function runLocalBuild(options: LocalBuildOptions): Promise<BuildSummary> {
   const parsed = parseRequest(options.input, options.config);
   process.env[CONFIG_ENV_VAR] = JSON.stringify(options.config);
+  // The announce step's metrics (EMF) are stdout lines for Lambda's log group; a local run's
+  // stdout is the CLI's own output. Its build event is still put.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   resetConfigCache();
   resetDefaultClients();
   const executionName =

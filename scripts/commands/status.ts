@@ -1,23 +1,49 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type BuildStatus, describeBuild } from '../../functions/build-status/build-status';
+import { environmentConfig } from '../../functions/shared/config';
 import { command } from '../lib/command';
+import { formatEnvironmentStatus, readEnvironmentStatus } from '../lib/environment-status';
 import { buildEnd, describeRollback, redriveAdvice } from '../lib/outcome';
-import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
+import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} status <execution-name|execution-arn> [--json] [stack]
+       ${CLI} status --env <env|all> [--json] [--config <file>]
 
 Prints a build's status, environment, and its AMI or its failure; for a failed build, the
 step it stopped in and what its roll back removed, and whether a redrive can help. Exits 0 when
 the build was found, whatever its status; 1 when it was not.
 
+With --env: each environment's current AMI (latest), its age against maxAgeDays, the digest and
+tag it was built from (metadata), and its last build's result. Reads SSM and the lock table only.
+
+  --env <env|all>            the per-environment view, of one environment or all of them
   --json                     print the status as JSON
 ${STACK_USAGE}
 
 Examples:
   ${CLI} status dev-3f1c6a0e9b8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b --stack comfyui-ami-dev
-  ${CLI} status arn:aws:states:eu-west-1:123456789012:execution:comfyui-ami-dev-bake-ami:dev-build-1 --json`;
+  ${CLI} status arn:aws:states:eu-west-1:123456789012:execution:comfyui-ami-dev-bake-ami:dev-build-1 --json
+  ${CLI} status --env all`;
 
-export const OPTIONS = { ...STACK_OPTIONS, json: { type: 'boolean' } } as const;
+export const OPTIONS = { ...STACK_OPTIONS, json: { type: 'boolean' }, env: { type: 'string' } } as const;
+
+/** `status --env`: no state machine needed, so no stack lookup. */
+async function showEnvironments(env: string, values: { json?: boolean; config?: string }): Promise<number> {
+  const config = loadCliConfig(values.config);
+  const names = Object.keys(config.environments).sort();
+  if (env !== 'all' && !environmentConfig(config, env)) {
+    throw new UsageError(`--env must be one of the configured environments (${names.join(', ')}) or all, got "${env.slice(0, 40)}"`);
+  }
+  const rows = await readEnvironmentStatus(
+    { ssm: new SSMClient({}), dynamodb: new DynamoDBClient({}) },
+    config,
+    env === 'all' ? names : [env],
+  );
+  console.log(values.json ? JSON.stringify(rows, null, 2) : formatEnvironmentStatus(rows));
+  return 0;
+}
 
 export function formatStatus(status: BuildStatus): string {
   const rows: [string, string | number | null | undefined][] = [
@@ -46,12 +72,14 @@ export const main = command({
   usage: USAGE,
   options: OPTIONS,
   positional: '<execution-name|execution-arn>',
+  withoutPositional: (values) => values.env !== undefined,
   flags: EXECUTION_FLAGS,
   next: (error) =>
     error.name === 'BuildNotFound'
       ? 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>'
       : undefined,
   run: async (values, id) => {
+    if (values.env !== undefined) return showEnvironments(values.env, values);
     const executionArn = await resolveExecutionArn(id, values);
     const sfn = new SFNClient({});
     const status = await describeBuild(sfn, executionArn, loadCliConfig(values.config));

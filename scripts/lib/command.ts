@@ -22,6 +22,8 @@ export interface CommandSpec<O extends Options> {
   options: O;
   /** The one positional argument, as the usage names it (`<execution-name|execution-arn>`); none when absent. */
   positional?: string;
+  /** When the positional is not wanted after all (`status --env` names no build). */
+  withoutPositional?: (values: Values<O>) => boolean;
   /**
    * How this command line names the fields of a refused request (`{ environment: '--env' }`),
    * so a RequestInvalid or ConfigInvalid names the flag to change.
@@ -49,8 +51,9 @@ export function command<O extends Options>(spec: CommandSpec<O>): (argv: string[
         return 0;
       }
       const { positionals } = parsed;
-      const extra = spec.positional ? positionals.slice(1) : positionals;
-      if (spec.positional && positionals.length === 0) throw new UsageError(`${spec.positional} is required`);
+      const wanted = spec.positional !== undefined && !spec.withoutPositional?.(values);
+      const extra = wanted ? positionals.slice(1) : positionals;
+      if (wanted && positionals.length === 0) throw new UsageError(`${spec.positional} is required`);
       if (extra.length > 0) throw new UsageError(`unexpected argument(s): ${extra.join(' ')}`);
       return await spec.run(values, positionals[0] ?? '');
     } catch (error) {

@@ -20,6 +20,8 @@ const { readConfigFile, baseImageOwners, environmentInstanceTypes, environmentSp
 );
 const { MANAGED_BY, TAG } = tsx.require(path.join(ROOT, 'functions', 'shared', 'tags.ts'), __filename);
 
+const { buildEventResources } = require('./build-event-resources.cjs');
+
 /** Parsed and defaulted; throws ConfigInvalid naming the field when the file is wrong. */
 const config = readConfigFile(CONFIG_FILE);
 // The longest lock wait must end before the state machine's own timeout (read from the ASL).
@@ -168,6 +170,8 @@ module.exports = {
   requestRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } },
   // Waits for an event (task tokens) share it the same way (functions/shared/wait-registry.ts).
   waitRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['wait:*'] } },
+  // The announce step's last-result records (functions/shared/last-result.ts), likewise apart.
+  resultRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['result:*'] } },
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),
@@ -203,5 +207,11 @@ module.exports = {
   configuredSecurityGroupArns: config.builder.securityGroupIds.map((id) => ec2Arn(`security-group/${id}`)),
   configuredResources: { ...ebsKeyResources(), ...spotLaunchResources() },
   api: config.api,
+  // Build events and metrics (scripts/serverless/build-event-resources.cjs).
+  eventBusArn: sub(`${ARN}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${config.buildEvents.eventBusName}`),
+  latestParameterArns: Object.keys(config.environments)
+    .sort()
+    .map((env) => sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/${env}/latest`)),
+  buildEventResources: buildEventResources(config),
   commandLogGroupArn: sub(`${ARN}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${config.commandLogGroup}:*`),
 };

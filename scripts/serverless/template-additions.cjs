@@ -14,9 +14,14 @@ class TemplateAdditions {
   add() {
     const additions = this.serverless.service.custom?.templateAdditions ?? {};
     const template = this.serverless.service.provider.compiledCloudFormationTemplate;
-    for (const section of ['Rules', 'Resources']) {
-      for (const [id, value] of Object.entries(additions[section] ?? {})) {
-        if (template[section]?.[id]) throw new Error(`templateAdditions.${section}.${id} already exists in the template`);
+    // BuildEventResources: the build events' rule, topic and alarms, kept apart from the EBS key's.
+    for (const [key, section] of [
+      ['Rules', 'Rules'],
+      ['Resources', 'Resources'],
+      ['BuildEventResources', 'Resources'],
+    ]) {
+      for (const [id, value] of Object.entries(additions[key] ?? {})) {
+        if (template[section]?.[id]) throw new Error(`templateAdditions.${key}.${id} already exists in the template`);
         template[section] = { ...(template[section] ?? {}), [id]: value };
       }
     }

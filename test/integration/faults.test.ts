@@ -485,7 +485,10 @@ describe('fault matrix: every step x every fault, transient and permanent', () =
       .filter(([, state]) => state.Type === 'Task' && !isTokenWait(state))
       .map(([name]) => name)
       // A build never enters Prepare the rollback; test/statemachine/way-back.test.ts faults it.
-      .filter((name) => ![ROLL_BACK, 'Release the lock after failure', 'Prepare the rollback'].includes(name));
+      .filter((name) => ![ROLL_BACK, 'Release the lock after failure', 'Prepare the rollback'].includes(name))
+      // The announce step swallows a refused event by design (one run, counted as
+      // BuildEventNotDelivered): test/statemachine/build-events.test.ts and unit/build-announcement.test.ts.
+      .filter((name) => !name.startsWith('Announce the '));
     expect(TARGETS.map((t) => t.state).sort()).toEqual(tasks.sort());
   });
 

@@ -3,6 +3,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { StepContext } from '../../functions/shared/handler';
@@ -21,6 +22,7 @@ export function stepContext(overrides: Partial<StepContext['config']> = {}): Ste
       dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
       sfn: new SFNClient({ region: 'us-east-1' }),
       logs: new CloudWatchLogsClient({ region: 'us-east-1' }),
+      events: new EventBridgeClient({ region: 'us-east-1' }),
     },
     logger: new Logger({ logLevel: 'SILENT' }),
   };

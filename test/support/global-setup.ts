@@ -5,4 +5,6 @@ export default function globalSetup(): void {
   const env = pythonToolsEnv(pythonTools());
   process.env.PYTHON = env.PYTHON;
   process.env.PATH = env.PATH;
+  // No EMF lines from in-process runs of the announce step; the metrics tests enable them.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }

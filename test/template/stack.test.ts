@@ -29,6 +29,7 @@ const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
   // Target of the AMI and command state-change rules.
   receiveEvent: { folder: 'receive-event' },
+  measureAmiAge: { folder: 'measure-ami-age' },
 };
 const ALL_FUNCTIONS = [...Object.keys(STEP_FUNCTIONS), ...Object.keys(API_FUNCTIONS), ...Object.keys(SCHEDULED_FUNCTIONS)];
 const isTokenWait = (state: Record<string, unknown>) => String(state.Resource).endsWith('.waitForTaskToken');
@@ -812,7 +813,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
       const readers = {
         'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')],
-        'states:GetExecutionHistory': [roleId('buildStatus')],
+        'states:GetExecutionHistory': [roleId('buildStatus'), roleId('announceResult')],
       };
       for (const [action, roles] of Object.entries(readers)) {
         const found = withAction(action);
@@ -840,6 +841,7 @@ describe('the packaged stack (sls package --stage test)', () => {
           roleId('startBuild'),
           roleId('awaitEvent'),
           roleId('receiveEvent'),
+          roleId('announceResult'),
         ].sort(),
       );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });

@@ -126,7 +126,7 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
   return JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
 }
 
-const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs' };
+const SERVICE_PREFIX: Record<string, string> = { sfn: 'states', 'cloudwatch-logs': 'logs', eventbridge: 'events' };
 /** The pipeline's SDK clients by class name, as IAM service prefixes (the SDK's own STS/SSO clients are not ours). */
 const CLIENT_PREFIX: Record<string, string> = {
   EC2Client: 'ec2',
@@ -135,6 +135,7 @@ const CLIENT_PREFIX: Record<string, string> = {
   DynamoDBClient: 'dynamodb',
   SFNClient: 'states',
   CloudWatchLogsClient: 'logs',
+  EventBridgeClient: 'events',
 };
 /**
  * Commands a bundled client holds for itself: DynamoDB's endpoint discovery, which the client
