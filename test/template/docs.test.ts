@@ -77,10 +77,13 @@ describe('claims checked against the code', () => {
 
   it('says a rolled-back build is not worth a redrive, as the ASL and the CLI have it', () => {
     const states = loadDefinition().States;
-    // Roll back -> release the lock -> the Fail state: a redrive would re-run only that Fail state.
-    const afterRollBack = states[String(states[ROLL_BACK_STATE].Next)];
-    expect(states[String(afterRollBack.Next)]).toMatchObject({ Type: 'Fail' });
-    expect(String(afterRollBack.Next)).toBe(BUILD_FAILED_STATE);
+    // Roll back -> release the lock -> announce the failure (which never fails the build) -> the
+    // Fail state: a redrive would re-run only that Fail state.
+    const release = states[String(states[ROLL_BACK_STATE].Next)];
+    const announce = states[String(release.Next)];
+    expect(announce).toMatchObject({ Type: 'Task', Catch: [{ ErrorEquals: ['States.ALL'], Next: BUILD_FAILED_STATE }] });
+    expect(String(announce.Next)).toBe(BUILD_FAILED_STATE);
+    expect(states[BUILD_FAILED_STATE]).toMatchObject({ Type: 'Fail' });
     expect(states[REJECTED_STATE]).toMatchObject({ Type: 'Fail' });
 
     expect(redriveAdvice({ status: 'FAILED', lastState: BUILD_FAILED_STATE, rollback: null }).offer).toBe(false);
