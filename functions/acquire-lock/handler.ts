@@ -1,4 +1,6 @@
+import { cancellable } from '../shared/cancellation';
 import { acquireLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
 
-export const handler = stepHandler(acquireLock);
+// Cancellable: a build cancelled while it waits for the environment ends without ever taking it.
+export const handler = stepHandler(cancellable(acquireLock));

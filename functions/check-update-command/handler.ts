@@ -1,4 +1,5 @@
+import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { checkUpdateCommand } from './check-update-command';
 
-export const handler = stepHandler(checkUpdateCommand);
+export const handler = stepHandler(cancellable(checkUpdateCommand));

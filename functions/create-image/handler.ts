@@ -1,4 +1,5 @@
+import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { createImage } from './create-image';
 
-export const handler = stepHandler(createImage);
+export const handler = stepHandler(cancellable(createImage));

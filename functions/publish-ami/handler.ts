@@ -1,4 +1,9 @@
+import { markPublishing } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { publishAmi } from './publish-ami';
 
-export const handler = stepHandler(publishAmi);
+// The publish record before any parameter is written: a cancel either came first (BuildCancelled) or is refused.
+export const handler = stepHandler(async (state: Parameters<typeof publishAmi>[0], ctx) => {
+  await markPublishing(state, ctx);
+  return publishAmi(state, ctx);
+});

@@ -1,4 +1,10 @@
+import { forgetCancelRecord } from '../shared/cancellation';
 import { releaseLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
+import type { BuildState } from '../shared/state';
 
-export const handler = stepHandler(releaseLock);
+export const handler = stepHandler(async (state: BuildState, ctx) => {
+  const released = await releaseLock(state, ctx);
+  await forgetCancelRecord(ctx.clients.dynamodb, ctx.config, state);
+  return released;
+});

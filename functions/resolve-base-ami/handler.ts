@@ -1,4 +1,5 @@
+import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { resolveBaseAmi } from './resolve-base-ami';
 
-export const handler = stepHandler(resolveBaseAmi);
+export const handler = stepHandler(cancellable(resolveBaseAmi));

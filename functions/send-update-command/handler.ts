@@ -1,4 +1,5 @@
+import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { sendUpdateCommand } from './send-update-command';
 
-export const handler = stepHandler(sendUpdateCommand);
+export const handler = stepHandler(cancellable(sendUpdateCommand));

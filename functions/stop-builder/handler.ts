@@ -1,4 +1,5 @@
+import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
 import { stopBuilder } from './stop-builder';
 
-export const handler = stepHandler(stopBuilder);
+export const handler = stepHandler(cancellable(stopBuilder));
