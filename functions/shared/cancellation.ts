@@ -104,16 +104,18 @@ export async function markPublishing(state: BuildState, ctx: StepContext, now = 
 
 /** Removes the build's record once its lock is released: nothing reads it after that. */
 export async function forgetCancelRecord(dynamodb: DynamoDBClient, config: PipelineConfig, state: BuildState): Promise<void> {
-  await dynamodb.send(
-    new DeleteItemCommand({
-      TableName: config.lock.table,
-      Key: key(state.execution.name),
-      ConditionExpression: 'attribute_not_exists(execution_id) OR execution_id = :id',
-      ExpressionAttributeValues: { ':id': { S: state.execution.id } },
-    }),
-  ).catch((error: unknown) => {
-    if (!isConditionFailure(error)) throw error;
-  });
+  await dynamodb
+    .send(
+      new DeleteItemCommand({
+        TableName: config.lock.table,
+        Key: key(state.execution.name),
+        ConditionExpression: 'attribute_not_exists(execution_id) OR execution_id = :id',
+        ExpressionAttributeValues: { ':id': { S: state.execution.id } },
+      }),
+    )
+    .catch((error: unknown) => {
+      if (!isConditionFailure(error)) throw error;
+    });
 }
 
 /** The step, refusing to start once its build is cancelled. */

@@ -135,6 +135,8 @@ module.exports = {
   historyPathArns: [sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*/history`)],
   // The start function's requester records share the lock table, under keys no environment can have.
   requestRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['request:*'] } },
+  // So do the cancel records (functions/shared/cancellation.ts), which every step before publish reads.
+  cancelRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } },
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),
