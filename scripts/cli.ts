@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/legacy'),
   },
   lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
+  cancel: { summary: 'stop a running build and roll it back (before it publishes)', load: () => import('./commands/cancel') },
 };
 
 export const USAGE = `Usage: comfyui-ami <command> [options]
