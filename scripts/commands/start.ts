@@ -4,6 +4,7 @@ import type { PipelineConfig } from '../../functions/shared/config';
 import { parseRequest } from '../../functions/shared/request';
 import { startBuild } from '../../functions/start-build/start-build';
 import { checkAwsTarget } from '../lib/aws-target';
+import { quotaPreflight } from '../lib/gpu-quota';
 import { buildInput } from '../lib/input';
 import {
   CLI,
@@ -59,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   let stateMachineArn: string;
   let fromFlags: boolean;
   let config: PipelineConfig;
+  let environment: string;
   try {
     const { values, positionals } = parseCommandLine(argv, OPTIONS);
     if (values.help) {
@@ -70,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     input = buildInput(values);
     config = loadCliConfig(values.config);
     try {
-      parseRequest(input, config);
+      environment = parseRequest(input, config).environment;
     } catch (error) {
       if ((error as Error).name !== 'RequestInvalid') throw error;
       throw new UsageError(fromFlags ? asFlags((error as Error).message) : `--input: ${(error as Error).message}`);
@@ -81,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) return usageFailure(error.message, USAGE);
     return failure(error);
   }
+  if ((await quotaPreflight(config, environment)) !== null) return 2;
 
   try {
     // Fresh clients: the endpoint or credentials may have changed since the last command.
