@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
+import { CANCEL_ROUTES } from '../../functions/cancel-build/api';
+import { cancelRecordKey } from '../../functions/shared/cancellation';
 import { configSchema, environmentsForTag, type PipelineConfig, readConfigFile } from '../../functions/shared/config';
 import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
@@ -34,6 +36,7 @@ const STEP_FUNCTIONS: Record<string, { folder: string; timeout: number }> = {
 const API_FUNCTIONS: Record<string, { folder: string }> = {
   startBuild: { folder: 'start-build' },
   buildStatus: { folder: 'build-status' },
+  cancelBuild: { folder: 'cancel-build' },
 };
 const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
@@ -417,6 +420,7 @@ describe('the packaged stack (sls package --stage test)', () => {
         'GET /environments/{env}/builds/{id}',
         'POST /builds',
         'POST /environments/{env}/builds',
+        'POST /environments/{env}/builds/{id}/cancel',
         'POST /environments/{env}/promote',
         'POST /environments/{env}/rollback',
       ]);
@@ -479,7 +483,8 @@ describe('the packaged stack (sls package --stage test)', () => {
         .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
         .map((r) => r.Properties.RouteKey as string)
         .sort();
-      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES)].sort()).toEqual(served);
+      expect(integrationOf('POST /environments/{env}/builds/{id}/cancel')).toEqual({ 'Fn::GetAtt': [functionId('cancelBuild'), 'Arn'] });
+      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES), ...Object.keys(CANCEL_ROUTES)].sort()).toEqual(served);
     });
 
     it('lets the start function write, and the first step read, only requester records in the lock table', () => {
@@ -491,6 +496,24 @@ describe('the packaged stack (sls package --stage test)', () => {
       );
       expect(reads.map((s) => [list(s.Action), s.Condition])).toEqual([[['dynamodb:GetItem'], condition]]);
       expect(requestRecordKey('dev-abc')).toMatch(/^request:/);
+    });
+
+    it('lets the steps before publish read, publish mark, release delete and the cancel function write only cancel records', () => {
+      const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
+      const cancelStatements = (key: string) =>
+        statementsOfRole(template, roleId(key))
+          .filter((s) => JSON.stringify(s.Condition) === JSON.stringify(condition))
+          .flatMap((s) => list(s.Action))
+          .sort();
+      const readers = ['prepareRollback', 'resolveBaseAmi', 'launchBuilder', 'sendUpdateCommand', 'checkUpdateCommand', 'stopBuilder'];
+      readers.push('createImage', 'checkImage', 'launchTestInstance', 'sendHealthCheck', 'checkHealthCheck', 'terminateTestInstance');
+      for (const key of readers) expect([key, cancelStatements(key)]).toEqual([key, ['dynamodb:GetItem']]);
+      expect(cancelStatements('publishAmi')).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      expect(cancelStatements('releaseLock')).toEqual(['dynamodb:DeleteItem']);
+      expect(cancelStatements('cancelBuild')).toEqual(['dynamodb:UpdateItem']);
+      // Clean up and roll back run after publish or after the cancel: they never read it.
+      expect([cancelStatements('cleanUp'), cancelStatements('rollBack')]).toEqual([[], []]);
+      expect(cancelRecordKey('dev-abc')).toMatch(/^cancel:/);
     });
 
     it('outputs the state machine ARN and the API URL', () => {
@@ -752,8 +775,8 @@ describe('the packaged stack (sls package --stage test)', () => {
       const name = stateMachine(template).Properties.StateMachineName as string;
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
       const readers = {
-        'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')],
-        'states:GetExecutionHistory': [roleId('buildStatus')],
+        'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus'), roleId('cancelBuild')],
+        'states:GetExecutionHistory': [roleId('buildStatus'), roleId('cancelBuild')],
       };
       for (const [action, roles] of Object.entries(readers)) {
         const found = withAction(action);
@@ -768,7 +791,10 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamodb.map((f) => f.role).sort()).toEqual(
+      // Besides these, only cancel records (next test).
+      const cancelCondition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
+      const unconditioned = dynamodb.filter(({ statement }) => JSON.stringify(statement.Condition) !== JSON.stringify(cancelCondition));
+      expect([...new Set(unconditioned.map((f) => f.role))].sort()).toEqual(
         [roleId('acquireLock'), roleId('releaseLock'), roleId('normalizeRequest'), roleId('startBuild')].sort(),
       );
       for (const { statement } of dynamodb) expect(statement.Resource).toEqual({ 'Fn::GetAtt': ['LockTable', 'Arn'] });
