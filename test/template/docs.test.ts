@@ -65,7 +65,7 @@ describe('docs/operations.md', () => {
   });
 
   it('gives the deployer a statement for every kind of resource the packaged stack holds', () => {
-    const policy = JSON.parse(readFileSync(path.join(ROOT, 'docs', 'snippets', 'deployer-policy.json'), 'utf8')) as {
+    const policy = JSON.parse(readFileSync(path.join(ROOT, 'docs', 'deployer-policy.json'), 'utf8')) as {
       Statement: { Action: string[] }[];
     };
     const services = new Set(policy.Statement.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
