@@ -20,6 +20,11 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/legacy'),
   },
   lock: { summary: "show an environment's build lock, or clear a stuck one", load: () => import('./commands/lock') },
+  logs: {
+    summary: "print a build's steps, its functions' lines and its commands' output in time order",
+    load: () => import('./commands/logs'),
+  },
+  cancel: { summary: 'stop a running build and roll it back (before it publishes)', load: () => import('./commands/cancel') },
 };
 
 export const COMMAND_NAMES = Object.keys(COMMANDS);

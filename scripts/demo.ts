@@ -4,6 +4,7 @@ import { readConfigFile } from '../functions/shared/config';
 import { parameterPaths } from '../functions/shared/names';
 import { startMoto } from '../test/support/moto';
 import { type BuildSummary, runLocalBuild } from './commands/run';
+import { quotaPreflight } from './lib/gpu-quota';
 import { useEndpoint } from './lib/moto';
 import { PythonToolsError, pythonTools } from './lib/python-tools';
 import { ecrPushEvent, pushImage, seedAccount } from './lib/seed';
@@ -39,6 +40,8 @@ async function demo(): Promise<number> {
     banner(`Local AWS emulator (moto) at ${moto.endpoint}; seeding an Ubuntu 22.04 base image and an ECR repository`);
     await seedAccount(config);
     const repository = config.repositories[0];
+    // As `run` and `start` do before a build: against moto (which has no EC2 quotas) it warns and goes on.
+    if ((await quotaPreflight(config, ENVIRONMENT)) !== null) return 2;
 
     const first = await pushImage(repository, `${ENVIRONMENT}-latest`, 'comfyui build 1');
     banner(`Pushed ${repository}:${ENVIRONMENT}-latest (${first}); first build of "${ENVIRONMENT}" starts from Ubuntu`);

@@ -1,6 +1,8 @@
+import { cancellable } from '../shared/cancellation';
 import { acquireLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
 import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { sfnClient } from '../shared/sdk/sfn';
 
-export const handler = stepHandler(acquireLock, () => ({ dynamodb: dynamodbClient(), sfn: sfnClient() }));
+// Cancellable: a build cancelled while it waits for the environment ends without ever taking it.
+export const handler = stepHandler(cancellable(acquireLock), () => ({ dynamodb: dynamodbClient(), sfn: sfnClient() }));

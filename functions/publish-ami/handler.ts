@@ -1,6 +1,15 @@
+import { markPublishing } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
+import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { ec2Client } from '../shared/sdk/ec2';
 import { ssmClient } from '../shared/sdk/ssm';
 import { publishAmi } from './publish-ami';
 
-export const handler = stepHandler(publishAmi, () => ({ ec2: ec2Client(), ssm: ssmClient() }));
+// The publish record before any parameter is written: a cancel either came first (BuildCancelled) or is refused.
+export const handler = stepHandler(
+  async (state: Parameters<typeof publishAmi>[0], ctx) => {
+    await markPublishing(state, ctx);
+    return publishAmi(state, ctx);
+  },
+  () => ({ ec2: ec2Client(), ssm: ssmClient(), dynamodb: dynamodbClient() }),
+);

@@ -233,6 +233,19 @@ export class FastSnapshotRestoreFailed extends PipelineError {
   override readonly name = 'FastSnapshotRestoreFailed';
 }
 
+/**
+ * A cancel was recorded for this build (`comfyui-ami cancel`, or the API): the step refuses to
+ * go on, and the ASL's Catch sends the build through roll back like any other failure.
+ */
+export class BuildCancelled extends PipelineError {
+  override readonly name = 'BuildCancelled';
+}
+
+/** A cancel came too late: the build has published its AMI (the way back is a rollback), or has ended. */
+export class CancelRefused extends PipelineError {
+  override readonly name = 'CancelRefused';
+}
+
 /** Errors the state machine retries on every Task, besides the Lambda service's own. */
 export const TRANSIENT_ERRORS = ['AwsThrottled', 'AwsUnavailable', 'TimeoutError'] as const;
 

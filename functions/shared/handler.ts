@@ -30,12 +30,17 @@ export function lambdaHandler<E, R>(fn: (event: E, context: Context) => Promise<
  */
 export function stepHandler<I, O, K extends keyof Clients>(step: Step<I, O, K>, clients: () => Pick<Clients, K>) {
   const run = async (event: I, _context: Context): Promise<O> => {
+    // Every line of the invocation names its build, so `comfyui-ami logs` finds it in the log group.
+    const execution = (event as { execution?: { name?: unknown; buildId?: unknown } } | null)?.execution;
+    if (typeof execution?.name === 'string') logger.appendKeys({ execution: execution.name, build_id: String(execution.buildId ?? '') });
     try {
       return await step(event, { config: loadPackagedConfig(), clients: clients(), logger });
     } catch (error) {
       const named = classifyError(error);
       logger.error('step failed', { errorName: named.name, error: named });
       throw named;
+    } finally {
+      logger.removeKeys(['execution', 'build_id']);
     }
   };
   return lambdaHandler(run);

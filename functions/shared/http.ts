@@ -22,6 +22,7 @@ const STATUS_BY_ERROR: Record<string, number> = {
   CallerNotAllowed: 403,
   BuildNotFound: 404,
   ImageNotFound: 422,
+  CancelRefused: 409,
   AwsThrottled: 503,
   AwsUnavailable: 503,
 };

@@ -5,6 +5,7 @@ import { EXECUTION_NAME } from '../../functions/shared/execution-name';
 import { parseRequest } from '../../functions/shared/request';
 import { AwsTargetMissing, checkAwsTarget } from '../lib/aws-target';
 import { command } from '../lib/command';
+import { quotaPreflight } from '../lib/gpu-quota';
 import { buildInput } from '../lib/input';
 import { type RunEvent, type RunResult, runStateMachine } from '../lib/local-runner';
 import { describeRollback, ROLL_BACK_STATE } from '../lib/outcome';
@@ -25,7 +26,8 @@ AWS that the standard SDK configuration names (AWS_REGION, credentials, AWS_ENDP
   --name          execution name (default: <env>-<timestamp>)
   --json          make the last line of stdout a JSON summary
   -h, --help      this help
-Exit status: 0 built, 1 build failed, 2 bad input or configuration, or no AWS region or credentials.
+Exit status: 0 built, 1 build failed, 2 bad input or configuration, no AWS region or credentials, or a GPU
+instance quota (e.g. "Running On-Demand G and VT instances", L-DB2E81BA) below the instance type's vCPUs.
 
 Examples:
   comfyui-ami run --env dev
@@ -187,6 +189,11 @@ export const main = command({
       const config = loadCliConfig(values.config);
       const input = buildInput(values);
       await checkAwsTarget();
+      const short = await quotaPreflight(config, parseRequest(input, config).environment);
+      if (short !== null) {
+        if (json) console.log(JSON.stringify({ status: 'INVALID', error: 'QuotaTooLow', cause: short }));
+        return 2;
+      }
       process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
       summary = await runLocalBuild({ input, config, executionName: values.name, waitMs, retryMs: waitMs });
       if (summary.status === 'SUPERSEDED') {

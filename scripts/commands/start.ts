@@ -2,6 +2,7 @@ import { parseRequest } from '../../functions/shared/request';
 import { startBuild } from '../../functions/start-build/start-build';
 import { checkAwsTarget } from '../lib/aws-target';
 import { cliDeps, command } from '../lib/command';
+import { quotaPreflight } from '../lib/gpu-quota';
 import { buildInput } from '../lib/input';
 import { CLI, loadCliConfig, resolveStateMachineArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
@@ -54,8 +55,9 @@ export const main = command({
     const input = buildInput(values);
     const config = loadCliConfig(values.config);
     // Checked before any AWS call: a bad flag is refused even without credentials.
-    parseRequest(input, config);
+    const { environment } = parseRequest(input, config);
     await checkAwsTarget();
+    if ((await quotaPreflight(config, environment)) !== null) return 2;
     const stateMachineArn = await resolveStateMachineArn(values);
     const started = await startBuild(input, { ...cliDeps(config), stateMachineArn });
     console.log(started.executionArn);

@@ -172,6 +172,8 @@ module.exports = {
   waitRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['wait:*'] } },
   // The announce step's last-result records (functions/shared/last-result.ts), likewise apart.
   resultRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['result:*'] } },
+  // So do the cancel records (functions/shared/cancellation.ts), which every step before publish reads.
+  cancelRecordCondition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } },
   parameterReadArns: [
     sub(`${ARN}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/${withoutSlash(config.parameterPrefix)}/*`),
     ...baseImageParameterArns(),

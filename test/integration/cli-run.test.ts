@@ -26,6 +26,10 @@ describe('comfyui-ami run', () => {
   it('builds, prints a line per step and ends stdout with a JSON summary (exit 0)', async () => {
     const code = await run(['--env', 'dev', '--config', DEMO_CONFIG_PATH, '--fast', '--json', '--name', 'cli-dev-1']);
     expect(code).toBe(0);
+    // moto's Service Quotas knows only vpc quotas: the GPU quota pre-flight warns and the build goes on.
+    expect(stderr).toEqual([
+      expect.stringMatching(/^warning: could not read the quota "Running On-Demand G and VT instances" \(ec2 L-DB2E81BA\)/),
+    ]);
     expect(stdout.some((line) => /✓ Launch the builder instance/.test(line))).toBe(true);
     const summary = JSON.parse(stdout[stdout.length - 1]);
     expect(summary).toMatchObject({

@@ -136,7 +136,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   it('start builds the same image again on a second request, under a name of its own (a re-push is a normal build)', async () => {
     const again = await run(start, ['--env', 'dev', '--branch', 'main', '--commit-sha', 'abc1234', '--state-machine-arn', stateMachineArn]);
     expect(again.code).toBe(0);
-    expect(again.err).toMatch(/^started /);
+    expect(again.err).toMatch(/^started /m);
     expect(again.out).not.toContain(firstName);
     expect(await executions()).toHaveLength(2);
   });
@@ -212,7 +212,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     const before = (await executions()).length;
     const missing = await run(start, ['--env', 'dev', '--image', 'comfyui:dev-404', '--state-machine-arn', stateMachineArn]);
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/^error: ImageNotFound: comfyui:dev-404 does not exist in ECR/);
+    expect(missing.err).toMatch(/^error: ImageNotFound: comfyui:dev-404 does not exist in ECR/m);
     expect(missing.err).toContain('next: ');
     expect(await executions()).toHaveLength(before);
   });

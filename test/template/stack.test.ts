@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
+import { CANCEL_ROUTES } from '../../functions/cancel-build/api';
 import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE } from '../../functions/receive-event/receive-event';
+import { cancelRecordKey } from '../../functions/shared/cancellation';
 import {
   configSchema,
   environmentInstanceTypes,
@@ -24,6 +26,7 @@ const STEP_FUNCTIONS: Record<string, Step> = STEPS;
 const API_FUNCTIONS: Record<string, { folder: string }> = {
   startBuild: { folder: 'start-build' },
   buildStatus: { folder: 'build-status' },
+  cancelBuild: { folder: 'cancel-build' },
 };
 const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
@@ -427,6 +430,7 @@ describe('the packaged stack (sls package --stage test)', () => {
         'GET /environments/{env}/builds/{id}',
         'POST /builds',
         'POST /environments/{env}/builds',
+        'POST /environments/{env}/builds/{id}/cancel',
         'POST /environments/{env}/promote',
         'POST /environments/{env}/rollback',
       ]);
@@ -489,7 +493,8 @@ describe('the packaged stack (sls package --stage test)', () => {
         .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
         .map((r) => r.Properties.RouteKey as string)
         .sort();
-      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES)].sort()).toEqual(served);
+      expect(integrationOf('POST /environments/{env}/builds/{id}/cancel')).toEqual({ 'Fn::GetAtt': [functionId('cancelBuild'), 'Arn'] });
+      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES), ...Object.keys(CANCEL_ROUTES)].sort()).toEqual(served);
     });
 
     it('lets the start function write, and the first step read, only requester records in the lock table', () => {
@@ -529,6 +534,24 @@ describe('the packaged stack (sls package --stage test)', () => {
       const command = patterns.find((p) => p.source[0] === 'aws.ssm')?.detail;
       expect(command?.['document-name']).toEqual([config.documents.fresh, config.documents.incremental]);
       expect(command?.status).toEqual([{ 'anything-but': ['Pending', 'InProgress', 'Delayed'] }]);
+    });
+
+    it('lets the steps before publish read, publish mark, release delete and the cancel function write only cancel records', () => {
+      const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
+      const cancelStatements = (key: string) =>
+        statementsOfRole(template, roleId(key))
+          .filter((s) => JSON.stringify(s.Condition) === JSON.stringify(condition))
+          .flatMap((s) => list(s.Action))
+          .sort();
+      const readers = ['prepareRollback', 'resolveBaseAmi', 'launchBuilder', 'sendUpdateCommand', 'checkUpdateCommand', 'stopBuilder'];
+      readers.push('createImage', 'checkImage', 'launchTestInstance', 'sendHealthCheck', 'checkHealthCheck', 'terminateTestInstance');
+      for (const key of readers) expect([key, cancelStatements(key)]).toEqual([key, ['dynamodb:GetItem']]);
+      expect(cancelStatements('publishAmi')).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      expect(cancelStatements('releaseLock')).toEqual(['dynamodb:DeleteItem']);
+      expect(cancelStatements('cancelBuild')).toEqual(['dynamodb:UpdateItem']);
+      // Clean up and roll back run after publish or after the cancel: they never read it.
+      expect([cancelStatements('cleanUp'), cancelStatements('rollBack')]).toEqual([[], []]);
+      expect(cancelRecordKey('dev-abc')).toMatch(/^cancel:/);
     });
 
     it('outputs the state machine ARN and the API URL', () => {
@@ -812,8 +835,8 @@ describe('the packaged stack (sls package --stage test)', () => {
       const name = stateMachine(template).Properties.StateMachineName as string;
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
       const readers = {
-        'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus')],
-        'states:GetExecutionHistory': [roleId('buildStatus'), roleId('announceResult')],
+        'states:DescribeExecution': [roleId('acquireLock'), roleId('buildStatus'), roleId('cancelBuild')],
+        'states:GetExecutionHistory': [roleId('buildStatus'), roleId('announceResult'), roleId('cancelBuild')],
       };
       for (const [action, roles] of Object.entries(readers)) {
         const found = withAction(action);
@@ -833,7 +856,10 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('reads and writes only the lock table in DynamoDB', () => {
       const dynamodb = allStatements(template).filter(({ statement }) => list(statement.Action).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamodb.map((f) => f.role).sort()).toEqual(
+      // Besides these, only cancel records (next test).
+      const cancelCondition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
+      const unconditioned = dynamodb.filter(({ statement }) => JSON.stringify(statement.Condition) !== JSON.stringify(cancelCondition));
+      expect([...new Set(unconditioned.map((f) => f.role))].sort()).toEqual(
         [
           roleId('acquireLock'),
           roleId('releaseLock'),

@@ -1,0 +1,49 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type RouteTable, routeApi } from '../shared/api-routes';
+import { assertCallerAllowed } from '../shared/callers';
+import { RequestInvalid, receivedText } from '../shared/errors';
+import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
+import { baseUrl, jsonResponse } from '../shared/http';
+import { type CancelBuildDeps, cancelBuild } from './cancel-build';
+
+export interface CancelApiDeps extends CancelBuildDeps {
+  stateMachineArn: string;
+}
+
+export const CANCEL_ROUTE = 'POST /environments/{env}/builds/{id}/cancel';
+
+/**
+ * POST /environments/{env}/builds/{id}/cancel: 202 once the cancel is recorded (the build rolls
+ * back at its next step), 404 for an unknown build or one of another environment, 409 when it
+ * has ended or started to publish. The environment in the path lets IAM grant cancelling one
+ * environment's builds; `environments.{env}.callers` applies as it does to starting them.
+ */
+export const CANCEL_ROUTES: RouteTable<CancelApiDeps> = {
+  [CANCEL_ROUTE]: async ({ event, caller, pathEnvironment }, deps) => {
+    const environment = pathEnvironment ?? '';
+    const id = event.pathParameters?.id ?? '';
+    // Only a name: an ARN could name another state machine's execution.
+    if (!EXECUTION_NAME.test(id))
+      throw new RequestInvalid({
+        field: 'path.id',
+        allowed: "a build's execution name (letters, digits, - and _, at most 80)",
+        received: receivedText(id),
+      });
+    assertCallerAllowed(deps.config, environment, caller);
+    const cancelled = await cancelBuild(executionArnFor(deps.stateMachineArn, id), caller.arn, deps, environment);
+    return jsonResponse(202, {
+      ...cancelled,
+      status: 'CANCEL_REQUESTED',
+      statusUrl: `${baseUrl(event)}/environments/${environment}/builds/${cancelled.executionName}`,
+    });
+  },
+};
+
+export function cancelFromApi(
+  event: APIGatewayProxyEventV2,
+  deps: () => CancelApiDeps,
+  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  return routeApi(CANCEL_ROUTES, event, deps, logger);
+}
