@@ -1,11 +1,13 @@
 /**
  * Which Task invocations are polls: those the state machine reached through a Wait state (Wait,
- * check, "has it finished?" loops). A Task reached from the previous Task without any Wait in
- * between does work (Stop the builder's first call stops it; later ones, after "Wait for the
- * builder to stop", poll).
+ * check, "has it finished?" loops), and the waiting on an event (a Task paused on a task token)
+ * with the check it wakes. A Task reached from the previous Task without any wait in between does
+ * work (Stop the builder's first call stops it; later ones, after "Wait for the builder to stop",
+ * poll; the first check after sending the update is work, as is the first check of the AMI).
  */
 export interface AslStateLike {
   Type: string;
+  Resource?: string;
   Next?: string;
   Default?: string;
   Choices?: { Next: string }[];
@@ -23,8 +25,12 @@ function successors(state: AslStateLike): string[] {
   );
 }
 
+const isTokenWait = (state: AslStateLike | undefined) => state?.Resource?.endsWith('.waitForTaskToken') === true;
+
 /** True when `task` cannot be reached from `previousTask` (or the start) without passing a Wait state. */
 export function isPoll(definition: AslLike, previousTask: string | null, task: string): boolean {
+  const waitsForEvent = (name: string | null) => name !== null && isTokenWait(definition.States[name]);
+  if (waitsForEvent(task) || waitsForEvent(previousTask)) return true;
   const start = previousTask === null ? [definition.StartAt] : successors(definition.States[previousTask] ?? { Type: 'Task' });
   const seen = new Set<string>();
   const queue = [...start];

@@ -184,7 +184,7 @@ describe('POST /environments/{env}/builds/{id}/cancel', () => {
 
     expect([wrongEnv.statusCode, JSON.parse(wrongEnv.body ?? '{}').error]).toEqual([404, 'BuildNotFound']);
     expect([notAllowed.statusCode, JSON.parse(notAllowed.body ?? '{}').error]).toEqual([403, 'CallerNotAllowed']);
-    expect([badId.statusCode, JSON.parse(badId.body ?? '{}').message]).toEqual([400, expect.stringMatching(/^id: /)]);
+    expect([badId.statusCode, JSON.parse(badId.body ?? '{}').message]).toEqual([400, expect.stringMatching(/^path\.id: /)]);
     expect(await record(build.name)).toBeUndefined();
   });
 });

@@ -2,9 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { COMMAND_NAMES } from '../../scripts/cli';
+import * as cancel from '../../scripts/commands/cancel';
 import * as history from '../../scripts/commands/history';
 import * as legacy from '../../scripts/commands/legacy';
 import * as lock from '../../scripts/commands/lock';
+import * as logs from '../../scripts/commands/logs';
 import * as promote from '../../scripts/commands/promote';
 import * as redrive from '../../scripts/commands/redrive';
 import * as rollback from '../../scripts/commands/rollback';
@@ -28,6 +30,8 @@ const COMMANDS: [string, Main, Record<string, { type: string; short?: string }>]
   ['history', history.main, history.OPTIONS],
   ['legacy', legacy.main, legacy.OPTIONS],
   ['lock', lock.main, lock.OPTIONS],
+  ['cancel', cancel.main, cancel.OPTIONS],
+  ['logs', logs.main, logs.OPTIONS],
 ];
 
 // Everything the SDK reads to find a region and credentials; IMDS off, so nothing leaves this machine.

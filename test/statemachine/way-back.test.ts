@@ -278,9 +278,11 @@ describe('promote', () => {
     // A newer dev image that dev has not published must not be what prod gets.
     await pushImage('comfyui', 'dev-unpublished', 'never built');
 
-    await expect(planPromotion({ from: 'dev', to: 'prod', source: 'cli' }, deps(configWith({})))).rejects.toThrow(/promoteFrom is not set/);
+    await expect(planPromotion({ from: 'dev', to: 'prod', source: 'cli' }, deps(configWith({})))).rejects.toThrow(
+      /environments\.prod\.promoteFrom names \(it is not set\)/,
+    );
     await expect(planPromotion({ from: 'prod', to: 'dev', source: 'cli' }, deps(allowed))).rejects.toThrow(
-      /from: dev may be promoted to only from no environment/,
+      /^from: must be the environment that config environments\.dev\.promoteFrom names \(it is not set\), got "prod"/,
     );
 
     const plan = await planPromotion({ from: 'dev', to: 'prod', source: 'cli' }, deps(allowed));

@@ -140,6 +140,7 @@ describe('docs/operations.md', () => {
     const services = new Set(policy.Statement.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
     const SERVICE: Record<string, string> = {
       ApiGatewayV2: 'apigateway',
+      CloudWatch: 'cloudwatch',
       DynamoDB: 'dynamodb',
       EC2: 'ec2',
       Events: 'events',
@@ -147,6 +148,7 @@ describe('docs/operations.md', () => {
       Lambda: 'lambda',
       Logs: 'logs',
       S3: 's3',
+      SNS: 'sns',
       SSM: 'ssm',
       StepFunctions: 'states',
     };

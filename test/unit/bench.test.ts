@@ -109,13 +109,16 @@ describe('benchTable', () => {
 describe('isPoll', () => {
   const asl = loadDefinition() as unknown as AslLike;
 
-  it('counts a check reached through its Wait as a poll', () => {
-    expect(isPoll(asl, 'Send the update command', 'Check the update')).toBe(true);
-    expect(isPoll(asl, 'Check the update', 'Check the update')).toBe(true);
-    expect(isPoll(asl, 'Create the AMI', 'Check the AMI')).toBe(true);
+  it('counts a check reached through its Wait, and the wait for an event with the check it wakes, as polls', () => {
+    expect(isPoll(asl, 'Check the update', 'Wait for the update')).toBe(true);
+    expect(isPoll(asl, 'Wait for the update', 'Check the update')).toBe(true);
+    expect(isPoll(asl, 'Wait for the AMI', 'Check the AMI')).toBe(true);
+    expect(isPoll(asl, 'Check the health check', 'Check the health check')).toBe(true);
   });
 
   it('does not count the first, working call of a looping step', () => {
+    expect(isPoll(asl, 'Send the update command', 'Check the update')).toBe(false);
+    expect(isPoll(asl, 'Create the AMI', 'Check the AMI')).toBe(false);
     expect(isPoll(asl, 'Check the update', 'Stop the builder')).toBe(false);
     expect(isPoll(asl, 'Stop the builder', 'Stop the builder')).toBe(true);
     expect(isPoll(asl, 'Normalize the request', 'Acquire the environment lock')).toBe(false);
