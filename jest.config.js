@@ -16,7 +16,12 @@ module.exports = {
       ...common,
       displayName: 'statemachine',
       testMatch: ['<rootDir>/test/statemachine/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/statemachine/fail-.*-steps.test.ts'],
+      // The long scenario files run with the matrices (the exhaustive project below).
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '<rootDir>/test/statemachine/fail-.*-steps.test.ts',
+        '<rootDir>/test/statemachine/(way-back|event-waits|build-events|cancel|capacity|disks).test.ts',
+      ],
     },
     {
       ...common,
@@ -24,8 +29,10 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/(faults|bad-input).test.ts'],
     },
-    // The matrices (every step failing before and after its work, every step x every AWS fault)
-    // and the bad-input corpus, about 4 minutes: npm run test:exhaustive, which CI runs too.
+    // The matrices (every step failing before and after its work, every step x every AWS fault),
+    // the bad-input corpus and the long scenarios on the real ASL (the way back,
+    // event waits, build events, cancel, GPU capacity, disks): npm run test:exhaustive, which CI
+    // runs after npm test, so npm test keeps its five minutes on 2 cores.
     {
       ...common,
       displayName: 'exhaustive',
@@ -33,6 +40,7 @@ module.exports = {
         '<rootDir>/test/integration/faults.test.ts',
         '<rootDir>/test/integration/bad-input.test.ts',
         '<rootDir>/test/statemachine/fail-*-steps.test.ts',
+        '<rootDir>/test/statemachine/{way-back,event-waits,build-events,cancel,capacity,disks}.test.ts',
       ],
     },
     { ...common, displayName: 'template', testMatch: ['<rootDir>/test/template/**/*.test.ts'] },
