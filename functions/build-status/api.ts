@@ -3,8 +3,8 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type RouteTable, routeApi } from '../shared/api-routes';
 import type { PipelineConfig } from '../shared/config';
-import { BuildNotFound, RequestInvalid, receivedText } from '../shared/errors';
-import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
+import { BuildNotFound } from '../shared/errors';
+import { executionArnFor, pathBuildId } from '../shared/execution-name';
 import { jsonResponse } from '../shared/http';
 import { type BuildStatus, describeBuild, failureReason } from './build-status';
 
@@ -15,14 +15,7 @@ export interface BuildStatusDeps {
 }
 
 async function statusOf(event: APIGatewayProxyEventV2, { sfn, stateMachineArn, config }: BuildStatusDeps): Promise<BuildStatus> {
-  const id = event.pathParameters?.id ?? '';
-  // Only a name: an ARN could name another state machine's execution.
-  if (!EXECUTION_NAME.test(id))
-    throw new RequestInvalid({
-      field: 'path.id',
-      allowed: "a build's execution name (letters, digits, - and _, at most 80)",
-      received: receivedText(id),
-    });
+  const id = pathBuildId(event.pathParameters);
   const status = await describeBuild(sfn, executionArnFor(stateMachineArn, id), config);
   // A short reason only: no build output in an API answer.
   if (status.cause !== undefined) status.cause = failureReason(status.cause);

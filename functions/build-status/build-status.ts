@@ -5,10 +5,10 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import type { PipelineConfig } from '../shared/config';
+import { environmentsForTag } from '../shared/config-values';
 import { BuildNotFound } from '../shared/errors';
 import { executionNameOf } from '../shared/execution-name';
 import { parseJsonObject } from '../shared/json';
-import { parseRequest } from '../shared/request';
 
 export interface BuildStatus {
   executionName: string;
@@ -34,11 +34,13 @@ export interface BuildStatus {
 function environmentOf(input: Record<string, unknown> | null, config: PipelineConfig): string | null {
   if (!input) return null;
   if (typeof input.environment === 'string') return input.environment;
-  try {
-    return parseRequest(input, config, null).environment;
-  } catch {
-    return null;
-  }
+  // An ECR push names its repository and tag; read without the request schema (no zod in this bundle).
+  const detail = input.detail as Record<string, unknown> | undefined;
+  const repository = detail?.['repository-name'];
+  const tag = detail?.['image-tag'];
+  if (typeof repository !== 'string' || typeof tag !== 'string') return null;
+  const environments = environmentsForTag(config, repository, tag);
+  return environments.length === 1 ? environments[0] : null;
 }
 
 /** A Lambda error's cause is JSON with a stack trace; its message is what a caller needs. */

@@ -2,8 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type RouteTable, routeApi } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
-import { RequestInvalid, receivedText } from '../shared/errors';
-import { EXECUTION_NAME, executionArnFor } from '../shared/execution-name';
+import { executionArnFor, pathBuildId } from '../shared/execution-name';
 import { baseUrl, jsonResponse } from '../shared/http';
 import { type CancelBuildDeps, cancelBuild } from './cancel-build';
 
@@ -22,14 +21,7 @@ export const CANCEL_ROUTE = 'POST /environments/{env}/builds/{id}/cancel';
 export const CANCEL_ROUTES: RouteTable<CancelApiDeps> = {
   [CANCEL_ROUTE]: async ({ event, caller, pathEnvironment }, deps) => {
     const environment = pathEnvironment ?? '';
-    const id = event.pathParameters?.id ?? '';
-    // Only a name: an ARN could name another state machine's execution.
-    if (!EXECUTION_NAME.test(id))
-      throw new RequestInvalid({
-        field: 'path.id',
-        allowed: "a build's execution name (letters, digits, - and _, at most 80)",
-        received: receivedText(id),
-      });
+    const id = pathBuildId(event.pathParameters);
     assertCallerAllowed(deps.config, environment, caller);
     const cancelled = await cancelBuild(executionArnFor(deps.stateMachineArn, id), caller.arn, deps, environment);
     return jsonResponse(202, {

@@ -1,14 +1,9 @@
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Clients } from './clients';
 import type { PipelineConfig } from './config';
 import { BuildCancelled, CancelRefused } from './errors';
 import type { Step, StepContext } from './handler';
+import { isConditionFailure } from './lock-records';
 import type { BuildState } from './state';
 
 /**
@@ -28,10 +23,6 @@ export function cancelRecordKey(executionName: string): string {
 }
 
 const key = (executionName: string) => ({ environment: { S: cancelRecordKey(executionName) } });
-
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
-}
 
 export interface CancelRequest {
   executionName: string;

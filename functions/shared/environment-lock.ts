@@ -1,7 +1,8 @@
-import { type AttributeValue, ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { LockTimedOut } from './errors';
 import type { StepContext } from './handler';
+import { isConditionFailure } from './lock-records';
 import { type BuildState, type LockStatus, need } from './state';
 
 /**
@@ -25,10 +26,6 @@ function keyHorizon(config: StepContext['config'], now = Date.now()): string {
 
 const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
-
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
-}
 
 /** A holder is stale when its lease ran out, or Step Functions says its execution has ended. */
 async function isStale(item: Record<string, AttributeValue>, { clients }: StepContext<'sfn'>): Promise<boolean> {

@@ -2,10 +2,22 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ENVIRONMENT_NAME } from './config-values';
 import { ConfigInvalid, RequestInvalid, receivedText } from './errors';
 import { isPlainObject } from './json';
-import { DIGEST } from './request';
+import { DIGEST } from './patterns';
 
 /** What Step Functions accepts as an execution name (and what the API takes as a build id). */
 export const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
+
+/** The `{id}` of an API path: an execution name only, since an ARN could name another state machine's execution. */
+export function pathBuildId(pathParameters: Record<string, string | undefined> | undefined): string {
+  const id = pathParameters?.id ?? '';
+  if (!EXECUTION_NAME.test(id))
+    throw new RequestInvalid({
+      field: 'path.id',
+      allowed: "a build's execution name (letters, digits, - and _, at most 80)",
+      received: receivedText(id),
+    });
+  return id;
+}
 
 const DIGEST_HEX_CHARS = 24;
 const DISCRIMINATOR_HEX_CHARS = 12;

@@ -1,4 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { isConditionFailure } from './lock-records';
 
 /**
  * Each environment's last build result, in the lock table under `result:{env}` (a key no
@@ -32,7 +33,7 @@ export async function recordLastResult(dynamodb: DynamoDBClient, table: string, 
     );
     return true;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return false;
+    if (isConditionFailure(error)) return false;
     throw error;
   }
 }

@@ -1,5 +1,6 @@
 import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { maxAgeDays, type PipelineConfig } from './config';
+import type { PipelineConfig } from './config';
+import { maxAgeDays } from './config-values';
 import { parameterPaths } from './names';
 
 export interface LatestAge {

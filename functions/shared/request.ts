@@ -4,11 +4,11 @@ import { ENVIRONMENT_NAME, environmentConfig, environmentsForTag, REPOSITORY_NAM
 import { type InvalidField, RequestInvalid, receivedText } from './errors';
 import { allowedImageForm } from './image-belongs';
 import { isPlainObject } from './json';
-import { AMI_ID, AMI_ID_FORM } from './patterns';
+import { AMI_ID, AMI_ID_FORM, DIGEST } from './patterns';
 import type { RequestSource } from './state';
 import { zodIssues } from './validation';
 
-export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+export { DIGEST } from './patterns';
 // Docker's tag grammar: no shell metacharacters, no spaces, at most 128 characters.
 export const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const ECR_REGISTRY = /^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$/;

@@ -1,11 +1,6 @@
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PipelineConfig } from './config';
+import { deleteRecordWhile, isConditionFailure } from './lock-records';
 import type { RequestSource } from './state';
 
 /**
@@ -23,10 +18,6 @@ export function requestRecordKey(executionName: string): string {
 }
 
 const key = (executionName: string) => ({ environment: { S: requestRecordKey(executionName) } });
-
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
-}
 
 /**
  * Records the principal for an execution about to start. A fresh record of another request for
@@ -64,18 +55,7 @@ export async function forgetRequester(
   executionName: string,
   requestedBy: string,
 ): Promise<void> {
-  try {
-    await dynamodb.send(
-      new DeleteItemCommand({
-        TableName: config.lock.table,
-        Key: key(executionName),
-        ConditionExpression: 'requested_by = :me',
-        ExpressionAttributeValues: { ':me': { S: requestedBy } },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+  await deleteRecordWhile(dynamodb, config.lock.table, key(executionName), 'requested_by', requestedBy);
 }
 
 /** The principal the start function recorded for this execution, or null when it recorded none. */

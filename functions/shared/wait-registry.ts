@@ -1,11 +1,6 @@
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PipelineConfig } from './config';
+import { deleteRecordWhile } from './lock-records';
 
 /**
  * Which paused execution waits for which resource: `wait:<resource id>` -> the task token of the
@@ -61,17 +56,5 @@ export async function findWait(dynamodb: DynamoDBClient, config: PipelineConfig,
 
 /** Removes the registration only while it still holds this token (a newer wait keeps its own). */
 export async function forgetWait(dynamodb: DynamoDBClient, config: PipelineConfig, resourceId: string, taskToken: string): Promise<void> {
-  try {
-    await dynamodb.send(
-      new DeleteItemCommand({
-        TableName: config.lock.table,
-        Key: key(resourceId),
-        ConditionExpression: 'task_token = :token',
-        ExpressionAttributeValues: { ':token': { S: taskToken } },
-      }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return;
-    throw error;
-  }
+  await deleteRecordWhile(dynamodb, config.lock.table, key(resourceId), 'task_token', taskToken);
 }

@@ -20,6 +20,8 @@ export interface BakeAssumptions {
   /** Boot of the test instance until its agent has registered, then ComfyUI answering /system_stats. */
   testAgentSeconds: number;
   healthCheckSeconds: number;
+  /** From the end of the update command or the AMI to the check that sees it: EventBridge delivery, the receiver, SendTaskSuccess. */
+  eventSeconds: number;
 }
 
 export const ASSUMPTIONS: BakeAssumptions = {
@@ -32,12 +34,13 @@ export const ASSUMPTIONS: BakeAssumptions = {
   snapshotSeconds: { fresh: 25 * 60, incremental: 6 * 60 },
   testAgentSeconds: 75,
   healthCheckSeconds: 60,
+  eventSeconds: 2,
 };
 
 /** What the model reads from the ASL and the config. */
 export interface PollSettings {
-  /** Wait seconds of the loops: Wait for the update, the builder to stop, the AMI, the health check. */
-  waitSeconds: { update: number; stop: number; image: number; healthCheck: number };
+  /** Wait seconds of the polled loops: Wait for the builder to stop, for the health check (the update and the AMI wake on their events). */
+  waitSeconds: { stop: number; healthCheck: number };
   /** The agent retry of the two Send steps: first interval, backoff rate, cap. */
   agentRetry: { intervalSeconds: number; backoffRate: number; maxDelaySeconds: number; maxAttempts: number };
 }
@@ -75,9 +78,9 @@ export function modelBake(a: BakeAssumptions, p: PollSettings): ModelledStep[] {
     both('Normalize, lock, resolve the base', () => 3 * a.lambdaSeconds),
     both('Launch the builder', () => a.lambdaSeconds),
     both('Send the update command (agent)', (k) => retriedUntil(a.builderAgentSeconds[k], p.agentRetry) + a.lambdaSeconds),
-    both('Check the update (polled)', (k) => polled(a.updateCommandSeconds[k] + pull(a.pullGiB[k]), p.waitSeconds.update)),
+    both('Check the update (event)', (k) => a.updateCommandSeconds[k] + pull(a.pullGiB[k]) + a.eventSeconds),
     both('Stop the builder (polled)', () => a.lambdaSeconds + polled(a.stopSeconds, p.waitSeconds.stop)),
-    both('Create and check the AMI (polled)', (k) => a.lambdaSeconds + polled(a.snapshotSeconds[k], p.waitSeconds.image)),
+    both('Create and check the AMI (event)', (k) => a.lambdaSeconds + a.snapshotSeconds[k] + a.eventSeconds),
     both('Launch the test instance, send the check', () => a.lambdaSeconds + retriedUntil(a.testAgentSeconds, p.agentRetry)),
     both('Check the health check (polled)', () => polled(a.healthCheckSeconds, p.waitSeconds.healthCheck)),
     both('Terminate, publish, clean up, release', () => 4 * a.lambdaSeconds),

@@ -38,9 +38,7 @@ function pollSettings(): PollSettings {
   if (!agent) throw new Error('the ASL has no AgentNotRegistered retry on "Send the update command"');
   return {
     waitSeconds: {
-      update: seconds('Wait for the update'),
       stop: seconds('Wait for the builder to stop'),
-      image: seconds('Wait for the AMI'),
       healthCheck: seconds('Wait for the health check'),
     },
     agentRetry: {
@@ -83,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
   const [bare, ...loads] = measureLoads([bareHandler(dir), ...functions], runs);
   console.error('bench: a fresh and an incremental build against moto ...');
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const builds = await measureBuildCounts();
   const figures = {
     bare,

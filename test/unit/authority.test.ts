@@ -261,7 +261,8 @@ describe('POST /environments/{env}/builds', () => {
     const name = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name ?? '';
     expect(del).toMatchObject({
       Key: { environment: { S: requestRecordKey(name) } },
-      ExpressionAttributeValues: { ':me': { S: DEV_BUILDER } },
+      ExpressionAttributeNames: { '#held': 'requested_by' },
+      ExpressionAttributeValues: { ':value': { S: DEV_BUILDER } },
     });
   });
 });

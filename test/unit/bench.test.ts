@@ -157,7 +157,7 @@ describe('the bake model', () => {
 
   it('models every step for both kinds of build, the fresh one longer', () => {
     const steps = modelBake(ASSUMPTIONS, {
-      waitSeconds: { update: 30, stop: 15, image: 60, healthCheck: 20 },
+      waitSeconds: { stop: 15, healthCheck: 20 },
       agentRetry: { intervalSeconds: 15, backoffRate: 1.5, maxDelaySeconds: 60, maxAttempts: 12 },
     });
     const total = (k: 'fresh' | 'incremental') => steps.reduce((s, m) => s + m[k], 0);

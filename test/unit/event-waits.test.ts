@@ -91,7 +91,11 @@ describe('receiveEvent', () => {
       status: 'available',
       via: 'event',
     });
-    expect(dynamodb).toHaveReceivedCommandWith(DeleteItemCommand, { ConditionExpression: 'task_token = :token' });
+    expect(dynamodb).toHaveReceivedCommandWith(DeleteItemCommand, {
+      ConditionExpression: '#held = :value',
+      ExpressionAttributeNames: { '#held': 'task_token' },
+      ExpressionAttributeValues: { ':value': { S: 'token-of-the-wait' } },
+    });
   });
 
   it('resumes nothing for a resource no wait registered (another build, anyone)', async () => {
