@@ -153,9 +153,11 @@ const TARGETS: Target[] = [
     onFailure: 'published-then-failed',
   },
   // The release's failure is caught into success on purpose: the build is done, the lock is stale.
+  // The second UpdateItem of the environment's lock item: the acquire's, then this one (the cancel
+  // and last-result records live under other keys).
   {
     state: 'Release the environment lock',
-    rule: { service: 'dynamodb', action: 'UpdateItem', after: 1 },
+    rule: { service: 'dynamodb', action: 'UpdateItem', after: 1, bodyIncludes: '"environment":{"S":"dev"}' },
     call: 'DynamoDB UpdateItem',
     onFailure: 'succeeded-lock-kept',
   },

@@ -29,6 +29,8 @@ export interface FaultRule {
   times: number | 'always';
   /** Matching requests to let through before the first fault (default 0). */
   after?: number;
+  /** Only requests whose body holds this text (a key, a name) match; absent: any. */
+  bodyIncludes?: string;
 }
 
 export interface ActionCount {
@@ -154,8 +156,12 @@ function sendFault(res: ServerResponse, answer: FaultAnswer, call: AwsCall): voi
   res.end(body);
 }
 
-function matches(rule: FaultRule, call: AwsCall): boolean {
-  return rule.action === call.action && (rule.service === undefined || rule.service === call.service);
+function matches(rule: FaultRule, call: AwsCall, body: string): boolean {
+  return (
+    rule.action === call.action &&
+    (rule.service === undefined || rule.service === call.service) &&
+    (rule.bodyIncludes === undefined || body.includes(rule.bodyIncludes))
+  );
 }
 
 /** Starts the proxy on 127.0.0.1 on a free port, forwarding to `target` (the moto endpoint). */
@@ -168,9 +174,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
 
   /** The rule that faults this request, after counting it against every matching rule's `after`. */
-  const pick = (call: AwsCall): LiveRule | null => {
+  const pick = (call: AwsCall, body: string): LiveRule | null => {
     for (const entry of live) {
-      if (!matches(entry.rule, call)) continue;
+      if (!matches(entry.rule, call, body)) continue;
       entry.seen += 1;
       if (entry.seen <= (entry.rule.after ?? 0)) continue;
       if (entry.rule.times !== 'always' && entry.given >= entry.rule.times) continue;
@@ -215,7 +221,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const key = `${call.service}:${call.action}`;
         count = counts[key] ??= { requests: 0, faulted: 0, upstreamMs: 0 };
         count.requests += 1;
-        const hit = pick(call);
+        const hit = pick(call, body.toString('utf8'));
         if (hit) {
           count.faulted += 1;
           injected += 1;
