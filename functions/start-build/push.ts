@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// zod/mini, as the request schemas (functions/shared/request.ts says why).
+import * as z from 'zod/mini';
 import { RequestInvalid } from '../shared/errors';
 import { zodIssues } from '../shared/validation';
 import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
@@ -9,11 +10,11 @@ import { type StartBuildDeps, type StartedBuild, startBuild } from './start-buil
  * checked against the config by the request parser, as it is at "Normalize the request".
  */
 export const pushEventSchema = z.object({
-  version: z.string().optional(),
-  id: z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'the EventBridge event id (letters, digits and -)'),
+  version: z.optional(z.string()),
+  id: z.string().check(z.regex(/^[A-Za-z0-9-]{1,128}$/, 'the EventBridge event id (letters, digits and -)')),
   source: z.literal('aws.ecr', 'aws.ecr (the rule matches only ECR events)'),
   'detail-type': z.literal('ECR Image Action', 'ECR Image Action'),
-  time: z.string().optional(),
+  time: z.optional(z.string()),
   detail: z.record(z.string(), z.unknown(), 'the ECR push detail object'),
 });
 
