@@ -1,16 +1,22 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { defaultClients } from '../shared/clients';
 import { loadPackagedConfig } from '../shared/config-env';
 import { classifyError, RequestInvalid, receivedText } from '../shared/errors';
 import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
 import { isHttpEvent } from '../shared/http';
+import { dynamodbClient } from '../shared/sdk/dynamodb';
+import { ec2Client } from '../shared/sdk/ec2';
+import { ecrClient } from '../shared/sdk/ecr';
+import { sfnClient } from '../shared/sdk/sfn';
+import { ssmClient } from '../shared/sdk/ssm';
 import { startFromApi } from './api';
 import { isEventBridgeEvent, startFromPush } from './push';
 import type { StartBuildDeps } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
-  return { config: loadPackagedConfig(), clients: defaultClients(), logger, stateMachineArn: stateMachineArnFromEnv() };
+  // Only the clients its routes call (StartBuildDeps names them), so the bundle holds no other.
+  const clients = { ecr: ecrClient(), ssm: ssmClient(), ec2: ec2Client(), sfn: sfnClient(), dynamodb: dynamodbClient() };
+  return { config: loadPackagedConfig(), clients, logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 
 export const EVENT_FORM = 'an HTTP API request (payload format 2.0) or an EventBridge ECR push event';

@@ -31,7 +31,7 @@ function newestFirst(a: HistoryRow, b: HistoryRow): number {
 /** Every history entry of the environment with whether its AMI still exists, newest first. */
 export async function listHistory(
   environment: string,
-  { config, clients }: Pick<StepContext, 'config' | 'clients'>,
+  { config, clients }: Pick<StepContext<'ssm' | 'ec2'>, 'config' | 'clients'>,
 ): Promise<HistoryRow[]> {
   const paths = parameterPaths(config, environment);
   const latest = await getParameterValue(clients.ssm, paths.latest);

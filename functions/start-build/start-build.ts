@@ -4,7 +4,7 @@ import { executionArnFor, executionName, requestDiscriminator } from '../shared/
 import type { StepContext } from '../shared/handler';
 import { forgetRequester, recordRequester } from '../shared/requester';
 
-export interface StartBuildDeps extends StepContext {
+export interface StartBuildDeps extends StepContext<'ecr' | 'ssm' | 'ec2' | 'sfn' | 'dynamodb'> {
   stateMachineArn: string;
 }
 
