@@ -4,10 +4,11 @@
  * lock` shows and clears a stuck item.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { defaultClients } from '../../functions/shared/clients';
 import { acquireLock } from '../../functions/shared/environment-lock';
 import { main as lock } from '../../scripts/commands/lock';
+import { createLockTable } from '../../scripts/lib/seed';
 import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
 import { stateAfterImage } from '../support/context';
 import { type Moto, startMoto } from '../support/moto';
@@ -46,14 +47,7 @@ async function poison(): Promise<void> {
 
 beforeAll(async () => {
   moto = await startMoto();
-  await new DynamoDBClient({}).send(
-    new CreateTableCommand({
-      TableName: config.lock.table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'environment', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'environment', KeyType: 'HASH' }],
-    }),
-  );
+  await createLockTable(config);
 });
 afterAll(async () => moto?.stop());
 
