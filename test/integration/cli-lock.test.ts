@@ -10,24 +10,14 @@ import { acquireLock } from '../../functions/shared/environment-lock';
 import { main as lock } from '../../scripts/commands/lock';
 import { createLockTable } from '../../scripts/lib/seed';
 import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
+import { runCli } from '../support/cli';
 import { stateAfterImage } from '../support/context';
 import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 let moto: Moto;
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await lock([...argv, '--config', DEMO_CONFIG_PATH]), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[]) => runCli(lock, [...argv, '--config', DEMO_CONFIG_PATH]);
 
 const item = async () =>
   (
