@@ -6,11 +6,8 @@
 # ends; a one-shot unit removes them too when the builder shuts down cleanly (seal.sh).
 set -euo pipefail
 
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
-COMFYUI_STEP=finalize
 # shellcheck source=lib.sh
-source "$SCRIPT_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SEAL_UNIT=comfyui-ami-seal.service
 

@@ -10,11 +10,8 @@
 # Parameters (environment): SSM_ImageUri, SSM_Gpu, SSM_ContainerPort, SSM_NvidiaDriverBranch.
 set -euo pipefail
 
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
-COMFYUI_STEP=fresh-install
 # shellcheck source=lib.sh
-source "$SCRIPT_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 load_image_params
 load_driver_params

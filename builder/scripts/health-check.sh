@@ -8,11 +8,8 @@
 # Parameters (environment): SSM_ImageUri, SSM_Gpu, SSM_ContainerPort, SSM_TimeoutSeconds.
 set -euo pipefail
 
-SCRIPT_DIR=${BASH_SOURCE[0]%/*}
-[[ $SCRIPT_DIR != "${BASH_SOURCE[0]}" ]] || SCRIPT_DIR=.
-COMFYUI_STEP=health-check
 # shellcheck source=lib.sh
-source "$SCRIPT_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 load_image_params
 

@@ -10,7 +10,11 @@
 
 set -o errtrace
 
-COMFYUI_STEP="${COMFYUI_STEP:-${0##*/}}"
+# The running script's name without .sh (fresh-install, update, ...): the tag of its log lines.
+COMFYUI_STEP=${0##*/}
+COMFYUI_STEP=${COMFYUI_STEP%.sh}
+# The folder the document writes all scripts to; lib.sh sits there with them.
+SCRIPT_DIR=$(dirname "${BASH_SOURCE[0]}")
 
 # Every path a script writes lives under COMFYUI_ROOT, so tests can point it at a temp dir.
 R="${COMFYUI_ROOT:-/}"

@@ -1,7 +1,6 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type RouteTable, routeApi } from '../shared/api-routes';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { apiEntry, type RouteTable } from '../shared/api-routes';
 import type { PipelineConfig } from '../shared/config';
 import { BuildNotFound } from '../shared/errors';
 import { executionArnFor, pathBuildId } from '../shared/execution-name';
@@ -39,10 +38,4 @@ export const STATUS_ROUTES: RouteTable<BuildStatusDeps> = {
   },
 };
 
-export function statusFromApi(
-  event: APIGatewayProxyEventV2,
-  deps: () => BuildStatusDeps,
-  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  return routeApi(STATUS_ROUTES, event, deps, logger);
-}
+export const statusFromApi = apiEntry(STATUS_ROUTES);

@@ -1,6 +1,4 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type RouteTable, routeApi } from '../shared/api-routes';
+import { apiEntry, type RouteTable } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
 import { executionArnFor, pathBuildId } from '../shared/execution-name';
 import { baseUrl, jsonResponse } from '../shared/http';
@@ -32,10 +30,4 @@ export const CANCEL_ROUTES: RouteTable<CancelApiDeps> = {
   },
 };
 
-export function cancelFromApi(
-  event: APIGatewayProxyEventV2,
-  deps: () => CancelApiDeps,
-  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  return routeApi(CANCEL_ROUTES, event, deps, logger);
-}
+export const cancelFromApi = apiEntry(CANCEL_ROUTES);

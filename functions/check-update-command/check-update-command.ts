@@ -1,10 +1,11 @@
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { identityOf, ownInstance } from '../shared/build-identity';
 import { BuilderLost, UpdateCommandFailed, UpdateTimedOut } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { readInvocation, STILL_RUNNING, tail } from '../shared/run-command';
 import { type BuildState, need, type UpdateStatus } from '../shared/state';
 import { commandOutputTail } from './command-output';
-import { type PullReport, parsePullReport, pullReportFromLogs } from './pull-report';
+import { parsePullReport, pullReportFromLogs } from './pull-report';
 
 /** One check of the update command; the state machine's Choice loops on `done`. */
 export async function checkUpdateCommand(state: BuildState, ctx: StepContext<'ec2' | 'ssm' | 'logs'>): Promise<UpdateStatus> {
@@ -14,12 +15,13 @@ export async function checkUpdateCommand(state: BuildState, ctx: StepContext<'ec
 
   const { status, stdout, stderr } = await readInvocation(ctx, commandId, instanceId);
   if (status === 'Success') {
-    const pull = parsePullReport(stdout) ?? (await logPullReport(ctx, commandId, instanceId));
+    const pull = parsePullReport(stdout) ?? (await fromCommandLogs(ctx, commandId, instanceId, 'the pull report', pullReportFromLogs));
     if (pull) ctx.logger.info('image pulled', { ...pull });
     return { done: true, attempt, status, ...pull };
   }
   if (!STILL_RUNNING.has(status)) {
-    const output = tail(await logTail(ctx, commandId, instanceId)) || tail(stderr) || tail(stdout) || '(no output)';
+    const logged = await fromCommandLogs(ctx, commandId, instanceId, 'the command output', commandOutputTail);
+    const output = tail(logged) || tail(stderr) || tail(stdout) || '(no output)';
     throw new UpdateCommandFailed(`${documentName} ended ${status} on ${instanceId} (command ${commandId}); last output:\n${output}`);
   }
   await assertSpotBuilderAlive(state, ctx);
@@ -46,30 +48,21 @@ async function assertSpotBuilderAlive(state: BuildState, { clients }: StepContex
   );
 }
 
-/** The end of the output from the log group; the invocation's own (truncated) output when unreadable. */
-async function logTail(
+/**
+ * What `read` finds in the command's log streams (config.commandLogGroup); undefined, and a
+ * warning naming `what`, when they cannot be read: the invocation's own output stands in.
+ */
+async function fromCommandLogs<T>(
   { config, clients, logger }: StepContext<'logs'>,
   commandId: string,
   instanceId: string,
-): Promise<string | undefined> {
+  what: string,
+  read: (logs: CloudWatchLogsClient, logGroupName: string, commandId: string, instanceId: string) => Promise<T | undefined>,
+): Promise<T | undefined> {
   try {
-    return await commandOutputTail(clients.logs, config.commandLogGroup, commandId, instanceId);
+    return await read(clients.logs, config.commandLogGroup, commandId, instanceId);
   } catch (error) {
-    logger.warn('cannot read the command output from CloudWatch Logs', { commandId, error: (error as Error).name });
-    return undefined;
-  }
-}
-
-/** The pull report from the log group; undefined (and a warning) when it cannot be read: it only informs. */
-async function logPullReport(
-  { config, clients, logger }: StepContext<'logs'>,
-  commandId: string,
-  instanceId: string,
-): Promise<PullReport | undefined> {
-  try {
-    return await pullReportFromLogs(clients.logs, config.commandLogGroup, commandId, instanceId);
-  } catch (error) {
-    logger.warn('cannot read the pull report from CloudWatch Logs', { commandId, error: (error as Error).name });
+    logger.warn(`cannot read ${what} from CloudWatch Logs`, { commandId, error: (error as Error).name });
     return undefined;
   }
 }

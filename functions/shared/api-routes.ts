@@ -19,6 +19,16 @@ export type Route<D> = (request: ApiRequest, deps: D) => Promise<APIGatewayProxy
 /** Route key (`POST /environments/{env}/builds`, as API Gateway names it) to handler. */
 export type RouteTable<D> = Readonly<Record<string, Route<D>>>;
 
+type ApiLogger = Pick<Logger, 'error' | 'warn' | 'info'>;
+
+/** An API function's entry: one HTTP event answered by its route table (deps made only when a route runs). */
+export type ApiEntry<D> = (event: APIGatewayProxyEventV2, deps: () => D, logger: ApiLogger) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** The entry of an API function serving `routes`. */
+export function apiEntry<D extends { config: PipelineConfig }>(routes: RouteTable<D>): ApiEntry<D> {
+  return (event, deps, logger) => routeApi(routes, event, deps, logger);
+}
+
 /**
  * The IAM principal of an AWS_IAM route (payload 2.0: `requestContext.authorizer.iam`). Only
  * API Gateway fills it after checking the signature; whoever may invoke the function directly
@@ -49,11 +59,11 @@ function pathEnvironmentOf(event: APIGatewayProxyEventV2, config: PipelineConfig
  * route a configured environment. Errors become `{error, message}` answers; every answer is
  * logged with the route and the caller.
  */
-export async function routeApi<D extends { config: PipelineConfig }>(
+async function routeApi<D extends { config: PipelineConfig }>(
   routes: RouteTable<D>,
   event: APIGatewayProxyEventV2,
   deps: () => D,
-  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
+  logger: ApiLogger,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const route = routes[event.routeKey];
   const caller = callerOf(event);

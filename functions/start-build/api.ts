@@ -1,6 +1,5 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { type ApiRequest, type RouteTable, routeApi } from '../shared/api-routes';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type ApiRequest, apiEntry, type RouteTable } from '../shared/api-routes';
 import { assertCallerAllowed } from '../shared/callers';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, jsonResponse } from '../shared/http';
@@ -59,10 +58,4 @@ export const START_ROUTES: RouteTable<StartBuildDeps> = {
 };
 
 /** The HTTP API routes of the start function: 202 with the execution, 4xx (nothing started) otherwise. */
-export function startFromApi(
-  event: APIGatewayProxyEventV2,
-  deps: () => StartBuildDeps,
-  logger: Pick<Logger, 'error' | 'warn' | 'info'>,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  return routeApi(START_ROUTES, event, deps, logger);
-}
+export const startFromApi = apiEntry(START_ROUTES);

@@ -2,8 +2,8 @@ import { userInfo } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { cancelBuild } from '../../functions/cancel-build/cancel-build';
-import { command } from '../lib/command';
-import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
+import { executionCommand, LIST_BUILDS } from '../lib/command';
+import { CLI, loadCliConfig, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} cancel <execution-name|execution-arn> [--json] [stack]
 
@@ -35,20 +35,17 @@ function requester(): string {
   return `${CLI} cancel (local user ${user}; CloudTrail UpdateItem names the principal)`;
 }
 
-export const main = command({
+export const main = executionCommand({
   usage: USAGE,
   options: OPTIONS,
-  positional: '<execution-name|execution-arn>',
-  flags: EXECUTION_FLAGS,
   next: (error) =>
     error.name === 'BuildNotFound'
-      ? 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>'
+      ? LIST_BUILDS
       : error.name === 'CancelRefused'
         ? `${CLI} status <build> (the build has published or ended)`
         : 'check the lock table exists in this region and credentials allow dynamodb:UpdateItem on it',
-  run: async (values, id) => {
+  run: async (values, executionArn) => {
     const config = loadCliConfig(values.config);
-    const executionArn = await resolveExecutionArn(id, values);
     const cancelled = await cancelBuild(executionArn, requester(), { sfn: new SFNClient({}), dynamodb: new DynamoDBClient({}), config });
     if (values.json) console.log(JSON.stringify({ ...cancelled, status: 'CANCEL_REQUESTED' }, null, 2));
     else

@@ -1,8 +1,8 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { buildLogs, type LogLine } from '../lib/build-logs';
-import { command } from '../lib/command';
-import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
+import { executionCommand, LIST_BUILDS } from '../lib/command';
+import { CLI, loadCliConfig, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} logs <execution-name|execution-arn> [--json] [stack]
 
@@ -24,18 +24,13 @@ export function formatLine(line: LogLine): string {
   return `${line.time}  ${line.source.padEnd(24)}  ${line.text}`;
 }
 
-export const main = command({
+export const main = executionCommand({
   usage: USAGE,
   options: OPTIONS,
-  positional: '<execution-name|execution-arn>',
-  flags: EXECUTION_FLAGS,
   next: (error) =>
-    error.name === 'ExecutionDoesNotExist'
-      ? 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>'
-      : 'credentials need states:GetExecutionHistory and logs:FilterLogEvents',
-  run: async (values, id) => {
+    error.name === 'ExecutionDoesNotExist' ? LIST_BUILDS : 'credentials need states:GetExecutionHistory and logs:FilterLogEvents',
+  run: async (values, executionArn) => {
     const config = loadCliConfig(values.config);
-    const executionArn = await resolveExecutionArn(id, values);
     const lines = await buildLogs(executionArn, config, { sfn: new SFNClient({}), logs: new CloudWatchLogsClient({}) });
     console.log(values.json ? JSON.stringify(lines, null, 2) : lines.map(formatLine).join('\n'));
     return 0;

@@ -1,6 +1,5 @@
 import { planPromotion, startPromotion } from '../../functions/start-build/promote';
-import { command } from '../lib/command';
-import { LOCAL_OPTIONS, LOCAL_USAGE, runEnvironmentAction } from '../lib/environment-action';
+import { environmentActionCommand, LOCAL_OPTIONS, LOCAL_USAGE } from '../lib/environment-action';
 import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} promote --from <environment> --to <environment> [stack | --local [--fast] [--json]]
@@ -23,23 +22,19 @@ export const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, from: { type: 'stri
 /** The fields of a promotion request, as flags. */
 const PROMOTE_FLAGS = { from: '--from', to: '--to' };
 
-export const main = command({
+export const main = environmentActionCommand('promote', {
   usage: USAGE,
   options: OPTIONS,
   flags: PROMOTE_FLAGS,
-  next: () => `${CLI} promote --help`,
-  run: (values) => {
+  request: (values) => {
     if (values.from === undefined || values.to === undefined) throw new UsageError('--from and --to are required');
-    return runEnvironmentAction({
-      request: { from: values.from, to: values.to, source: 'cli' as const },
-      values,
-      plan: planPromotion,
-      planned: (plan) => `promoting ${values.from}'s ${plan.digest} to ${values.to}`,
-      start: startPromotion,
-      started: (started) =>
-        started.alreadyStarted
-          ? `already started: a build of ${started.imageUri} for ${started.environment} exists (${started.executionName}); nothing new started`
-          : `started ${started.executionName}: ${started.environment} from ${started.from}'s ${started.imageUri}`,
-    });
+    return { from: values.from, to: values.to, source: 'cli' as const };
   },
+  plan: planPromotion,
+  planned: (plan, values) => `promoting ${values.from}'s ${plan.digest} to ${values.to}`,
+  start: startPromotion,
+  started: (started) =>
+    started.alreadyStarted
+      ? `already started: a build of ${started.imageUri} for ${started.environment} exists (${started.executionName}); nothing new started`
+      : `started ${started.executionName}: ${started.environment} from ${started.from}'s ${started.imageUri}`,
 });

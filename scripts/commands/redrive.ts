@@ -1,7 +1,7 @@
 import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { readableServiceError } from '../lib/aws-target';
-import { command } from '../lib/command';
-import { CLI, EXECUTION_FLAGS, failure, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
+import { executionCommand } from '../lib/command';
+import { CLI, failure, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} redrive <execution-name|execution-arn> [stack]
 
@@ -19,13 +19,10 @@ Examples:
 
 export const OPTIONS = STACK_OPTIONS;
 
-export const main = command({
+export const main = executionCommand({
   usage: USAGE,
   options: OPTIONS,
-  positional: '<execution-name|execution-arn>',
-  flags: EXECUTION_FLAGS,
-  run: async (values, id) => {
-    const executionArn = await resolveExecutionArn(id, values);
+  run: async (_values, executionArn) => {
     try {
       const out = await new SFNClient({}).send(new RedriveExecutionCommand({ executionArn }));
       console.log(executionArn);

@@ -1,6 +1,5 @@
 import { planRollback, startRollback } from '../../functions/start-build/rollback';
-import { command } from '../lib/command';
-import { LOCAL_OPTIONS, LOCAL_USAGE, runEnvironmentAction } from '../lib/environment-action';
+import { environmentActionCommand, LOCAL_OPTIONS, LOCAL_USAGE } from '../lib/environment-action';
 import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} rollback --env <environment> [--to <ami-id>] [stack | --local [--fast] [--json]]
@@ -26,23 +25,21 @@ export const OPTIONS = { ...STACK_OPTIONS, ...LOCAL_OPTIONS, env: { type: 'strin
 /** The fields of a rollback request, as flags. */
 const ROLLBACK_FLAGS = { environment: '--env', to: '--to', 'input.environment': '--env', 'input.rollback_to': '--to' };
 
-export const main = command({
+/** How the target comes back: re-pointed when its AMI is retained, else rebuilt from its digest. */
+const how = (target: { available: boolean; digest: string | null }) =>
+  `${target.available ? 'retained: re-point' : 'gone: rebuild'} ${target.digest ?? ''}`;
+
+export const main = environmentActionCommand('rollback', {
   usage: USAGE,
   options: OPTIONS,
   flags: ROLLBACK_FLAGS,
-  next: () => `${CLI} rollback --help`,
-  run: (values) => {
+  request: (values) => {
     if (values.env === undefined) throw new UsageError('--env is required');
-    const how = (target: { available: boolean; digest: string | null }) =>
-      `${target.available ? 'retained: re-point' : 'gone: rebuild'} ${target.digest ?? ''}`;
-    return runEnvironmentAction({
-      request: { environment: values.env, to: values.to, source: 'cli' as const },
-      values,
-      plan: planRollback,
-      planned: (plan) => `rolling ${values.env} back to ${plan.target.amiId} (${how(plan.target)})`,
-      start: startRollback,
-      started: (started) =>
-        `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${how({ available: started.retained, digest: started.digest })})`,
-    });
+    return { environment: values.env, to: values.to, source: 'cli' as const };
   },
+  plan: planRollback,
+  planned: (plan, values) => `rolling ${values.env} back to ${plan.target.amiId} (${how(plan.target)})`,
+  start: startRollback,
+  started: (started) =>
+    `started ${started.executionName}: ${started.environment} back to ${started.rollbackTo} (${how({ available: started.retained, digest: started.digest })})`,
 });

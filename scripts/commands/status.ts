@@ -3,7 +3,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { type BuildStatus, describeBuild } from '../../functions/build-status/build-status';
 import { environmentConfig } from '../../functions/shared/config';
-import { command } from '../lib/command';
+import { command, LIST_BUILDS } from '../lib/command';
 import { formatEnvironmentStatus, readEnvironmentStatus } from '../lib/environment-status';
 import { buildEnd, describeRollback, redriveAdvice } from '../lib/outcome';
 import { CLI, EXECUTION_FLAGS, loadCliConfig, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
@@ -71,13 +71,10 @@ const ENDED_BADLY = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
 export const main = command({
   usage: USAGE,
   options: OPTIONS,
-  positional: '<execution-name|execution-arn>',
+  positional: EXECUTION_FLAGS.id,
   withoutPositional: (values) => values.env !== undefined,
   flags: EXECUTION_FLAGS,
-  next: (error) =>
-    error.name === 'BuildNotFound'
-      ? 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>'
-      : undefined,
+  next: (error) => (error.name === 'BuildNotFound' ? LIST_BUILDS : undefined),
   run: async (values, id) => {
     if (values.env !== undefined) return showEnvironments(values.env, values);
     const executionArn = await resolveExecutionArn(id, values);

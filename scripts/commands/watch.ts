@@ -1,9 +1,9 @@
 import { GetExecutionHistoryCommand, type HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { readableCause } from '../../functions/build-status/build-status';
 import { parseJsonObject } from '../../functions/shared/json';
-import { command } from '../lib/command';
+import { executionCommand } from '../lib/command';
 import { type BuildEnd, describeRollback, ROLL_BACK_STATE, redriveAdvice, rollbackOutput } from '../lib/outcome';
-import { CLI, EXECUTION_FLAGS, resolveExecutionArn, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
+import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} watch <execution-name|execution-arn> [--interval <seconds>] [stack]
 
@@ -171,15 +171,12 @@ function parseInterval(text: string | undefined): number {
   return seconds * 1000;
 }
 
-export const main = command({
+export const main = executionCommand({
   usage: USAGE,
   options: OPTIONS,
-  positional: '<execution-name|execution-arn>',
-  flags: EXECUTION_FLAGS,
   next: (error) => (error.name === 'ExecutionDoesNotExist' ? 'check the name or ARN' : undefined),
-  run: async (values, id) => {
+  run: async (values, executionArn) => {
     const intervalMs = parseInterval(values.interval);
-    const executionArn = await resolveExecutionArn(id, values);
     const outcome = await watchExecution(new SFNClient({}), executionArn, { intervalMs, print: (line) => console.log(line) });
     if (outcome.status === 'SUPERSEDED') {
       console.log(

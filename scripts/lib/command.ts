@@ -3,7 +3,16 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import { environmentConfig, type PipelineConfig } from '../../functions/shared/config';
 import { fieldRenamer, InvalidInput } from '../../functions/shared/errors';
-import { failure, loadCliConfig, parseCommandLine, UsageError, usageFailure } from './stack';
+import {
+  EXECUTION_FLAGS,
+  failure,
+  loadCliConfig,
+  parseCommandLine,
+  resolveExecutionArn,
+  type STACK_OPTIONS,
+  UsageError,
+  usageFailure,
+} from './stack';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values<O extends Options> = ReturnType<typeof parseCommandLine<O>>['values'];
@@ -72,6 +81,26 @@ export function command<O extends Options>(spec: CommandSpec<O>): (argv: string[
       return failure(error, spec.next?.(error as Error));
     }
   };
+}
+
+/** The next command to suggest when a build's name or ARN names no execution. */
+export const LIST_BUILDS = 'check the name, or list builds: aws stepfunctions list-executions --state-machine-arn <arn>';
+
+/**
+ * A command on one deployed build (watch, logs, cancel, redrive): its one positional is an
+ * execution name or ARN, and `run` gets the ARN, the name resolved through the stack flags.
+ */
+export function executionCommand<O extends typeof STACK_OPTIONS & Options>(
+  spec: Omit<CommandSpec<O>, 'positional' | 'withoutPositional' | 'flags' | 'run'> & {
+    run: (values: Values<O>, executionArn: string) => Promise<number>;
+  },
+): (argv: string[]) => Promise<number> {
+  return command({
+    ...spec,
+    positional: EXECUTION_FLAGS.id,
+    flags: EXECUTION_FLAGS,
+    run: async (values, id) => spec.run(values, await resolveExecutionArn(id, values)),
+  });
 }
 
 /** The config (--config) and the environment (--env) of a command that acts on one environment. */

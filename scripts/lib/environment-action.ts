@@ -1,7 +1,7 @@
 import type { PipelineConfig } from '../../functions/shared/config';
 import { type BuildSummary, failureSummary, runLocalBuild } from '../commands/run';
-import { cliDeps } from './command';
-import { CLI, loadCliConfig, resolveStateMachineArn, type StackFlags, UsageError } from './stack';
+import { type CommandSpec, cliDeps, command, type Values } from './command';
+import { CLI, loadCliConfig, resolveStateMachineArn, type STACK_OPTIONS, type StackFlags, UsageError } from './stack';
 
 /** --local, --fast, --wait-seconds, --json: how rollback and promote run in this process, like `run`. */
 export const LOCAL_OPTIONS = {
@@ -50,38 +50,63 @@ export async function runLocally(
 
 type Deps = ReturnType<typeof cliDeps>;
 
-/** A rollback or a promotion: checked and planned, then run in this process (--local) or started on the stack. */
+type Planned = { input: Record<string, unknown>; executionName?: string };
+
+/**
+ * The command of a rollback or a promotion: checked and planned, then run in this process
+ * (--local) or started on the stack. A wrong command line points to the command's --help.
+ */
 export interface EnvironmentAction<
+  O extends typeof STACK_OPTIONS & typeof LOCAL_OPTIONS,
   R,
-  P extends { input: Record<string, unknown>; executionName?: string },
+  P extends Planned,
   S extends { executionArn: string },
-> {
-  request: R;
-  values: { config?: string; local?: boolean; fast?: boolean; 'wait-seconds'?: string; json?: boolean } & StackFlags;
+> extends Pick<CommandSpec<O>, 'usage' | 'options' | 'flags'> {
+  /** The request the flags make; a UsageError when one is missing. */
+  request: (values: Values<O>) => R;
   plan: (request: R, deps: Deps) => Promise<P>;
   /** The line printed before a local run. */
-  planned: (plan: P) => string;
+  planned: (plan: P, values: Values<O>) => string;
   start: (request: R, deps: Deps & { stateMachineArn: string }) => Promise<S>;
   /** The line printed once the execution started. */
   started: (started: S) => string;
 }
 
-/** The body of rollback and promote: the exit status, 0 once started (or the local run's). */
-export async function runEnvironmentAction<
+/** The command `name` (rollback or promote); its exit status is 0 once started, or the local run's. */
+export function environmentActionCommand<
+  O extends typeof STACK_OPTIONS & typeof LOCAL_OPTIONS,
   R,
-  P extends { input: Record<string, unknown>; executionName?: string },
+  P extends Planned,
   S extends { executionArn: string },
->(action: EnvironmentAction<R, P, S>): Promise<number> {
-  const { values } = action;
+>(name: string, action: EnvironmentAction<O, R, P, S>): (argv: string[]) => Promise<number> {
+  return command({
+    usage: action.usage,
+    options: action.options,
+    flags: action.flags,
+    next: () => `${CLI} ${name} --help`,
+    run: (values) => runAction(action, action.request(values), values, (plan) => action.planned(plan, values)),
+  });
+}
+
+/** The flags runAction reads: the config, where it runs, and the stack. */
+type ActionFlags = { config?: string; local?: boolean; fast?: boolean; 'wait-seconds'?: string; json?: boolean } & StackFlags;
+
+/** Plans and runs in this process (--local), or starts on the stack and says how to follow it. */
+async function runAction<R, P extends Planned, S extends { executionArn: string }>(
+  action: Pick<EnvironmentAction<never, R, P, S>, 'plan' | 'start' | 'started'>,
+  request: R,
+  values: ActionFlags,
+  planned: (plan: P) => string,
+): Promise<number> {
   const config = loadCliConfig(values.config);
   if (values.local) {
     const waitMs = localWaitMs(values);
-    const plan = await action.plan(action.request, cliDeps(config));
-    console.error(action.planned(plan));
+    const plan = await action.plan(request, cliDeps(config));
+    console.error(planned(plan));
     return runLocally(plan.input, config, plan.executionName, waitMs, values.json ?? false);
   }
   const stateMachineArn = await resolveStateMachineArn(values);
-  const started = await action.start(action.request, { ...cliDeps(config), stateMachineArn });
+  const started = await action.start(request, { ...cliDeps(config), stateMachineArn });
   console.log(started.executionArn);
   console.error(action.started(started));
   console.error(`follow it: ${CLI} watch ${started.executionArn}`);

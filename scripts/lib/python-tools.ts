@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { withDirLock } from './dir-lock';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHECK_SCRIPT = path.join(__dirname, 'requirements-check.py');
@@ -60,32 +61,6 @@ function scriptsDirOf(python: string): string {
 
 function venvPython(venvDir: string): string {
   return path.join(venvDir, 'bin', 'python');
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** One process at a time builds a venv (a demo and a jest run may start together). */
-function withLock<T>(venvDir: string, fn: () => T): T {
-  const lock = `${venvDir}.lock`;
-  mkdirSync(path.dirname(lock), { recursive: true });
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
-      sleepSync(500);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
 
 const OFFLINE =
@@ -147,7 +122,8 @@ export function pythonTools(options: PythonToolsOptions = DEV_TOOLS): PythonTool
   const stamp = path.join(resolved.venvDir, STAMP);
   const fresh = () => existsSync(venvPython(resolved.venvDir)) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
   if (!fresh()) {
-    withLock(resolved.venvDir, () => {
+    // One process at a time builds a venv (a demo and a jest run may start together).
+    withDirLock(`${resolved.venvDir}.lock`, { staleMs: LOCK_STALE_MS, pollMs: 500 }, () => {
       if (!fresh()) createVenv(resolved, hash, missing);
     });
   }

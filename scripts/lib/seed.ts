@@ -6,6 +6,18 @@ import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRo
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { PipelineConfig } from '../../functions/shared/config';
 
+/** The lock table as the stack makes it: one item per environment, keyed by its name. */
+export async function createLockTable(config: PipelineConfig): Promise<void> {
+  await new DynamoDBClient({}).send(
+    new CreateTableCommand({
+      TableName: config.lock.table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'environment', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'environment', KeyType: 'HASH' }],
+    }),
+  );
+}
+
 /**
  * What a real account has before the first build, made in the emulator: the builder's instance
  * profile, an Ubuntu 22.04 base image behind an SSM parameter, an ECR repository, and the lock
@@ -44,14 +56,7 @@ export async function seedAccount(config: PipelineConfig): Promise<{ baseAmiId: 
     await ssm.send(new PutParameterCommand({ Name: config.baseImage.parameter, Value: baseAmiId, Type: 'String', Overwrite: true }));
   }
 
-  await new DynamoDBClient({}).send(
-    new CreateTableCommand({
-      TableName: config.lock.table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'environment', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'environment', KeyType: 'HASH' }],
-    }),
-  );
+  await createLockTable(config);
 
   for (const repositoryName of config.repositories) {
     try {

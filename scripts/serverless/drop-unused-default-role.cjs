@@ -1,19 +1,15 @@
 'use strict';
+const TemplateFinalizer = require('./template-finalizer.cjs');
+
 /**
  * serverless-iam-roles-per-function gives every function a role of its own, copied from the
  * framework's default role, which then stays in the template with nobody using it. This removes
  * it once the per-function roles exist, and fails the package if anything still refers to it.
  */
-class DropUnusedDefaultRole {
-  constructor(serverless) {
-    this.serverless = serverless;
-    this.hooks = { 'before:package:finalize': () => this.drop() };
-  }
-
-  drop() {
-    const provider = this.serverless.getProvider('aws');
-    const id = provider.naming.getRoleLogicalId();
-    const resources = this.serverless.service.provider.compiledCloudFormationTemplate.Resources;
+class DropUnusedDefaultRole extends TemplateFinalizer {
+  finalize(template) {
+    const id = this.serverless.getProvider('aws').naming.getRoleLogicalId();
+    const resources = template.Resources;
     if (!resources[id]) return;
     const { [id]: role, ...others } = resources;
     const users = Object.entries(others)

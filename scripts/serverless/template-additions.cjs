@@ -1,19 +1,15 @@
 'use strict';
+const TemplateFinalizer = require('./template-finalizer.cjs');
+
 /**
  * Adds custom.templateAdditions.Rules and .Resources to the template: osls's schema has no place
  * for CloudFormation Rules, and resources that exist only for some configs (built in config.cjs)
  * cannot be spliced into `resources:` by a variable. CloudFormation checks rules before it
  * creates anything.
  */
-class TemplateAdditions {
-  constructor(serverless) {
-    this.serverless = serverless;
-    this.hooks = { 'before:package:finalize': () => this.add() };
-  }
-
-  add() {
+class TemplateAdditions extends TemplateFinalizer {
+  finalize(template) {
     const additions = this.serverless.service.custom?.templateAdditions ?? {};
-    const template = this.serverless.service.provider.compiledCloudFormationTemplate;
     // BuildEventResources: the build events' rule, topic and alarms, kept apart from the EBS key's.
     for (const [key, section] of [
       ['Rules', 'Rules'],

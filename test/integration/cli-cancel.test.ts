@@ -4,8 +4,6 @@
  * has started to publish, an unknown one and one of another environment are refused, and the
  * record is never written for them. (The roll back that follows: test/statemachine/cancel.test.ts.)
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateStateMachineCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -19,37 +17,18 @@ import { main as start } from '../../scripts/commands/start';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
 import { demoConfig } from '../support/builds';
+import { deployedDefinition, runCli } from '../support/cli';
 import { type Moto, startMoto } from '../support/moto';
 
-const ROOT = path.resolve(__dirname, '../..');
 const config = demoConfig();
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/operator/alice';
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined };
 let moto: Moto;
 let stateMachineArn: string;
 
-async function run(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    const code = await command(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
-function deployedDefinition(): string {
-  const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8');
-  return asl.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:t-${name}`);
-}
-
 /** A running execution of `env` (moto runs nothing: it stays RUNNING). */
 async function startBuild(env: string): Promise<{ name: string; arn: string }> {
-  const started = await run(start, ['--env', env, '--state-machine-arn', stateMachineArn]);
+  const started = await runCli(start, ['--env', env, '--state-machine-arn', stateMachineArn]);
   expect(started.code).toBe(0);
   return { arn: started.out, name: started.out.slice(started.out.lastIndexOf(':') + 1) };
 }
@@ -122,7 +101,7 @@ describe('comfyui-ami cancel', () => {
   it('records the cancel of a running build, which its next step then refuses to go past', async () => {
     const build = await startBuild('dev');
 
-    const result = await run(cancel, [build.name, '--state-machine-arn', stateMachineArn]);
+    const result = await runCli(cancel, [build.name, '--state-machine-arn', stateMachineArn]);
 
     expect(result.code).toBe(0);
     expect(result.out).toMatch(new RegExp(`^cancel recorded for ${build.name} \\(dev, at .+\\): its next step fails with BuildCancelled`));
@@ -140,7 +119,7 @@ describe('comfyui-ami cancel', () => {
     const build = await startBuild('dev');
     await markPublishing(stateOf(build), stepContext());
 
-    const result = await run(cancel, [build.arn, '--json']);
+    const result = await runCli(cancel, [build.arn, '--json']);
 
     expect(result.code).toBe(1);
     expect(result.err).toContain('CancelRefused');
@@ -152,9 +131,9 @@ describe('comfyui-ami cancel', () => {
     const build = await startBuild('dev');
     await new SFNClient({}).send(new StopExecutionCommand({ executionArn: build.arn }));
 
-    const ended = await run(cancel, [build.name, '--state-machine-arn', stateMachineArn]);
-    const unknown = await run(cancel, ['dev-no-such-build', '--state-machine-arn', stateMachineArn]);
-    const noBuild = await run(cancel, ['--state-machine-arn', stateMachineArn]);
+    const ended = await runCli(cancel, [build.name, '--state-machine-arn', stateMachineArn]);
+    const unknown = await runCli(cancel, ['dev-no-such-build', '--state-machine-arn', stateMachineArn]);
+    const noBuild = await runCli(cancel, ['--state-machine-arn', stateMachineArn]);
 
     expect([ended.code, ended.err]).toEqual([1, expect.stringMatching(/CancelRefused: build .+ has ended \(ABORTED\)/)]);
     expect([unknown.code, unknown.err]).toEqual([1, expect.stringContaining('BuildNotFound')]);

@@ -4,29 +4,20 @@
  * lock` shows and clears a stuck item.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { defaultClients } from '../../functions/shared/clients';
 import { acquireLock } from '../../functions/shared/environment-lock';
 import { main as lock } from '../../scripts/commands/lock';
+import { createLockTable } from '../../scripts/lib/seed';
 import { DEMO_CONFIG_PATH, demoConfig } from '../support/builds';
+import { runCli } from '../support/cli';
 import { stateAfterImage } from '../support/context';
 import { type Moto, startMoto } from '../support/moto';
 
 const config = demoConfig();
 let moto: Moto;
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await lock([...argv, '--config', DEMO_CONFIG_PATH]), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[]) => runCli(lock, [...argv, '--config', DEMO_CONFIG_PATH]);
 
 const item = async () =>
   (
@@ -46,14 +37,7 @@ async function poison(): Promise<void> {
 
 beforeAll(async () => {
   moto = await startMoto();
-  await new DynamoDBClient({}).send(
-    new CreateTableCommand({
-      TableName: config.lock.table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'environment', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'environment', KeyType: 'HASH' }],
-    }),
-  );
+  await createLockTable(config);
 });
 afterAll(async () => moto?.stop());
 

@@ -19,6 +19,7 @@ import type { BuildState } from '../../functions/shared/state';
 import { main as logs } from '../../scripts/commands/logs';
 import { loadCliConfig } from '../../scripts/lib/stack';
 import { demoConfig } from '../support/builds';
+import { runCli } from '../support/cli';
 import { type Moto, startMoto } from '../support/moto';
 
 const NAME = 'dev-build-7';
@@ -94,18 +95,7 @@ beforeEach(() => {
   sfn.on(GetExecutionHistoryCommand).resolves({ events: HISTORY });
 });
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await (logs as (a: string[]) => Promise<number>)(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[]) => runCli(logs, argv);
 
 describe('comfyui-ami logs', () => {
   it("merges the history, the build's function lines (not another build's) and its command output by time", async () => {

@@ -15,6 +15,7 @@ import * as start from '../../scripts/commands/start';
 import * as status from '../../scripts/commands/status';
 import * as watch from '../../scripts/commands/watch';
 import { DEMO_CONFIG_PATH } from '../support/builds';
+import { runCli } from '../support/cli';
 import { type Moto, startMoto } from '../support/moto';
 
 type Main = (argv: string[]) => Promise<number>;
@@ -55,19 +56,6 @@ const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:co
 const saved: Record<string, string | undefined> = {};
 let dir: string;
 
-async function capture(command: Main, argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await command(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
 /** A machine with no AWS settings at all (no region, no credentials, no profile files). */
 function noAwsAccount(): void {
   for (const key of AWS_KEYS) delete process.env[key];
@@ -94,7 +82,7 @@ describe('--help', () => {
   });
 
   it.each(COMMANDS)('%s lists every flag it accepts, with examples, and exits 0', async (name, main, options) => {
-    const { code, out } = await capture(main, ['--help']);
+    const { code, out } = await runCli(main, ['--help']);
 
     expect(code).toBe(0);
     for (const [flag, option] of Object.entries(options)) {
@@ -109,7 +97,7 @@ describe('no AWS region or credentials', () => {
   it('run stops before anything starts, says how to set a region or use the demo, and exits 2', async () => {
     noAwsAccount();
 
-    const { code, err } = await capture(run.main, ['--env', 'dev', '--config', DEMO_CONFIG_PATH]);
+    const { code, err } = await runCli(run.main, ['--env', 'dev', '--config', DEMO_CONFIG_PATH]);
 
     expect(code).toBe(2);
     expect(err).toContain('no AWS region: set AWS_REGION');
@@ -120,7 +108,7 @@ describe('no AWS region or credentials', () => {
     noAwsAccount();
     process.env.AWS_REGION = 'us-east-1';
 
-    const { code, err } = await capture(start.main, [
+    const { code, err } = await runCli(start.main, [
       '--env',
       'dev',
       '--config',
@@ -151,7 +139,7 @@ describe('a bad pipeline config', () => {
     config.environments.dev.tags = ['dev latest'];
     writeFileSync(file, JSON.stringify(config));
 
-    const { code, err } = await capture(main, [...argv, '--config', file]);
+    const { code, err } = await runCli(main, [...argv, '--config', file]);
 
     expect(code).toBe(2);
     expect(err).toMatch(/^error: ConfigInvalid: .*config\.environments\.dev\.tags\.0: must be /);
@@ -161,8 +149,8 @@ describe('a bad pipeline config', () => {
     const file = path.join(dir, 'bad-pipeline.json');
     writeFileSync(file, JSON.stringify({ repositories: [] }));
 
-    const started = await capture(start.main, ['--env', 'dev', '--config', file, '--state-machine-arn', STATE_MACHINE_ARN]);
-    const ran = await capture(run.main, ['--env', 'dev', '--config', file]);
+    const started = await runCli(start.main, ['--env', 'dev', '--config', file, '--state-machine-arn', STATE_MACHINE_ARN]);
+    const ran = await runCli(run.main, ['--env', 'dev', '--config', file]);
 
     expect(started.code).toBe(2);
     expect(started.err).toMatch(/ConfigInvalid: .*repositories/);
@@ -180,7 +168,7 @@ describe('an endpoint that lacks an API', () => {
   it('redrive against moto (no RedriveExecution) says so instead of a parser error, and exits 1', async () => {
     process.env.AWS_ENDPOINT_URL = moto.endpoint;
 
-    const { code, err } = await capture(redrive.main, [EXECUTION_ARN]);
+    const { code, err } = await runCli(redrive.main, [EXECUTION_ARN]);
 
     expect(code).toBe(1);
     expect(err).toContain(`error: ApiNotSupported: the endpoint ${moto.endpoint} answered RedriveExecution with an HTML page (HTTP 500)`);

@@ -20,6 +20,7 @@ import { main as status } from '../../scripts/commands/status';
 import { main as watch } from '../../scripts/commands/watch';
 import { pushImage } from '../../scripts/lib/seed';
 import { STATE_MACHINE_ARN_ENV } from '../../scripts/lib/stack';
+import { type CliResult, deployedDefinition, runCli } from '../support/cli';
 import { type Moto, startMoto } from '../support/moto';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -33,30 +34,6 @@ const ROLLED_BACK = {
 };
 const STATE_MACHINE_NAME = 'comfyui-ami-test-bake-ami';
 const ENV_KEYS = [STATE_MACHINE_ARN_ENV, 'PIPELINE_CONFIG'];
-
-/** What a command printed, split by stream; console is silenced while it runs. */
-async function run(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    const code = await command(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
-/** The ASL file as deployed: placeholders substituted with function ARNs. */
-function deployedDefinition(): string {
-  const asl = readFileSync(path.join(ROOT, 'statemachine', 'bake-ami.asl.json'), 'utf8');
-  return asl.replace(
-    /\$\{([A-Za-z0-9]+)\}/g,
-    (_m, name: string) => `arn:aws:lambda:us-east-1:123456789012:function:comfyui-ami-test-${name.replace(/FunctionArn$/, '')}`,
-  );
-}
 
 // A developer's own settings must not leak into the commands under test.
 const saved: Record<string, string | undefined> = {};
@@ -97,7 +74,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   const executions = async () => (await new SFNClient({}).send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
 
   it('start resolves the tag, starts the execution named after (environment, digest, request) and prints its ARN', async () => {
-    const result = await run(start, ['--env', 'dev', '--state-machine-arn', stateMachineArn]);
+    const result = await runCli(start, ['--env', 'dev', '--state-machine-arn', stateMachineArn]);
     expect(result.code).toBe(0);
     const name = result.out.slice(result.out.lastIndexOf(':') + 1);
     expect(name).toMatch(new RegExp(`^dev-${digest.slice(7, 31)}-[0-9a-f]{12}$`));
@@ -110,22 +87,22 @@ describe('the CLI against a Step Functions API (moto server)', () => {
 
   it('status finds the build by name and prints its status and environment', async () => {
     const name = firstName;
-    const text = await run(status, [name, '--state-machine-arn', stateMachineArn]);
+    const text = await runCli(status, [name, '--state-machine-arn', stateMachineArn]);
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/^build\s+dev-/m);
     expect(text.out).toMatch(/^status\s+RUNNING$/m);
     expect(text.out).toMatch(/^environment\s+dev$/m);
 
-    const json = await run(status, [name, '--json', '--state-machine-arn', stateMachineArn]);
+    const json = await runCli(status, [name, '--json', '--state-machine-arn', stateMachineArn]);
     expect(JSON.parse(json.out)).toMatchObject({ executionName: name, status: 'RUNNING', environment: 'dev' });
   });
 
   it('start refuses an image of another environment with exit 2 naming --image, and starts nothing', async () => {
     const before = await executions();
-    const byTag = await run(start, ['--env', 'prod', '--image', 'comfyui:dev-latest', '--state-machine-arn', stateMachineArn]);
+    const byTag = await runCli(start, ['--env', 'prod', '--image', 'comfyui:dev-latest', '--state-machine-arn', stateMachineArn]);
     expect([byTag.code, byTag.err]).toEqual([2, expect.stringContaining('--image: the tag "dev-latest" is not a tag of environment prod')]);
     // Only ECR and prod's history can tell about a digest: still refused before StartExecution.
-    const byDigest = await run(start, ['--env', 'prod', '--image', `comfyui@${digest}`, '--state-machine-arn', stateMachineArn]);
+    const byDigest = await runCli(start, ['--env', 'prod', '--image', `comfyui@${digest}`, '--state-machine-arn', stateMachineArn]);
     expect([byDigest.code, byDigest.err]).toEqual([
       2,
       expect.stringContaining(`--image: comfyui@${digest} is not an image of environment prod`),
@@ -134,7 +111,16 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   });
 
   it('start builds the same image again on a second request, under a name of its own (a re-push is a normal build)', async () => {
-    const again = await run(start, ['--env', 'dev', '--branch', 'main', '--commit-sha', 'abc1234', '--state-machine-arn', stateMachineArn]);
+    const again = await runCli(start, [
+      '--env',
+      'dev',
+      '--branch',
+      'main',
+      '--commit-sha',
+      'abc1234',
+      '--state-machine-arn',
+      stateMachineArn,
+    ]);
     expect(again.code).toBe(0);
     expect(again.err).toMatch(/^started /m);
     expect(again.out).not.toContain(firstName);
@@ -149,11 +135,11 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     text.time = new Date().toISOString();
     writeFileSync(copy, JSON.stringify(text));
     const before = (await executions()).length;
-    let first: Awaited<ReturnType<typeof run>>;
-    let second: Awaited<ReturnType<typeof run>>;
+    let first: CliResult;
+    let second: CliResult;
     try {
-      first = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
-      second = await run(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+      first = await runCli(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
+      second = await runCli(start, ['--input', copy, '--state-machine-arn', stateMachineArn]);
     } finally {
       rmSync(copy, { force: true });
     }
@@ -167,7 +153,7 @@ describe('the CLI against a Step Functions API (moto server)', () => {
     const second = await pushImage('comfyui', 'staging-latest', 'image two');
     process.env[STATE_MACHINE_ARN_ENV] = stateMachineArn;
     try {
-      const viaEnv = await run(start, ['--env', 'staging']);
+      const viaEnv = await runCli(start, ['--env', 'staging']);
       expect(viaEnv.code).toBe(0);
       expect(viaEnv.out).toMatch(new RegExp(`:staging-${second.slice(7, 31)}-[0-9a-f]{12}$`));
       stagingName = viaEnv.out.slice(viaEnv.out.lastIndexOf(':') + 1);
@@ -184,33 +170,33 @@ describe('the CLI against a Step Functions API (moto server)', () => {
         }),
       }),
     );
-    const viaStack = await run(status, [stagingName, '--stack', 'comfyui-ami-test']);
+    const viaStack = await runCli(status, [stagingName, '--stack', 'comfyui-ami-test']);
     expect(viaStack.code).toBe(0);
     expect(viaStack.out).toMatch(/^environment\s+staging$/m);
   });
 
   it('start refuses a bad request naming the flag, with exit 2, and starts nothing', async () => {
     const before = (await executions()).length;
-    const unknownEnv = await run(start, ['--env', 'qa', '--state-machine-arn', stateMachineArn]);
+    const unknownEnv = await runCli(start, ['--env', 'qa', '--state-machine-arn', stateMachineArn]);
     expect(unknownEnv.code).toBe(2);
     expect(unknownEnv.err).toMatch(/^error: --env: must be one of the configured environments/);
     expect(unknownEnv.err).toContain('usage: comfyui-ami start');
-    const badImage = await run(start, ['--env', 'dev', '--image', 'comfyui:$(reboot)', '--state-machine-arn', stateMachineArn]);
+    const badImage = await runCli(start, ['--env', 'dev', '--image', 'comfyui:$(reboot)', '--state-machine-arn', stateMachineArn]);
     expect([badImage.code, badImage.err]).toEqual([2, expect.stringMatching(/^error: --image: /)]);
-    const unknownFlag = await run(start, ['--env', 'dev', '--tag', 'x']);
+    const unknownFlag = await runCli(start, ['--env', 'dev', '--tag', 'x']);
     expect([unknownFlag.code, unknownFlag.err]).toEqual([2, expect.stringContaining("'--tag'")]);
-    const mixed = await run(start, ['--env', 'dev', '--input', 'events/console-dev.json']);
+    const mixed = await runCli(start, ['--env', 'dev', '--input', 'events/console-dev.json']);
     expect([mixed.code, mixed.err]).toEqual([2, expect.stringContaining('--input cannot be combined with --env')]);
-    const noMachine = await run(start, ['--env', 'dev']);
+    const noMachine = await runCli(start, ['--env', 'dev']);
     expect([noMachine.code, noMachine.err]).toEqual([2, expect.stringContaining('--state-machine-arn or --stack is required')]);
-    const badMachine = await run(start, ['--env', 'dev', '--state-machine-arn', 'arn:aws:lambda:x']);
+    const badMachine = await runCli(start, ['--env', 'dev', '--state-machine-arn', 'arn:aws:lambda:x']);
     expect([badMachine.code, badMachine.err]).toEqual([2, expect.stringContaining('--state-machine-arn: ')]);
     expect(await executions()).toHaveLength(before);
   });
 
   it('start fails with exit 1 when the image is not in ECR, and starts nothing', async () => {
     const before = (await executions()).length;
-    const missing = await run(start, ['--env', 'dev', '--image', 'comfyui:dev-404', '--state-machine-arn', stateMachineArn]);
+    const missing = await runCli(start, ['--env', 'dev', '--image', 'comfyui:dev-404', '--state-machine-arn', stateMachineArn]);
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/^error: ImageNotFound: comfyui:dev-404 does not exist in ECR/m);
     expect(missing.err).toContain('next: ');
@@ -220,19 +206,19 @@ describe('the CLI against a Step Functions API (moto server)', () => {
   it('status reports an aborted build, and exits 1 naming an unknown one', async () => {
     const arn = (await executions()).find((e) => e.name === firstName)!.executionArn!;
     await new SFNClient({}).send(new StopExecutionCommand({ executionArn: arn }));
-    const aborted = await run(status, [arn]);
+    const aborted = await runCli(status, [arn]);
     expect(aborted.code).toBe(0);
     expect(aborted.out).toMatch(/^status\s+ABORTED$/m);
     expect(aborted.err).toContain(`comfyui-ami redrive ${arn}`);
 
-    const unknown = await run(status, ['dev-0000', '--state-machine-arn', stateMachineArn]);
+    const unknown = await runCli(status, ['dev-0000', '--state-machine-arn', stateMachineArn]);
     expect(unknown.code).toBe(1);
     expect(unknown.err).toMatch(/^error: BuildNotFound: /);
   });
 
   it('watch follows the history until the end (moto serves a canned successful one)', async () => {
     const arn = (await executions())[0].executionArn!;
-    const result = await run(watch, [arn, '--interval', '0']);
+    const result = await runCli(watch, [arn, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/done\s+A State/);
     expect(result.out.split('\n').at(-1)).toBe('SUCCEEDED');
@@ -287,7 +273,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       ],
       [3, 5, 5, 10],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out.split('\n')).toEqual([
       '14:00:03  done    Record the execution',
@@ -323,7 +309,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       ],
       [7],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(1);
     const lines = result.out.split('\n');
     expect(lines).toContain('14:00:02  failed  Send the update command: BuilderLost builder i-0123 is terminated; the update cannot run');
@@ -366,7 +352,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       ],
       [3, 7],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out.split('\n')).toEqual([
       '14:00:03  retry   Create the AMI: AwsThrottled Rate exceeded',
@@ -395,7 +381,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       ],
       [3],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(1);
     expect(result.out).toContain('14:00:02  failed  Roll back the build: AwsUnavailable EC2 answered 503');
     expect(result.out).toContain(`resume: comfyui-ami redrive ${ARN} ("Roll back the build" did not finish: a redrive re-runs it)`);
@@ -422,7 +408,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
       ],
       [2, 5],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out).toContain('redriven (attempt 2)');
     expect(result.out.split('\n').at(-1)).toBe('SUCCEEDED  AMI ami-0abcdef0123456789');
@@ -434,22 +420,26 @@ describe('watch and redrive (Step Functions mocked)', () => {
       [{ id: 1, type: 'ExecutionSucceeded', timestamp: at(1), executionSucceededEventDetails: { output } } as HistoryEvent],
       [1],
     );
-    const result = await run(watch, [ARN, '--interval', '0']);
+    const result = await runCli(watch, [ARN, '--interval', '0']);
     expect(result.code).toBe(0);
     expect(result.out).toBe('SUPERSEDED  nothing baked: a newer image of dev is built by dev-newer');
   });
 
   it('refuses bad arguments with exit 2 naming the flag', async () => {
-    expect(await run(watch, [])).toMatchObject({ code: 2, err: expect.stringContaining('<execution-name|execution-arn> is required') });
-    expect(await run(watch, [ARN, 'extra'])).toMatchObject({ code: 2, err: expect.stringContaining('unexpected argument(s): extra') });
-    expect(await run(watch, [ARN, '--interval', 'soon'])).toMatchObject({ code: 2, err: expect.stringContaining('--interval: ') });
-    expect(await run(watch, ['dev-abc'])).toMatchObject({
+    expect(await runCli(watch, [])).toMatchObject({ code: 2, err: expect.stringContaining('<execution-name|execution-arn> is required') });
+    expect(await runCli(watch, [ARN, 'extra'])).toMatchObject({ code: 2, err: expect.stringContaining('unexpected argument(s): extra') });
+    expect(await runCli(watch, [ARN, '--interval', 'soon'])).toMatchObject({ code: 2, err: expect.stringContaining('--interval: ') });
+    expect(await runCli(watch, ['dev-abc'])).toMatchObject({
       code: 2,
       err: expect.stringContaining('--state-machine-arn or --stack is required'),
     });
-    expect(await run(redrive, [ARN, '--force'])).toMatchObject({ code: 2, err: expect.stringContaining("'--force'") });
+    expect(await runCli(redrive, [ARN, '--force'])).toMatchObject({ code: 2, err: expect.stringContaining("'--force'") });
     expect(
-      await run(status, ['not a name', '--state-machine-arn', `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`]),
+      await runCli(status, [
+        'not a name',
+        '--state-machine-arn',
+        `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`,
+      ]),
     ).toMatchObject({
       code: 2,
       err: expect.stringContaining('<execution-name|execution-arn>: must be an execution ARN or name'),
@@ -459,7 +449,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
 
   it('redrive resumes a failed build by name and prints how to follow it', async () => {
     sfn.on(RedriveExecutionCommand).resolves({ redriveDate: at(30) });
-    const result = await run(redrive, [
+    const result = await runCli(redrive, [
       'dev-abc',
       '--state-machine-arn',
       `arn:aws:states:us-east-1:123456789012:stateMachine:${STATE_MACHINE_NAME}`,
@@ -470,7 +460,7 @@ describe('watch and redrive (Step Functions mocked)', () => {
 
   it('redrive explains a build that cannot be redriven, and exits 1', async () => {
     sfn.on(RedriveExecutionCommand).rejects(new ExecutionNotRedrivable({ message: 'Execution is SUCCEEDED', $metadata: {} }));
-    const result = await run(redrive, [ARN]);
+    const result = await runCli(redrive, [ARN]);
     expect(result.code).toBe(1);
     expect(result.err).toContain('error: ExecutionNotRedrivable: Execution is SUCCEEDED');
     expect(result.err).toContain(`next: comfyui-ami status ${ARN}`);

@@ -6,24 +6,14 @@ import { main as status } from '../../scripts/commands/status';
 import type { EnvironmentStatus } from '../../scripts/lib/environment-status';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { build, buildWith, DEMO_CONFIG_PATH, demoConfig, pushEvent } from '../support/builds';
+import { runCli } from '../support/cli';
 import { type Moto, startMoto } from '../support/moto';
 import { failing, named } from '../support/step-failures';
 
 const config = demoConfig();
 let moto: Moto;
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await status([...argv, '--config', DEMO_CONFIG_PATH]), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[]) => runCli(status, [...argv, '--config', DEMO_CONFIG_PATH]);
 
 beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';

@@ -16,6 +16,7 @@ import { main as legacy } from '../../scripts/commands/legacy';
 import { useEndpoint } from '../../scripts/lib/moto';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { build, demoConfig, pushEvent } from '../support/builds';
+import { runCli } from '../support/cli';
 import { FAST_REGION } from '../support/fault-proxy';
 import { type Moto, startMoto } from '../support/moto';
 
@@ -35,18 +36,7 @@ const CONFIG_FILE = join(tmpdir(), `legacy-config-${process.pid}.json`);
 let moto: Moto;
 const ami: Record<string, string> = {};
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
-  try {
-    return { code: await legacy([...argv, '--config', CONFIG_FILE]), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (argv: string[]) => runCli(legacy, [...argv, '--config', CONFIG_FILE]);
 
 /** An AMI the old system would have made: its name, and optionally only a Name tag. */
 async function oldAmi(baseAmiId: string, name: string, nameTag?: string): Promise<string> {

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, request as forward, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { isNativeError } from 'node:util/types';
 import type { Clients } from '../../functions/shared/clients';
+import { listenLocal } from './local-server';
 
 /**
  * throttle, server-error, access-denied: an AWS error answer instead of moto's. reset: the
@@ -171,7 +171,6 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let live: LiveRule[] = [];
   let counts: Record<string, ActionCount> = {};
   let injected = 0;
-  const sockets = new Set<Socket>();
 
   /** The rule that faults this request, after counting it against every matching rule's `after`. */
   const pick = (call: AwsCall, body: string): LiveRule | null => {
@@ -240,18 +239,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       pass(req, res, body, count);
     });
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
+  const local = await listenLocal(server, agent);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: local.endpoint,
     addRule(rule) {
       if (rule.times !== 'always' && (!Number.isInteger(rule.times) || rule.times < 1))
         throw new Error(`fault rule times must be a positive integer or 'always', got ${rule.times}`);
@@ -273,11 +263,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     faultsInjected() {
       return injected;
     },
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: local.stop,
   };
 }
 

@@ -19,7 +19,7 @@
  * Everything else passes through untouched.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenLocal } from './local-server';
 
 export interface MotoGapsProxy {
   endpoint: string;
@@ -61,7 +61,6 @@ export function splitSnapshotTags(form: URLSearchParams): { tags: { Key: string;
 export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  const sockets = new Set<Socket>();
   let rewritten = 0;
 
   const send = (method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Upstream> =>
@@ -260,23 +259,11 @@ export async function startMotoGapsProxy(target: string): Promise<MotoGapsProxy>
       );
     });
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const local = await listenLocal(server, agent);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: local.endpoint,
     rewritten: () => rewritten,
     fastSnapshotRestores: () => fastRestores,
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: local.stop,
   };
 }

@@ -8,7 +8,7 @@
  * `Failed` when told to. The product's requests pass unchanged.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenLocal } from './local-server';
 
 export interface SlowResources {
   endpoint: string;
@@ -35,7 +35,6 @@ interface Upstream {
 export async function startSlowResources(target: string, options: SlowOptions): Promise<SlowResources> {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  const sockets = new Set<Socket>();
   const settledAt = new Map<string, number>();
   const failed = options.outcome === 'failure';
 
@@ -118,22 +117,10 @@ export async function startSlowResources(target: string, options: SlowOptions): 
       );
     });
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const local = await listenLocal(server, agent);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: local.endpoint,
     settledAt,
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: local.stop,
   };
 }

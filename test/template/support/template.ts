@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import AdmZip from 'adm-zip';
+import { withDirLock } from '../../../scripts/lib/dir-lock';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const STAGE = 'test';
@@ -35,33 +36,6 @@ function newestMtime(target: string): number {
   const stat = statSync(target);
   if (!stat.isDirectory()) return stat.mtimeMs;
   return readdirSync(target).reduce((newest, entry) => Math.max(newest, newestMtime(path.join(target, entry))), stat.mtimeMs);
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Serializes packaging across jest workers (and concurrent jest runs) with a lock directory. */
-function withLock<T>(fn: () => T): T {
-  const lock = `${PACKAGE_DIR}.lock`;
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // A lock left by a killed run is older than any packaging takes.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`another run holds ${lock}; remove it if no jest is running`);
-      sleepSync(200);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
 
 /** Offline: dummy credentials, no profile; osls needs no AWS call to package. */
@@ -97,7 +71,9 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
   const dir = variant ? `${PACKAGE_DIR}-${variant.name}` : PACKAGE_DIR;
   const templateFile = path.join(dir, 'cloudformation-template-update-stack.json');
   const configFile = variant ? `${dir}.config.json` : undefined;
-  withLock(() => {
+  // One packaging at a time across jest workers and concurrent runs; a lock left by a killed
+  // run is older than any packaging takes.
+  withDirLock(`${PACKAGE_DIR}.lock`, { staleMs: 600_000, pollMs: 200, timeoutMs: 600_000 }, () => {
     if (configFile) {
       const text = JSON.stringify(variant!.config, null, 2);
       if (!existsSync(configFile) || readFileSync(configFile, 'utf8') !== text) writeFileSync(configFile, text);
