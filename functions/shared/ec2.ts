@@ -45,6 +45,15 @@ export async function describeInstance(ec2: EC2Client, instanceId: string): Prom
 /** Terminates instances; ones already gone count as done. */
 export async function terminateInstances(ec2: EC2Client, instanceIds: string[]): Promise<string[]> {
   const ids = [...new Set(instanceIds)];
+  if (ids.length === 0) return [];
+  // One call for all; EC2 refuses the whole call when one id is gone, and then each goes on its own.
+  try {
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    return ids;
+  } catch (error) {
+    if (ids.length === 1 && errorName(error) === 'InvalidInstanceID.NotFound') return [];
+    if (errorName(error) !== 'InvalidInstanceID.NotFound') throw error;
+  }
   const terminated: string[] = [];
   for (const id of ids) {
     try {

@@ -131,13 +131,6 @@ const TARGETS: Target[] = [
     call: 'SSM GetCommandInvocation of the health check',
     onFailure: 'rolled-back',
   },
-  // The first TerminateInstances of a build: the roll back terminates the test instance instead.
-  {
-    state: 'Terminate the test instance',
-    rule: { service: 'ec2', action: 'TerminateInstances' },
-    call: 'EC2 TerminateInstances of the test instance',
-    onFailure: 'rolled-back',
-  },
   // history/{ami} and metadata are written, the write of latest fails: the roll back has parameters to undo.
   {
     state: 'Publish the AMI',
