@@ -111,9 +111,9 @@ export const STEPS = {
     calls: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:DescribeExecution'],
   },
   releaseLock: {
-    states: ['Release the environment lock', 'Release the lock after failure'],
+    states: ['Release the lock after failure'],
     folder: 'release-lock',
-    description: "Frees the environment's build lock if this execution holds it.",
+    description: "Frees the environment's build lock after a failed build if this execution holds it.",
     timeoutSeconds: 60,
     calls: ['dynamodb:UpdateItem'],
   },
@@ -122,7 +122,7 @@ export const STEPS = {
     folder: 'resolve-base-ami',
     description: 'Chooses the base AMI (incremental, migration or fresh) and the build number.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeImages', 'ssm:GetParameter'],
+    calls: ['ec2:DescribeImages', 'ssm:GetParameter', 'ssm:GetParameters'],
   },
   prepareRollback: {
     states: ['Prepare the rollback'],
@@ -242,9 +242,17 @@ export const STEPS = {
   cleanUp: {
     states: ['Clean up'],
     folder: 'clean-up',
-    description: "Terminates the build's instances (builder and test instance), removes the previous AMI, prunes history.",
+    description:
+      "Terminates the build's instances (builder and test instance), removes the previous AMI, prunes history, releases the lock.",
     timeoutSeconds: 120,
-    calls: [...REMOVE_CALLS, ...FAST_RESTORE_OFF_CALLS, 'ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
+    calls: [
+      ...REMOVE_CALLS,
+      ...FAST_RESTORE_OFF_CALLS,
+      'dynamodb:UpdateItem',
+      'ssm:DeleteParameters',
+      'ssm:GetParameter',
+      'ssm:GetParametersByPath',
+    ],
   },
   rollBack: {
     states: ['Roll back the build'],

@@ -871,6 +871,7 @@ describe('the packaged stack (sls package --stage test)', () => {
         [
           roleId('acquireLock'),
           roleId('releaseLock'),
+          roleId('cleanUp'),
           roleId('normalizeRequest'),
           roleId('startBuild'),
           roleId('awaitEvent'),
