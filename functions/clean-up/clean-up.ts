@@ -1,6 +1,6 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } from '@aws-sdk/client-ssm';
-import { findBuildInstances, identityOf, ownInstance, publishableImage } from '../shared/build-identity';
+import { findBuildInstances, identityOf, isOwnedBy, ownInstance, publishableImage } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config-values';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import { releaseLock } from '../shared/environment-lock';
@@ -58,8 +58,15 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const paths = parameterPaths(config, request.environment);
 
   const identity = identityOf(state);
-  // Only the AMI this build published decides what is outdated.
-  await publishableImage(clients.ec2, state, published.amiId);
+  // The environment's pipeline AMIs, listed once for everything below.
+  const images = await findImages(clients.ec2, [
+    { Name: `tag:${TAG.environment}`, Values: [request.environment] },
+    { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+  ]);
+  // Only the AMI this build published decides what is outdated: the listing shows its tags, or it is read.
+  const listed = images.find((i) => i.ImageId === published.amiId);
+  if (!(listed && base.mode !== 'rollback' && isOwnedBy(listed.Tags, identity)))
+    await publishableImage(clients.ec2, state, published.amiId);
   const builders = (await findBuildInstances(clients.ec2, identity)).map((i) => i.InstanceId ?? '');
   // The state's builder id counts only once its tags show this build (ownInstance refuses others).
   const named =
@@ -79,10 +86,6 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   if (latest !== published.amiId) {
     keptPrevious = previous ? { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` } : null;
   } else {
-    const images = await findImages(clients.ec2, [
-      { Name: `tag:${TAG.environment}`, Values: [request.environment] },
-      { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
-    ]);
     const retainPrevious = environmentConfig(config, request.environment)?.retainPrevious ?? 0;
     const doomed = new Set(outdatedImages(images, { environment: request.environment, latest, retainPrevious }));
     if (previous && previous !== published.amiId) {
