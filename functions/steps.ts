@@ -129,7 +129,7 @@ export const STEPS = {
     folder: 'prepare-rollback',
     description: 'Under the lock, re-points a rollback to its retained AMI or resolves the base for rebuilding its digest.',
     timeoutSeconds: 60,
-    calls: ['ec2:DescribeImages', 'ecr:DescribeImages', 'ssm:GetParameter'],
+    calls: ['ec2:DescribeImages', 'ecr:DescribeImages', 'ssm:GetParameter', 'ssm:GetParameters'],
   },
   launchBuilder: {
     states: ['Launch the builder instance'],

@@ -86,8 +86,8 @@ const TARGETS: Target[] = [
   },
   {
     state: 'Resolve the base AMI',
-    rule: { service: 'ssm', action: 'GetParameter' },
-    call: 'SSM GetParameter of latest',
+    rule: { service: 'ssm', action: 'GetParameters' },
+    call: 'SSM GetParameters of latest and metadata',
     onFailure: 'rolled-back',
   },
   {
