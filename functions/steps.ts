@@ -253,6 +253,17 @@ export const STEPS = {
       'ssm:GetParameter',
       'ssm:GetParametersByPath',
     ],
+    // A release a transient fault kept from happening: the whole step again, a few times (then the ASL lets it pass).
+    retry: [
+      {
+        ErrorEquals: ['LockNotReleased'],
+        IntervalSeconds: 2,
+        MaxAttempts: 3,
+        BackoffRate: 2,
+        MaxDelaySeconds: 60,
+        JitterStrategy: 'FULL',
+      },
+    ],
   },
   rollBack: {
     states: ['Roll back the build'],

@@ -4,7 +4,7 @@ import { findBuildInstances, identityOf, isOwnedBy, ownInstance, publishableImag
 import { environmentConfig } from '../shared/config-values';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
 import { releaseLock } from '../shared/environment-lock';
-import { classifyError, TRANSIENT_ERRORS } from '../shared/errors';
+import { classifyError, LockNotReleased, TRANSIENT_ERRORS } from '../shared/errors';
 import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
@@ -133,9 +133,10 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
 
 /**
  * The last step of a successful build: clean up, then free the environment (one state, one
- * invocation). A transient fault of the release is retried with the step (clean up is safe to run
- * again); a permanent one does not fail the published build: its holder has ended, so the next
- * build takes the lock over (environment-lock.ts isStale).
+ * invocation). A transient fault of the release is LockNotReleased, which the state machine
+ * retries with the step (clean up is safe to run again) and then lets pass; a permanent one does
+ * not fail the published build either: its holder has ended, so the next build takes the lock
+ * over (environment-lock.ts isStale).
  */
 export async function cleanUpAndRelease(
   state: BuildState,
@@ -146,7 +147,8 @@ export async function cleanUpAndRelease(
     (out) => out.released,
     (error: unknown) => {
       const named = classifyError(error);
-      if ((TRANSIENT_ERRORS as readonly string[]).includes(named.name)) throw named;
+      if ((TRANSIENT_ERRORS as readonly string[]).includes(named.name))
+        throw new LockNotReleased(`the environment lock of ${state.request?.environment} was not released: ${named.message}`);
       ctx.logger.warn('environment lock not released; the next build takes it over', { error: named.name });
       return false;
     },

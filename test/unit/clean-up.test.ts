@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { cleanUpAndRelease, outdatedImages, pruneHistory } from '../../functions/clean-up/clean-up';
 import type { Published } from '../../functions/shared/state';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
+import { loadDefinition } from '../../scripts/lib/local-runner';
 import { buildTags, stateAfterImage, stepContext } from '../support/context';
 
 const ssmMock = mockClient(SSMClient);
@@ -124,8 +125,11 @@ describe('cleanUpAndRelease', () => {
     await expect(cleanUpAndRelease(state, stepContext())).resolves.toMatchObject({ lockReleased: false, terminated: [] });
   });
 
-  it('hands a throttled release to the state machine, which retries the step', async () => {
+  it('fails a throttled release with LockNotReleased, which the state machine retries and then lets pass to the success', async () => {
     dynamodbMock.on(UpdateItemCommand).rejects(failure('ThrottlingException'));
-    await expect(cleanUpAndRelease(state, stepContext())).rejects.toMatchObject({ name: 'AwsThrottled' });
+    await expect(cleanUpAndRelease(state, stepContext())).rejects.toMatchObject({ name: 'LockNotReleased' });
+    const cleanUpState = loadDefinition().States['Clean up'] as unknown as { Retry: { ErrorEquals: string[] }[]; Catch: unknown[] };
+    expect(cleanUpState.Retry[0].ErrorEquals).toEqual(['LockNotReleased']);
+    expect(cleanUpState.Catch[0]).toEqual({ ErrorEquals: ['LockNotReleased'], ResultPath: '$.releaseError', Next: 'Announce the success' });
   });
 });
