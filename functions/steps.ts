@@ -253,12 +253,13 @@ export const STEPS = {
       'ssm:GetParameter',
       'ssm:GetParametersByPath',
     ],
-    // A release a transient fault kept from happening: the whole step again, a few times (then the ASL lets it pass).
+    // A release a transient fault kept from happening: the whole step again, as often as a transient
+    // fault of any step (then the ASL lets it pass, as the Release state's catch did).
     retry: [
       {
         ErrorEquals: ['LockNotReleased'],
         IntervalSeconds: 2,
-        MaxAttempts: 3,
+        MaxAttempts: 6,
         BackoffRate: 2,
         MaxDelaySeconds: 60,
         JitterStrategy: 'FULL',
