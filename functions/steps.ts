@@ -111,25 +111,25 @@ export const STEPS = {
     calls: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:DescribeExecution'],
   },
   releaseLock: {
-    states: ['Release the environment lock', 'Release the lock after failure'],
+    states: ['Release the lock after failure'],
     folder: 'release-lock',
-    description: "Frees the environment's build lock if this execution holds it.",
+    description: "Frees the environment's build lock after a failed build if this execution holds it.",
     timeoutSeconds: 60,
-    calls: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+    calls: ['dynamodb:UpdateItem'],
   },
   resolveBaseAmi: {
     states: ['Resolve the base AMI'],
     folder: 'resolve-base-ami',
     description: 'Chooses the base AMI (incremental, migration or fresh) and the build number.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:DescribeImages', 'ssm:GetParameter'],
+    calls: ['ec2:DescribeImages', 'ssm:GetParameter', 'ssm:GetParameters'],
   },
   prepareRollback: {
     states: ['Prepare the rollback'],
     folder: 'prepare-rollback',
     description: 'Under the lock, re-points a rollback to its retained AMI or resolves the base for rebuilding its digest.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:DescribeImages', 'ecr:DescribeImages', 'ssm:GetParameter'],
+    calls: ['ec2:DescribeImages', 'ecr:DescribeImages', 'ssm:GetParameter', 'ssm:GetParameters'],
   },
   launchBuilder: {
     states: ['Launch the builder instance'],
@@ -143,7 +143,7 @@ export const STEPS = {
     folder: 'send-update-command',
     description: 'Runs the fresh-install or update document on the builder.',
     timeoutSeconds: 60,
-    calls: [...SEND_COMMAND_CALLS, 'dynamodb:GetItem'],
+    calls: SEND_COMMAND_CALLS,
     retry: [agentRetry('AgentNotRegistered')],
   },
   checkUpdateCommand: {
@@ -151,21 +151,14 @@ export const STEPS = {
     folder: 'check-update-command',
     description: 'Polls the update command; fails with the tail of its output.',
     timeoutSeconds: 60,
-    calls: [
-      'dynamodb:GetItem',
-      'ec2:DescribeInstances',
-      'logs:DescribeLogStreams',
-      'logs:FilterLogEvents',
-      'logs:GetLogEvents',
-      'ssm:GetCommandInvocation',
-    ],
+    calls: ['ec2:DescribeInstances', 'logs:DescribeLogStreams', 'logs:FilterLogEvents', 'logs:GetLogEvents', 'ssm:GetCommandInvocation'],
   },
   stopBuilder: {
     states: ['Stop the builder'],
     folder: 'stop-builder',
     description: 'Stops the builder and reports whether it has stopped.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:DescribeInstances', 'ec2:StopInstances'],
+    calls: ['ec2:DescribeInstances', 'ec2:StopInstances'],
   },
   createImage: {
     states: ['Create the AMI'],
@@ -179,7 +172,7 @@ export const STEPS = {
     folder: 'await-event',
     description: 'Registers a paused wait (task token) for the update command or the AMI, and wakes it at once if that has already ended.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:PutItem', 'ec2:DescribeImages', 'ssm:GetCommandInvocation', 'states:SendTaskSuccess'],
+    calls: ['dynamodb:GetItem', 'dynamodb:PutItem', 'ec2:DescribeImages', 'ssm:GetCommandInvocation', 'states:SendTaskSuccess'],
     // A pause that outlives its timeout means a lost event: the Task's Catch runs one check instead.
     retry: [{ ErrorEquals: ['States.Timeout'], MaxAttempts: 0 }],
     tokenWaitSeconds: 300,
@@ -196,7 +189,7 @@ export const STEPS = {
     folder: 'check-image',
     description: 'Polls the AMI; marks it IMDSv2-only once available.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:DescribeImages', 'ec2:ModifyImageAttribute'],
+    calls: ['ec2:DescribeImages', 'ec2:ModifyImageAttribute'],
   },
   launchTestInstance: {
     states: ['Launch the test instance'],
@@ -210,7 +203,7 @@ export const STEPS = {
     folder: 'send-health-check',
     description: 'Runs the health-check document on the test instance.',
     timeoutSeconds: 60,
-    calls: [...SEND_COMMAND_CALLS, 'dynamodb:GetItem'],
+    calls: SEND_COMMAND_CALLS,
     retry: [agentRetry('TestInstanceAgentNotReady')],
   },
   checkHealthCheck: {
@@ -218,14 +211,7 @@ export const STEPS = {
     folder: 'check-health-check',
     description: 'Polls the health check; fails with the tail of its output.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ssm:GetCommandInvocation'],
-  },
-  terminateTestInstance: {
-    states: ['Terminate the test instance'],
-    folder: 'terminate-test-instance',
-    description: "Terminates this build's test instance once the health check has passed.",
-    timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:DescribeInstances', 'ec2:TerminateInstances'],
+    calls: ['ssm:GetCommandInvocation'],
   },
   publishAmi: {
     states: ['Publish the AMI'],
@@ -256,9 +242,29 @@ export const STEPS = {
   cleanUp: {
     states: ['Clean up'],
     folder: 'clean-up',
-    description: 'Terminates the builder, removes the previous AMI, prunes history.',
+    description:
+      "Terminates the build's instances (builder and test instance), removes the previous AMI, prunes history, releases the lock.",
     timeoutSeconds: 120,
-    calls: [...REMOVE_CALLS, ...FAST_RESTORE_OFF_CALLS, 'ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath'],
+    calls: [
+      ...REMOVE_CALLS,
+      ...FAST_RESTORE_OFF_CALLS,
+      'dynamodb:UpdateItem',
+      'ssm:DeleteParameters',
+      'ssm:GetParameter',
+      'ssm:GetParametersByPath',
+    ],
+    // A release a transient fault kept from happening: the whole step again, as often as a transient
+    // fault of any step (then the ASL lets it pass, as the Release state's catch did).
+    retry: [
+      {
+        ErrorEquals: ['LockNotReleased'],
+        IntervalSeconds: 2,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+        MaxDelaySeconds: 60,
+        JitterStrategy: 'FULL',
+      },
+    ],
   },
   rollBack: {
     states: ['Roll back the build'],

@@ -1,8 +1,16 @@
-import { cancellable } from '../shared/cancellation';
+import { throwIfCancelled } from '../shared/cancellation';
 import { acquireLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
 import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { sfnClient } from '../shared/sdk/sfn';
+import type { BuildState } from '../shared/state';
 
-// Cancellable: a build cancelled while it waits for the environment ends without ever taking it.
-export const handler = stepHandler(cancellable(acquireLock), () => ({ dynamodb: dynamodbClient(), sfn: sfnClient() }));
+// A build cancelled while it waits for the environment ends without taking it. A first attempt
+// does not read the record: a cancel that early is read before the builder is launched.
+export const handler = stepHandler(
+  async (state: BuildState, ctx) => {
+    if (state.lock) await throwIfCancelled(state.execution, ctx);
+    return acquireLock(state, ctx);
+  },
+  () => ({ dynamodb: dynamodbClient(), sfn: sfnClient() }),
+);

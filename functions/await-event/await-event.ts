@@ -1,5 +1,6 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
+import { throwIfCancelled } from '../shared/cancellation';
 import type { Clients } from '../shared/clients';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -27,13 +28,13 @@ const RUNNING_COMMAND = new Set(['Pending', 'InProgress', 'Delayed']);
 /**
  * Registers the Task's token for the resource, then looks at the resource once: an event sent
  * between the previous check and the registration found no token, so a resource that has
- * already settled wakes the execution here.
+ * already settled wakes the execution here. A cancelled build does not pause: it fails with
+ * BuildCancelled before registering, so a cancel ends a long wait at its next fallback at most.
  */
-export async function awaitEvent(
-  input: AwaitInput,
-  { config, clients }: StepContext<'dynamodb' | 'ec2' | 'sfn' | 'ssm'>,
-): Promise<AwaitResult> {
+export async function awaitEvent(input: AwaitInput, ctx: StepContext<'dynamodb' | 'ec2' | 'sfn' | 'ssm'>): Promise<AwaitResult> {
+  const { config, clients } = ctx;
   const wait = parseInput(input);
+  await throwIfCancelled({ name: executionNameOf(wait.executionId), id: wait.executionId }, ctx);
   await registerWait(clients.dynamodb, config, wait);
   const settled = await settledStatus(clients, wait);
   if (settled !== null) await wakeExecution(clients.sfn, wait.taskToken, { resourceId: wait.resourceId, status: settled, via: 'check' });
@@ -59,6 +60,11 @@ export async function settledStatus(
     if ((error as Error).name === 'InvocationDoesNotExist') return null;
     throw error;
   }
+}
+
+/** `arn:aws:states:…:execution:<machine>:<name>` (or `local:<name>`) -> `<name>`: names hold no ':'. */
+export function executionNameOf(executionId: string): string {
+  return executionId.slice(executionId.lastIndexOf(':') + 1);
 }
 
 const text = (value: unknown): value is string => typeof value === 'string' && value.length > 0;

@@ -12,7 +12,7 @@ export const CANCEL_ROUTE = 'POST /environments/{env}/builds/{id}/cancel';
 
 /**
  * POST /environments/{env}/builds/{id}/cancel: 202 once the cancel is recorded (the build rolls
- * back at its next step), 404 for an unknown build or one of another environment, 409 when it
+ * back before it makes anything more), 404 for an unknown build or one of another environment, 409 when it
  * has ended or started to publish. The environment in the path lets IAM grant cancelling one
  * environment's builds; `environments.{env}.callers` applies as it does to starting them.
  */

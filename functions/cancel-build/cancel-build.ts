@@ -21,8 +21,8 @@ export interface CancelledBuild {
 }
 
 /**
- * Records a cancel of a running build: its next step fails with BuildCancelled and the build
- * rolls back (shared/cancellation.ts). Refused for a build that has ended or has started to
+ * Records a cancel of a running build: it fails with BuildCancelled before it makes anything
+ * more and rolls back (shared/cancellation.ts). Refused for a build that has ended or has started to
  * publish. `environment`, when given, is the one the caller may act on: a build of another is
  * reported as not found, so a caller learns nothing of other environments' builds.
  */

@@ -1,13 +1,14 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { DeleteParametersCommand, type Parameter, paginateGetParametersByPath } from '@aws-sdk/client-ssm';
-import { findBuildInstances, identityOf, ownInstance, publishableImage } from '../shared/build-identity';
+import { findBuildInstances, identityOf, isOwnedBy, ownInstance, publishableImage } from '../shared/build-identity';
 import { environmentConfig } from '../shared/config-values';
 import { describeImage, findImages, isPipelineImage, type RemovedImage, removeImage, terminateInstances } from '../shared/ec2';
+import { releaseLock } from '../shared/environment-lock';
+import { classifyError, LockNotReleased, TRANSIENT_ERRORS } from '../shared/errors';
 import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
-import { getParameterValue } from '../shared/parameters';
-import { latestWrittenAt, removalBlocker } from '../shared/removal-guard';
+import { getParameter, removalBlocker } from '../shared/removal-guard';
 import { type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
 
@@ -57,8 +58,15 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const paths = parameterPaths(config, request.environment);
 
   const identity = identityOf(state);
-  // Only the AMI this build published decides what is outdated.
-  await publishableImage(clients.ec2, state, published.amiId);
+  // The environment's pipeline AMIs, listed once for everything below.
+  const images = await findImages(clients.ec2, [
+    { Name: `tag:${TAG.environment}`, Values: [request.environment] },
+    { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
+  ]);
+  // Only the AMI this build published decides what is outdated: the listing shows its tags, or it is read.
+  const listed = images.find((i) => i.ImageId === published.amiId);
+  if (!(listed && base.mode !== 'rollback' && isOwnedBy(listed.Tags, identity)))
+    await publishableImage(clients.ec2, state, published.amiId);
   const builders = (await findBuildInstances(clients.ec2, identity)).map((i) => i.InstanceId ?? '');
   // The state's builder id counts only once its tags show this build (ownInstance refuses others).
   const named =
@@ -71,20 +79,17 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const kept: CleanUpResult['kept'] = [];
   const fastSnapshotRestoreDisabled: FastSnapshotRestoreChange[] = [];
   let keptPrevious: CleanUpResult['keptPrevious'] = null;
-  // Never remove what consumers may still be pointed at.
-  const latest = await getParameterValue(clients.ssm, paths.latest);
+  // Never remove what consumers may still be pointed at. One read: its value and when it was written.
+  const latestParameter = await getParameter(clients.ssm, paths.latest);
+  const latest = latestParameter?.Value ?? null;
   const previous = base.previousAmiId;
   if (latest !== published.amiId) {
     keptPrevious = previous ? { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` } : null;
   } else {
-    const images = await findImages(clients.ec2, [
-      { Name: `tag:${TAG.environment}`, Values: [request.environment] },
-      { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
-    ]);
     const retainPrevious = environmentConfig(config, request.environment)?.retainPrevious ?? 0;
     const doomed = new Set(outdatedImages(images, { environment: request.environment, latest, retainPrevious }));
     if (previous && previous !== published.amiId) {
-      const image = await describeImage(clients.ec2, previous);
+      const image = images.find((i) => i.ImageId === previous) ?? (await describeImage(clients.ec2, previous));
       if (image && !isPipelineImage(image, request.environment)) {
         keptPrevious = {
           amiId: previous,
@@ -96,7 +101,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
       }
     }
     // History entries up to the moment this build pointed `latest` at its AMI are of AMIs it replaced.
-    const supersededAt = (await latestWrittenAt(clients.ssm, paths)) ?? undefined;
+    const supersededAt = latestParameter?.LastModifiedDate ?? new Date(0);
     // Fast snapshot restore bills per snapshot and zone: only the AMI `latest` names keeps it. The
     // replaced AMIs' snapshots are their builds', and the removal guard's rule (not latest, its
     // publish superseded) is what allows this build to change them, as it allows removing them.
@@ -104,7 +109,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
       (i) => i.ImageId && i.ImageId !== latest && i.State !== 'deregistered' && isPipelineImage(i, request.environment),
     );
     for (const amiId of new Set([...doomed, ...replaced.map((i) => i.ImageId ?? '')])) {
-      const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt });
+      const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt, latest });
       if (blocker) {
         if (doomed.has(amiId)) kept.push({ amiId, reason: blocker });
         continue;
@@ -115,7 +120,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
         const change = await disableFastSnapshotRestores(clients.ec2, amiId, snapshotIds);
         if (change.snapshotIds.length > 0) fastSnapshotRestoreDisabled.push(change);
       }
-      if (doomed.has(amiId)) removed.push(await removeImage(clients.ec2, amiId));
+      if (doomed.has(amiId)) removed.push(await removeImage(clients.ec2, amiId, undefined, image));
     }
   }
   if (keptPrevious) logger.warn('previous AMI kept', keptPrevious);
@@ -124,6 +129,31 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const prunedHistory = await pruneHistory(clients.ssm, paths.historyPrefix, config.historyLimit, published.amiId);
   logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length, fastSnapshotRestoreDisabled });
   return { terminated, removed, keptPrevious, kept, prunedHistory, fastSnapshotRestoreDisabled };
+}
+
+/**
+ * The last step of a successful build: clean up, then free the environment (one state, one
+ * invocation). A transient fault of the release is LockNotReleased, which the state machine
+ * retries with the step (clean up is safe to run again) and then lets pass; a permanent one does
+ * not fail the published build either: its holder has ended, so the next build takes the lock
+ * over (environment-lock.ts isStale).
+ */
+export async function cleanUpAndRelease(
+  state: BuildState,
+  ctx: StepContext<'ec2' | 'ssm' | 'dynamodb'>,
+): Promise<CleanUpResult & { lockReleased: boolean }> {
+  const result = await cleanUp(state, ctx);
+  const lockReleased = await releaseLock(state, ctx).then(
+    (out) => out.released,
+    (error: unknown) => {
+      const named = classifyError(error);
+      if ((TRANSIENT_ERRORS as readonly string[]).includes(named.name))
+        throw new LockNotReleased(`the environment lock of ${state.request?.environment} was not released: ${named.message}`);
+      ctx.logger.warn('environment lock not released; the next build takes it over', { error: named.name });
+      return false;
+    },
+  );
+  return { ...result, lockReleased };
 }
 
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */

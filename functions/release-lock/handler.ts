@@ -1,14 +1,6 @@
-import { forgetCancelRecord } from '../shared/cancellation';
 import { releaseLock } from '../shared/environment-lock';
 import { stepHandler } from '../shared/handler';
 import { dynamodbClient } from '../shared/sdk/dynamodb';
-import type { BuildState } from '../shared/state';
 
-export const handler = stepHandler(
-  async (state: BuildState, ctx) => {
-    const released = await releaseLock(state, ctx);
-    await forgetCancelRecord(ctx.clients.dynamodb, ctx.config, state);
-    return released;
-  },
-  () => ({ dynamodb: dynamodbClient() }),
-);
+// The build's cancel record is left to expire by TTL: nothing reads it once the lock is released.
+export const handler = stepHandler(releaseLock, () => ({ dynamodb: dynamodbClient() }));

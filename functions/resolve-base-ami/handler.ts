@@ -1,8 +1,6 @@
-import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
-import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { ec2Client } from '../shared/sdk/ec2';
 import { ssmClient } from '../shared/sdk/ssm';
 import { resolveBaseAmi } from './resolve-base-ami';
 
-export const handler = stepHandler(cancellable(resolveBaseAmi), () => ({ ec2: ec2Client(), ssm: ssmClient(), dynamodb: dynamodbClient() }));
+export const handler = stepHandler(resolveBaseAmi, () => ({ ec2: ec2Client(), ssm: ssmClient() }));

@@ -4,9 +4,10 @@ import type { PipelineConfig } from '../shared/config';
 import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
+import { parseJsonObject } from '../shared/json';
 import { findLegacyImages } from '../shared/legacy';
 import { buildAmiName, parameterPaths } from '../shared/names';
-import { getJsonParameter, getParameterValue } from '../shared/parameters';
+import { getParameterValue, getParameterValues } from '../shared/parameters';
 import { AMI_ID } from '../shared/patterns';
 import { type BaseAmi, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
@@ -21,7 +22,9 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
   const paths = parameterPaths(config, environment);
   const ec2 = clients.ec2;
 
-  const latestId = await getParameterValue(clients.ssm, paths.latest);
+  // latest and metadata in one read: the base and the build number come from both.
+  const published = await getParameterValues(clients.ssm, [paths.latest, paths.metadata]);
+  const latestId = published.get(paths.latest) ?? null;
   const latest = latestId && AMI_ID.test(latestId) ? await describeImage(ec2, latestId) : null;
 
   let mode: BaseAmi['mode'];
@@ -45,7 +48,7 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
     }
   }
 
-  const buildNumber = await nextBuildNumber(clients, paths.metadata, latest);
+  const buildNumber = nextBuildNumber(parseJsonObject(published.get(paths.metadata) ?? null), latest);
   const amiName = buildAmiName(config, environment, buildNumber, request.digest);
   await assertNameFree(ec2, amiName, identityOf(state));
 
@@ -90,12 +93,7 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec
 }
 
 /** Counts up per environment from the published metadata (or the latest AMI's tag). */
-async function nextBuildNumber(
-  clients: StepContext<'ec2' | 'ssm'>['clients'],
-  metadataPath: string,
-  latest: Image | null,
-): Promise<number> {
-  const metadata = await getJsonParameter(clients.ssm, metadataPath);
+function nextBuildNumber(metadata: Record<string, unknown> | null, latest: Image | null): number {
   // After a rollback, metadata names an older build; highest_build_number keeps the count.
   const fromMetadata = Math.max(
     ...[metadata?.workflow_run_number, metadata?.highest_build_number]

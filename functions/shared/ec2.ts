@@ -45,6 +45,15 @@ export async function describeInstance(ec2: EC2Client, instanceId: string): Prom
 /** Terminates instances; ones already gone count as done. */
 export async function terminateInstances(ec2: EC2Client, instanceIds: string[]): Promise<string[]> {
   const ids = [...new Set(instanceIds)];
+  if (ids.length === 0) return [];
+  // One call for all; EC2 refuses the whole call when one id is gone, and then each goes on its own.
+  try {
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    return ids;
+  } catch (error) {
+    if (ids.length === 1 && errorName(error) === 'InvalidInstanceID.NotFound') return [];
+    if (errorName(error) !== 'InvalidInstanceID.NotFound') throw error;
+  }
   const terminated: string[] = [];
   for (const id of ids) {
     try {
@@ -75,8 +84,9 @@ export interface RemovedImage {
  * look-up by image id to that build), or by its id (snapshots of images made before the request
  * tagged them). A snapshot another image uses (InvalidSnapshot.InUse) is kept.
  */
-export async function removeImage(ec2: EC2Client, amiId: string, buildId?: string): Promise<RemovedImage> {
-  const image = await describeImage(ec2, amiId);
+export async function removeImage(ec2: EC2Client, amiId: string, buildId?: string, known?: Image): Promise<RemovedImage> {
+  // `known`: the image as the caller has just listed it (its snapshots and state), saving a read.
+  const image = known?.ImageId === amiId ? known : await describeImage(ec2, amiId);
   const fromImage = (image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => Boolean(id));
   const madeBy = buildId ?? tagValue(image?.Tags, TAG.build);
   const byBuild: Filter[] = buildId ? [{ Name: `tag:${TAG.build}`, Values: [buildId] }] : [];

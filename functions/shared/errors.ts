@@ -198,6 +198,15 @@ export class ResourceNotOwned extends PipelineError {
   override readonly name = 'ResourceNotOwned';
 }
 
+/**
+ * Clean up did its work but a transient fault kept it from releasing the environment lock. The
+ * state machine retries the step (it is safe to run again), then goes on to announce the success:
+ * a published build is never failed for its lock, which the next build takes over.
+ */
+export class LockNotReleased extends PipelineError {
+  override readonly name = 'LockNotReleased';
+}
+
 /** Roll back could not undo everything; the message names what is left, each with its reason. */
 export class RollbackIncomplete extends PipelineError {
   override readonly name = 'RollbackIncomplete';

@@ -5,6 +5,17 @@ import { type AttributeValue, ConditionalCheckFailedException, DeleteItemCommand
  * environment can have (request:, wait:, cancel:, result:). What their modules share.
  */
 
+/**
+ * The table's TTL attribute (serverless.yml LockTable): the wait registrations and the cancel
+ * records carry it and go by themselves. Its name is the one the table was first deployed with.
+ */
+export const RECORD_TTL_ATTRIBUTE = 'wait_expires_at';
+
+/** The TTL value of a record that has to outlive any execution (16 hours) by a margin. */
+export function recordExpiry(now = new Date()): string {
+  return String(Math.floor(now.getTime() / 1000) + 2 * 24 * 3600);
+}
+
 /** A conditional write lost: the condition said no. */
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';

@@ -1,6 +1,7 @@
 import {
   DeleteParameterCommand,
   GetParameterCommand,
+  GetParametersCommand,
   ParameterNotFound,
   PutParameterCommand,
   paginateGetParameterHistory,
@@ -17,6 +18,14 @@ export async function getParameterValue(ssm: SSMClient, name: string): Promise<s
     if (error instanceof ParameterNotFound || (error as Error).name === 'ParameterNotFound') return null;
     throw error;
   }
+}
+
+/** Up to ten parameters in one call: name -> value; a missing one has no entry. */
+export async function getParameterValues(ssm: SSMClient, names: string[]): Promise<Map<string, string>> {
+  const out = await ssm.send(new GetParametersCommand({ Names: names }));
+  const values = new Map<string, string>();
+  for (const p of out.Parameters ?? []) if (p.Name && p.Value !== undefined) values.set(p.Name, p.Value);
+  return values;
 }
 
 /** A JSON parameter parsed, or null when it is missing or not a JSON object. */

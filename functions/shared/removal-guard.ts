@@ -12,9 +12,12 @@ export interface GuardOptions {
    * publish recorded the new AMI, which replaced them. Without it, any history entry protects.
    */
   supersededAt?: Date;
+  /** What `latest` holds, when the caller has just read it (clean up, under the lock); else it is read here. */
+  latest?: string | null;
 }
 
-async function getParameter(ssm: SSMClient, name: string): Promise<Parameter | null> {
+/** The parameter (value and when it was written), or null when it does not exist. */
+export async function getParameter(ssm: SSMClient, name: string): Promise<Parameter | null> {
   try {
     return (await ssm.send(new GetParameterCommand({ Name: name }))).Parameter ?? null;
   } catch (error) {
@@ -29,12 +32,6 @@ export async function recordedAt(ssm: SSMClient, paths: GuardedPaths, amiId: str
   return entry ? (entry.LastModifiedDate ?? new Date(0)) : null;
 }
 
-/** When `latest` was last written: history entries up to then are of AMIs it has since replaced. */
-export async function latestWrittenAt(ssm: SSMClient, paths: GuardedPaths): Promise<Date | null> {
-  const latest = await getParameter(ssm, paths.latest);
-  return latest ? (latest.LastModifiedDate ?? new Date(0)) : null;
-}
-
 /**
  * Why an AMI must stay, or null when roll back or clean up may remove it: consumers may be
  * launching from what `latest` names, and a completed publish recorded its AMI in history. A
@@ -46,7 +43,8 @@ export async function removalBlocker(
   amiId: string,
   options: GuardOptions = {},
 ): Promise<string | null> {
-  if ((await getParameterValue(ssm, paths.latest)) === amiId) return `${paths.latest} names it`;
+  const latest = options.latest !== undefined ? options.latest : await getParameterValue(ssm, paths.latest);
+  if (latest === amiId) return `${paths.latest} names it`;
   const recorded = await recordedAt(ssm, paths, amiId);
   if (recorded && !(options.supersededAt && recorded.getTime() <= options.supersededAt.getTime())) {
     return `${paths.history(amiId)} records its publish`;

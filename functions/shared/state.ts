@@ -97,10 +97,6 @@ export interface HealthCheckCommand {
   documentName: string;
 }
 
-export interface TestInstanceTerminated {
-  terminated: string[];
-}
-
 export interface Published {
   amiId: string;
   metadata: AmiMetadata;
@@ -135,7 +131,6 @@ export interface BuildState {
   testInstance?: TestInstance;
   healthCheck?: HealthCheckCommand;
   healthCheckStatus?: PollResult;
-  testInstanceTerminated?: TestInstanceTerminated;
   published?: Published;
   cleanup?: unknown;
   error?: StepError;

@@ -1,6 +1,6 @@
 import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PipelineConfig } from './config';
-import { deleteRecordWhile } from './lock-records';
+import { deleteRecordWhile, RECORD_TTL_ATTRIBUTE, recordExpiry } from './lock-records';
 
 /**
  * Which paused execution waits for which resource: `wait:<resource id>` -> the task token of the
@@ -10,8 +10,7 @@ import { deleteRecordWhile } from './lock-records';
  */
 const KEY_PREFIX = 'wait:';
 /** A registration no event consumed (a lost event) expires by TTL on this attribute. */
-export const WAIT_TTL_ATTRIBUTE = 'wait_expires_at';
-const TTL_SECONDS = 2 * 24 * 3600;
+export const WAIT_TTL_ATTRIBUTE = RECORD_TTL_ATTRIBUTE;
 
 export type WaitKind = 'image' | 'command';
 
@@ -39,7 +38,7 @@ export async function registerWait(
         kind: { S: wait.kind },
         task_token: { S: wait.taskToken },
         execution_id: { S: wait.executionId },
-        [WAIT_TTL_ATTRIBUTE]: { N: String(Math.floor(now.getTime() / 1000) + TTL_SECONDS) },
+        [WAIT_TTL_ATTRIBUTE]: { N: recordExpiry(now) },
       },
     }),
   );

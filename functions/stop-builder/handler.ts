@@ -1,7 +1,5 @@
-import { cancellable } from '../shared/cancellation';
 import { stepHandler } from '../shared/handler';
-import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { ec2Client } from '../shared/sdk/ec2';
 import { stopBuilder } from './stop-builder';
 
-export const handler = stepHandler(cancellable(stopBuilder), () => ({ ec2: ec2Client(), dynamodb: dynamodbClient() }));
+export const handler = stepHandler(stopBuilder, () => ({ ec2: ec2Client() }));

@@ -83,7 +83,7 @@ export function modelBake(a: BakeAssumptions, p: PollSettings): ModelledStep[] {
     both('Create and check the AMI (event)', (k) => a.lambdaSeconds + a.snapshotSeconds[k] + a.eventSeconds),
     both('Launch the test instance, send the check', () => a.lambdaSeconds + retriedUntil(a.testAgentSeconds, p.agentRetry)),
     both('Check the health check (polled)', () => polled(a.healthCheckSeconds, p.waitSeconds.healthCheck)),
-    both('Terminate, publish, clean up, release', () => 4 * a.lambdaSeconds),
+    both('Publish, clean up and release', () => 2 * a.lambdaSeconds),
   ];
 }
 

@@ -7,10 +7,10 @@ import { CLI, loadCliConfig, STACK_OPTIONS, STACK_USAGE } from '../lib/stack';
 
 export const USAGE = `usage: ${CLI} cancel <execution-name|execution-arn> [--json] [stack]
 
-Cancels a running build: records the cancel in the lock table, and the build's next step (one
-Wait state later, a minute at most; up to 5 minutes while paused for the update command's or
-the AMI's event) fails with BuildCancelled, so the build rolls back
-like any failed one: its builder and test instance are terminated, an AMI it made is removed
+Cancels a running build: records the cancel in the lock table, and the build fails with
+BuildCancelled before it makes or publishes anything more (at its next lock check, launch,
+CreateImage, pause or publish: up to 5 minutes while it waits for the update command or the AMI,
+until the end of a health check that is running), so the build rolls back like any failed one: its builder and test instance are terminated, an AMI it made is removed
 with its snapshots, latest is left as it was, and the environment's lock is released.
 A build that has started to publish cannot be cancelled: to go back, use ${CLI} rollback.
 Exit 0 when the cancel is recorded, 1 when the build has ended, published or was not found.
@@ -51,7 +51,7 @@ export const main = executionCommand({
     else
       console.log(
         `cancel recorded for ${cancelled.executionName} (${cancelled.environment}, at ${cancelled.currentStep ?? 'an unknown step'}): ` +
-          'its next step fails with BuildCancelled and the build rolls back',
+          'the build fails with BuildCancelled before it makes anything more, and rolls back',
       );
     console.error(`follow the roll back: ${CLI} watch ${cancelled.executionArn}`);
     return 0;

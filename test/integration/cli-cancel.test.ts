@@ -98,20 +98,22 @@ beforeAll(async () => {
 afterAll(async () => moto?.stop());
 
 describe('comfyui-ami cancel', () => {
-  it('records the cancel of a running build, which its next step then refuses to go past', async () => {
+  it('records the cancel of a running build, which the build then refuses to go past', async () => {
     const build = await startBuild('dev');
 
     const result = await runCli(cancel, [build.name, '--state-machine-arn', stateMachineArn]);
 
     expect(result.code).toBe(0);
-    expect(result.out).toMatch(new RegExp(`^cancel recorded for ${build.name} \\(dev, at .+\\): its next step fails with BuildCancelled`));
+    expect(result.out).toMatch(
+      new RegExp(`^cancel recorded for ${build.name} \\(dev, at .+\\): the build fails with BuildCancelled before it makes anything more`),
+    );
     expect(result.err).toContain(`comfyui-ami watch ${build.arn}`);
     expect(await record(build.name)).toMatchObject({
       execution_id: { S: build.arn },
       build_environment: { S: 'dev' },
       cancel_requested_by: { S: expect.stringMatching(/^comfyui-ami cancel \(local user /) },
     });
-    await expect(throwIfCancelled(stateOf(build), stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
+    await expect(throwIfCancelled(stateOf(build).execution, stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
     await expect(markPublishing(stateOf(build), stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
   });
 

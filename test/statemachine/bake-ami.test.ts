@@ -7,7 +7,7 @@ import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { loadStepHandler } from '../../scripts/lib/handlers';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
 import { readAccount, snapshotIds } from '../support/account';
-import { build, buildWith, demoConfig, pushEvent } from '../support/builds';
+import { build, buildWith, pushEvent } from '../support/builds';
 import { type Moto, startMoto } from '../support/moto';
 import { accountWithOneBuild, config, definition, failing, named } from '../support/step-failures';
 
@@ -60,25 +60,6 @@ describe('the bake-ami state machine', () => {
     const after = await readAccount(baseline);
     expect(after.amis.dev).toEqual([result.output?.amiId]);
     expect(after.liveBuilders).toEqual([]);
-  });
-
-  it('finishes a build whose lock release failed, and the next build still gets the lock', async () => {
-    const { baseline, input } = await accountWithOneBuild(moto);
-    const broken: LambdaHandler = async () => {
-      throw named('AwsAccessDenied', 'injected: dynamodb:UpdateItem denied');
-    };
-    const result = await buildWith(input, config, 'dev-release-denied', { 'Release the environment lock': broken });
-    expect(result.status).toBe('SUCCEEDED');
-    const third = await pushImage('comfyui', 'dev-latest', 'three');
-    // The lease has not run out and the holder is a local run: only a stale holder is taken over.
-    const waiting = await buildWith(
-      pushEvent('comfyui', 'dev-latest', third),
-      demoConfig({ lock: { ...config.lock, maxWaitAttempts: 2 } }),
-      'dev-after-denied',
-      {},
-    );
-    expect(waiting).toMatchObject({ status: 'FAILED', error: 'LockTimedOut' });
-    expect((await readAccount(baseline)).liveBuilders).toEqual([]);
   });
 
   it('removes an AMI a failed clean-up stranded at the next build', async () => {

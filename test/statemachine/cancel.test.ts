@@ -2,12 +2,14 @@
  * Cancel, with the real ASL run in-process against the moto server: a cancel recorded at a
  * given point (after the builder launched, while a check is being retried, after CreateImage,
  * just before publish) ends the build through roll back with nothing left behind, `latest`
- * unchanged and the lock released; a cancel after publish is refused and the build completes.
+ * unchanged and the lock released; a build waiting for the lock ends without taking it; a cancel
+ * after publish is refused and the build completes. The records expire by TTL.
  */
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { cancelRecordKey, requestCancel } from '../../functions/shared/cancellation';
 import { AwsThrottled } from '../../functions/shared/errors';
 import { logger } from '../../functions/shared/handler';
+import { RECORD_TTL_ATTRIBUTE } from '../../functions/shared/lock-records';
 import type { BuildState } from '../../functions/shared/state';
 import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';
@@ -40,6 +42,13 @@ function cancel(executionName: string) {
 
 async function item(key: string) {
   return (await new DynamoDBClient({}).send(new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: key } } }))).Item;
+}
+
+/** The record stays until its TTL, which outlasts any execution (16 hours) and is at most two days away. */
+async function expectExpiringRecord(name: string) {
+  const expires = Number((await item(cancelRecordKey(name)))?.[RECORD_TTL_ATTRIBUTE]?.N) * 1000;
+  expect(expires).toBeGreaterThan(Date.now() + 16 * 3600 * 1000);
+  expect(expires).toBeLessThanOrEqual(Date.now() + 2 * 24 * 3600 * 1000);
 }
 
 let baseline: Set<string>;
@@ -122,12 +131,12 @@ describe('cancel', () => {
     expect(after.orphanSnapshots).toEqual([]);
     expect(after.parameters).toEqual(before.parameters);
     expect((await item('dev'))?.holder).toBeUndefined();
-    expect(await item(cancelRecordKey(name))).toBeUndefined();
+    await expectExpiringRecord(name);
   });
 
-  it('before the build takes the environment lock: ends without ever taking it', async () => {
+  it('as the build takes the environment lock: launches nothing and releases the lock', async () => {
     const { before, input } = await newerImage();
-    const name = 'dev-cancel-waiting';
+    const name = 'dev-cancel-at-start';
     const real = await realHandler('acquire-lock');
     const handler: LambdaHandler = async (event, context) => {
       await cancel(name);
@@ -137,9 +146,51 @@ describe('cancel', () => {
     const result = await buildWith(input, config, name, { 'Acquire the environment lock': handler });
 
     expect(result.error).toBe('BuildCancelled');
-    expect(result.steps.map((s) => s.name)).not.toContain('Launch the builder instance');
+    // Read before RunInstances: the first step that would make something refuses.
+    expect(result.failedState).toBe('Launch the builder instance');
     expect(await readAccount(baseline)).toEqual(before);
     expect((await item('dev'))?.holder).toBeUndefined();
+  });
+
+  it('while the build waits for the environment lock: ends without ever taking it', async () => {
+    const { before, input } = await newerImage();
+    const name = 'dev-cancel-waiting';
+    const dynamodb = new DynamoDBClient({});
+    // Another build holds the lock: an older request, its lease running.
+    const other = { S: '2000-01-01T00:00:00.000Z|dev-other' };
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: config.lock.table,
+        Item: {
+          environment: { S: 'dev' },
+          holder: { S: 'dev-other' },
+          holder_id: { S: 'local:dev-other' },
+          holder_key: other,
+          newest: { S: 'dev-other' },
+          newest_key: other,
+          expires_at: { N: String(Math.floor(Date.now() / 1000) + 3600) },
+        },
+      }),
+    );
+    const real = await realHandler('acquire-lock');
+    let attempts = 0;
+    const handler: LambdaHandler = async (event, context) => {
+      attempts += 1;
+      if (attempts === 2) await cancel(name);
+      return real(event, context);
+    };
+
+    try {
+      const result = await buildWith(input, config, name, { 'Acquire the environment lock': handler });
+
+      expect(result.error).toBe('BuildCancelled');
+      expect(attempts).toBe(2);
+      expect(result.steps.map((s) => s.name)).not.toContain('Launch the builder instance');
+      expect(await readAccount(baseline)).toEqual(before);
+      expect((await item('dev'))?.holder).toEqual({ S: 'dev-other' });
+    } finally {
+      await dynamodb.send(new DeleteItemCommand({ TableName: config.lock.table, Key: { environment: { S: 'dev' } } }));
+    }
   });
 
   it('after publish: is refused naming the way back, and the build completes', async () => {
@@ -161,6 +212,7 @@ describe('cancel', () => {
     const after = await readAccount(baseline);
     expect(after.parameters['/comfyui/ami/dev/latest']).toBe(result.output?.amiId);
     expect(after.liveBuilders).toEqual([]);
-    expect(await item(cancelRecordKey(name))).toBeUndefined();
+    expect((await item(cancelRecordKey(name)))?.published_at).toBeDefined();
+    await expectExpiringRecord(name);
   });
 });

@@ -11,6 +11,7 @@ import {
   type PipelineConfig,
   readConfigFile,
 } from '../../functions/shared/config';
+import { RECORD_TTL_ATTRIBUTE } from '../../functions/shared/lock-records';
 import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { WAIT_TTL_ATTRIBUTE } from '../../functions/shared/wait-registry';
@@ -514,10 +515,16 @@ describe('the packaged stack (sls package --stage test)', () => {
         statementsOfRole(template, roleId(key))
           .filter((s) => list(s.Action).some((a) => a.startsWith('dynamodb:')))
           .map((s) => [list(s.Action).sort(), s.Condition]);
-      expect(dynamodbOf('awaitEvent')).toEqual([[['dynamodb:PutItem'], condition]]);
+      // Besides reading its build's cancel record (cancel:*) before it registers.
+      const cancelCondition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
+      expect(dynamodbOf('awaitEvent')).toEqual([
+        [['dynamodb:GetItem'], cancelCondition],
+        [['dynamodb:PutItem'], condition],
+      ]);
       expect(dynamodbOf('receiveEvent')).toEqual([[['dynamodb:DeleteItem', 'dynamodb:GetItem'], condition]]);
       const ttl = template.Resources.LockTable.Properties.TimeToLiveSpecification;
       expect(ttl).toEqual({ AttributeName: WAIT_TTL_ATTRIBUTE, Enabled: true });
+      expect(RECORD_TTL_ATTRIBUTE).toBe(WAIT_TTL_ATTRIBUTE);
     });
 
     it("sends the receiver the AMI state changes and the update documents' command ends, nothing else", () => {
@@ -536,21 +543,22 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(command?.status).toEqual([{ 'anything-but': ['Pending', 'InProgress', 'Delayed'] }]);
     });
 
-    it('lets the steps before publish read, publish mark, release delete and the cancel function write only cancel records', () => {
+    it('lets the steps that make something or pause read, publish mark and the cancel function write only cancel records', () => {
       const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
       const cancelStatements = (key: string) =>
         statementsOfRole(template, roleId(key))
           .filter((s) => JSON.stringify(s.Condition) === JSON.stringify(condition))
           .flatMap((s) => list(s.Action))
           .sort();
-      const readers = ['prepareRollback', 'resolveBaseAmi', 'launchBuilder', 'sendUpdateCommand', 'checkUpdateCommand', 'stopBuilder'];
-      readers.push('createImage', 'checkImage', 'launchTestInstance', 'sendHealthCheck', 'checkHealthCheck', 'terminateTestInstance');
+      // Before RunInstances, CreateImage and a wait registration (acquireLock reads its own table whole).
+      const readers = ['launchBuilder', 'createImage', 'launchTestInstance', 'awaitEvent'];
       for (const key of readers) expect([key, cancelStatements(key)]).toEqual([key, ['dynamodb:GetItem']]);
       expect(cancelStatements('publishAmi')).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-      expect(cancelStatements('releaseLock')).toEqual(['dynamodb:DeleteItem']);
       expect(cancelStatements('cancelBuild')).toEqual(['dynamodb:UpdateItem']);
-      // Clean up and roll back run after publish or after the cancel: they never read it.
-      expect([cancelStatements('cleanUp'), cancelStatements('rollBack')]).toEqual([[], []]);
+      // The other steps never read it; the records expire by TTL, so nothing deletes them.
+      const others = ['prepareRollback', 'resolveBaseAmi', 'sendUpdateCommand', 'checkUpdateCommand', 'stopBuilder', 'checkImage'];
+      others.push('sendHealthCheck', 'checkHealthCheck', 'cleanUp', 'rollBack', 'releaseLock');
+      for (const key of others) expect([key, cancelStatements(key)]).toEqual([key, []]);
       expect(cancelRecordKey('dev-abc')).toMatch(/^cancel:/);
     });
 
@@ -863,6 +871,7 @@ describe('the packaged stack (sls package --stage test)', () => {
         [
           roleId('acquireLock'),
           roleId('releaseLock'),
+          roleId('cleanUp'),
           roleId('normalizeRequest'),
           roleId('startBuild'),
           roleId('awaitEvent'),

@@ -19,6 +19,7 @@ import {
 import {
   GetCommandInvocationCommand,
   GetParameterCommand,
+  GetParametersCommand,
   ListCommandsCommand,
   PutParameterCommand,
   SendCommandCommand,
@@ -53,7 +54,7 @@ beforeEach(() => {
 describe('AMI names are unique per account and region (moto accepts duplicates)', () => {
   it('refuses a build whose AMI name another build already holds, before launching anything', async () => {
     // Prepare
-    ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
+    ssm.on(GetParametersCommand).resolves({ Parameters: [], InvalidParameters: ['/comfyui/ami/dev/latest', '/comfyui/ami/dev/metadata'] });
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] }).resolves({
       Images: [

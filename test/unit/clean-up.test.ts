@@ -4,13 +4,19 @@
  * the pipeline's), and how history is bounded.
  */
 import 'aws-sdk-client-mock-jest';
-import type { Image } from '@aws-sdk/client-ec2';
-import { DeleteParametersCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
+import { DeleteParametersCommand, GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { outdatedImages, pruneHistory } from '../../functions/clean-up/clean-up';
+import { cleanUpAndRelease, outdatedImages, pruneHistory } from '../../functions/clean-up/clean-up';
+import type { Published } from '../../functions/shared/state';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
+import { loadDefinition } from '../../scripts/lib/local-runner';
+import { buildTags, stateAfterImage, stepContext } from '../support/context';
 
 const ssmMock = mockClient(SSMClient);
+const ec2Mock = mockClient(EC2Client);
+const dynamodbMock = mockClient(DynamoDBClient);
 
 /** A pipeline AMI of `environment`, created on day `day` of November 2026, with its build number. */
 function image(id: string, day: number, { environment = 'dev', buildNumber = day, state = 'available', managed = true } = {}): Image {
@@ -86,5 +92,44 @@ describe('pruneHistory', () => {
     ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [entry('ami-new', 20), entry('ami-current', 1), entry('ami-old', 2)] });
 
     await expect(pruneHistory(new SSMClient({ region: 'us-east-1' }), PREFIX, 1, 'ami-current')).resolves.toEqual([`${PREFIX}ami-old`]);
+  });
+});
+
+describe('cleanUpAndRelease', () => {
+  const AMI = 'ami-00000000000000002';
+  const state = stateAfterImage({ published: { amiId: AMI, metadata: {} as Published['metadata'] } });
+  const failure = (name: string) => Object.assign(new Error(name), { name, $metadata: {} });
+
+  beforeEach(() => {
+    for (const mock of [ssmMock, ec2Mock, dynamodbMock]) mock.reset();
+    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, State: 'available', Tags: buildTags(state) }] });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    // latest names another AMI: nothing to remove, the release is what is left.
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-0000000000000other' } });
+    ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [] });
+  });
+
+  it('frees the environment last, only while this execution holds it', async () => {
+    dynamodbMock.on(UpdateItemCommand).resolves({});
+
+    await expect(cleanUpAndRelease(state, stepContext())).resolves.toMatchObject({ lockReleased: true });
+    expect(dynamodbMock).toHaveReceivedCommandWith(UpdateItemCommand, {
+      Key: { environment: { S: 'dev' } },
+      ConditionExpression: 'holder = :me',
+      ExpressionAttributeValues: { ':me': { S: state.execution.name } },
+    });
+  });
+
+  it('does not fail the published build when the release is refused: the next build takes the lock over', async () => {
+    dynamodbMock.on(UpdateItemCommand).rejects(failure('AccessDeniedException'));
+    await expect(cleanUpAndRelease(state, stepContext())).resolves.toMatchObject({ lockReleased: false, terminated: [] });
+  });
+
+  it('fails a throttled release with LockNotReleased, which the state machine retries and then lets pass to the success', async () => {
+    dynamodbMock.on(UpdateItemCommand).rejects(failure('ThrottlingException'));
+    await expect(cleanUpAndRelease(state, stepContext())).rejects.toMatchObject({ name: 'LockNotReleased' });
+    const cleanUpState = loadDefinition().States['Clean up'] as unknown as { Retry: { ErrorEquals: string[] }[]; Catch: unknown[] };
+    expect(cleanUpState.Retry[0].ErrorEquals).toEqual(['LockNotReleased']);
+    expect(cleanUpState.Catch[0]).toEqual({ ErrorEquals: ['LockNotReleased'], ResultPath: '$.releaseError', Next: 'Announce the success' });
   });
 });

@@ -42,6 +42,8 @@ beforeEach(() => {
   for (const mock of [dynamodb, ec2, ssm, sfn]) mock.reset();
   dynamodb.on(PutItemCommand).resolves({});
   dynamodb.on(DeleteItemCommand).resolves({});
+  // No cancel record.
+  dynamodb.on(GetItemCommand).resolves({});
   sfn.on(SendTaskSuccessCommand).resolves({});
 });
 
@@ -69,6 +71,20 @@ describe('awaitEvent', () => {
     await expect(awaitEvent(commandWait, stepContext())).resolves.toMatchObject({ settled: null });
     await expect(awaitEvent(commandWait, stepContext())).resolves.toMatchObject({ settled: null });
     expect(sfn).not.toHaveReceivedCommand(SendTaskSuccessCommand);
+  });
+
+  it('fails a cancelled build with BuildCancelled before it registers, so the build does not pause', async () => {
+    const executionId = 'arn:aws:states:us-east-1:000000000000:execution:bake:dev-one';
+    dynamodb.on(GetItemCommand, { Key: { environment: { S: 'cancel:dev-one' } } }).resolves({
+      Item: { execution_id: { S: executionId }, cancel_requested_at: { S: '2026-11-28T04:00:00.000Z' }, cancel_requested_by: { S: 'op' } },
+    });
+
+    await expect(awaitEvent({ ...amiWait, executionId }, stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
+    expect(dynamodb).not.toHaveReceivedCommand(PutItemCommand);
+    // A record of another execution of the same name does not cancel this one.
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, State: 'pending' }] });
+    await expect(awaitEvent({ ...amiWait, executionId: 'local:dev-one' }, stepContext())).resolves.toMatchObject({ settled: null });
+    expect(dynamodb).toHaveReceivedCommandTimes(PutItemCommand, 1);
   });
 
   it('refuses a payload without its token, naming the field, before registering anything', async () => {

@@ -41,7 +41,7 @@ describe('sweepBuilders', () => {
     // Assess
     expect(result.checked).toBe(3);
     expect(result.terminated.map((t) => t.instanceId)).toEqual(['i-old', 'i-days']);
-    expect(ec2).toHaveReceivedCommandTimes(TerminateInstancesCommand, 2);
+    expect(ec2).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: ['i-old', 'i-days'] });
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
       Filters: expect.arrayContaining([
         { Name: 'tag:comfyui-ami:managed-by', Values: ['comfyui-ami-pipeline'] },

@@ -10,14 +10,22 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  GetCommandInvocationCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkHealthCheck } from '../../functions/check-health-check/check-health-check';
+import { cleanUp } from '../../functions/clean-up/clean-up';
 import { launchTestInstance, testInstanceClientToken } from '../../functions/launch-test-instance/launch-test-instance';
 import { rollBack } from '../../functions/roll-back/roll-back';
 import { sendHealthCheck } from '../../functions/send-health-check/send-health-check';
 import { configSchema, HEALTH_CHECK_POLL_SECONDS, healthCheckMaxAttempts } from '../../functions/shared/config';
-import { terminateTestInstance } from '../../functions/terminate-test-instance/terminate-test-instance';
+import type { Published } from '../../functions/shared/state';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { demoConfig } from '../support/builds';
 import { buildTags, stateAfterImage, stepContext } from '../support/context';
@@ -297,22 +305,42 @@ describe('checkHealthCheck', () => {
   });
 });
 
-describe('terminateTestInstance and the roll back', () => {
-  it('terminates only the instances tagged with this build id as verifier, whatever the state says', async () => {
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE }] }] });
+describe('the test instance after the check, and the roll back', () => {
+  it('is terminated by the clean up with the builder, in one call, found by build id whatever the state says', async () => {
+    const BUILDER = 'i-0123456789abcdef0';
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, State: 'available', Tags: buildTags() }] });
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            { Tags: buildTags(), InstanceId: BUILDER },
+            { Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE },
+          ],
+        },
+      ],
+    });
     ec2.on(TerminateInstancesCommand).resolves({});
-    const state = stateAfterImage({ testInstance: { instanceId: 'i-someone-elses', amiId: AMI } });
+    // latest names another AMI: nothing is removed, only the instances go.
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-0000000000000other' } });
+    ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
+    const state = stateAfterImage({
+      testInstance: { instanceId: 'i-someone-elses', amiId: AMI },
+      published: { amiId: AMI, metadata: {} as Published['metadata'] },
+    });
 
-    await expect(terminateTestInstance(state, stepContext())).resolves.toEqual({ terminated: [TEST_INSTANCE] });
+    const result = await cleanUp(state, stepContext());
+
+    expect(result.terminated).toEqual([BUILDER, TEST_INSTANCE]);
     expect(ec2).toHaveReceivedCommandTimes(TerminateInstancesCommand, 1);
-    expect(ec2).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: [TEST_INSTANCE] });
+    expect(ec2).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: [BUILDER, TEST_INSTANCE] });
   });
 
-  it('refuses a state without a build id, looking for nothing', async () => {
-    const state = stateAfterImage();
+  it('is not reached by a state without a build id: the clean up looks for nothing', async () => {
+    const state = stateAfterImage({ published: { amiId: AMI, metadata: {} as Published['metadata'] } });
     state.execution = { ...state.execution, buildId: '' };
-    await expect(terminateTestInstance(state, stepContext())).rejects.toMatchObject({ name: 'ResourceNotOwned' });
+    await expect(cleanUp(state, stepContext())).rejects.toMatchObject({ name: 'ResourceNotOwned' });
     expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
   });
 
   it("has the roll back terminate this build's test instance too", async () => {
