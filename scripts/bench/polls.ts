@@ -3,7 +3,8 @@
  * check, "has it finished?" loops), and the waiting on an event (a Task paused on a task token)
  * with the check it wakes. A Task reached from the previous Task without any wait in between does
  * work (Stop the builder's first call stops it; later ones, after "Wait for the builder to stop",
- * poll; the first check after sending the update is work, as is the first check of the AMI).
+ * poll; the first check after sending the update or the health check is work, as is the first
+ * check of the AMI).
  */
 export interface AslStateLike {
   Type: string;
