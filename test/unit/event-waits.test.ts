@@ -4,7 +4,7 @@
  */
 import 'aws-sdk-client-mock-jest';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type InstanceStateName } from '@aws-sdk/client-ec2';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -40,7 +40,9 @@ const commandWait: AwaitInput = {
 };
 
 const builderWait: AwaitInput = { kind: 'instance', resourceId: BUILDER, executionId: 'exec', taskToken: TOKEN };
-const instanceIn = (state: string) => ({ Reservations: [{ Instances: [{ InstanceId: BUILDER, State: { Name: state } }] }] });
+const instanceIn = (state: string) => ({
+  Reservations: [{ Instances: [{ InstanceId: BUILDER, State: { Name: state as InstanceStateName } }] }],
+});
 
 beforeEach(() => {
   for (const mock of [dynamodb, ec2, ssm, sfn]) mock.reset();
