@@ -141,6 +141,8 @@ describe('isPoll', () => {
     expect(isPoll(asl, 'Send the update command', 'Check the update')).toBe(false);
     expect(isPoll(asl, 'Create the AMI', 'Check the AMI')).toBe(false);
     expect(isPoll(asl, 'Send the health check', 'Check the health check')).toBe(false);
+    // The wait for the stop answered "stopped": the AMI is made without another look.
+    expect(isPoll(asl, 'Wait for the builder to stop', 'Create the AMI')).toBe(false);
     expect(isPoll(asl, 'Check the update', 'Stop the builder')).toBe(false);
     expect(isPoll(asl, 'Stop the builder', 'Stop the builder')).toBe(true);
     expect(isPoll(asl, 'Normalize the request', 'Acquire the environment lock')).toBe(false);
