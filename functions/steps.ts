@@ -11,6 +11,7 @@
  *   4. its role under `functions:` in serverless.yml, granting exactly `calls`.
  * test/template/steps.test.ts and stack.test.ts fail until the four agree.
  */
+import { EVENT_WAIT_FALLBACK_SECONDS } from './shared/config-values';
 
 /** One Retry entry of the ASL. */
 export interface Retrier {
@@ -168,14 +169,22 @@ export const STEPS = {
     calls: ['dynamodb:GetItem', 'ec2:CreateImage', 'ec2:DescribeImages', 'ec2:DescribeInstances'],
   },
   awaitEvent: {
-    states: ['Wait for the update', 'Wait for the AMI'],
+    states: ['Wait for the update', 'Wait for the builder to stop', 'Wait for the AMI', 'Wait for the health check'],
     folder: 'await-event',
-    description: 'Registers a paused wait (task token) for the update command or the AMI, and wakes it at once if that has already ended.',
+    description:
+      "Registers a paused wait (task token) for the update command, the builder's stop, the AMI or the health check, and wakes it at once if that has already ended.",
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'dynamodb:PutItem', 'ec2:DescribeImages', 'ssm:GetCommandInvocation', 'states:SendTaskSuccess'],
+    calls: [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'ec2:DescribeImages',
+      'ec2:DescribeInstances',
+      'ssm:GetCommandInvocation',
+      'states:SendTaskSuccess',
+    ],
     // A pause that outlives its timeout means a lost event: the Task's Catch runs one check instead.
     retry: [{ ErrorEquals: ['States.Timeout'], MaxAttempts: 0 }],
-    tokenWaitSeconds: 300,
+    tokenWaitSeconds: EVENT_WAIT_FALLBACK_SECONDS,
   },
   announceResult: {
     states: ['Announce the success', 'Announce the failure', 'Announce the superseded request'],

@@ -2,16 +2,17 @@ import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { throwIfCancelled } from '../shared/cancellation';
 import type { Clients } from '../shared/clients';
+import { describeInstance } from '../shared/ec2';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
-import { registerWait, type WaitKind } from '../shared/wait-registry';
+import { isWaitKind, registerWait, type WaitKind } from '../shared/wait-registry';
 import { wakeExecution } from '../shared/wake';
 
 /** The Payload of a "Wait for ..." Task (lambda:invoke.waitForTaskToken). */
 export interface AwaitInput {
   kind: WaitKind;
   resourceId: string;
-  /** The command's instance (kind command). */
+  /** The command's instance (kind command); for kind instance, resourceId is the instance. */
   instanceId?: string;
   executionId: string;
   taskToken: string;
@@ -24,6 +25,8 @@ export interface AwaitResult {
 }
 
 const RUNNING_COMMAND = new Set(['Pending', 'InProgress', 'Delayed']);
+/** Instance states on the way to stopped: the builder's stop has not ended. */
+const STOPPING = new Set(['pending', 'running', 'stopping']);
 
 /**
  * Registers the Task's token for the resource, then looks at the resource once: an event sent
@@ -51,6 +54,11 @@ export async function settledStatus(
     const state = out.Images?.[0]?.State ?? 'missing';
     return state === 'pending' ? null : state;
   }
+  if (wait.kind === 'instance') {
+    // A vanished instance has settled too: "Stop the builder", woken, reads it and names the loss.
+    const state = (await describeInstance(clients.ec2, wait.resourceId))?.State?.Name ?? 'missing';
+    return STOPPING.has(state) ? null : state;
+  }
   try {
     const out = await clients.ssm.send(new GetCommandInvocationCommand({ CommandId: wait.resourceId, InstanceId: wait.instanceId }));
     const status = out.Status ?? 'Pending';
@@ -73,7 +81,7 @@ function parseInput(input: AwaitInput): AwaitInput {
   const need = (ok: boolean, field: string, allowed: string, value: unknown) => {
     if (!ok) throw new RequestInvalid({ field: `await.${field}`, allowed, received: receivedText(value) });
   };
-  need(input?.kind === 'image' || input?.kind === 'command', 'kind', '"image" or "command"', input?.kind);
+  need(isWaitKind(input?.kind), 'kind', '"image", "command" or "instance"', input?.kind);
   need(text(input.resourceId), 'resourceId', 'a non-empty string', input.resourceId);
   if (input.kind === 'command') need(text(input.instanceId), 'instanceId', 'the id of the instance running the command', input.instanceId);
   need(text(input.taskToken), 'taskToken', 'the Task token ($$.Task.Token)', input.taskToken);

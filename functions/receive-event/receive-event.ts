@@ -11,6 +11,7 @@ export interface StateChangeEvent {
 
 export const AMI_STATE_CHANGE = 'EC2 AMI State Change';
 export const COMMAND_INVOCATION_STATUS_CHANGE = 'EC2 Command Invocation Status-change Notification';
+export const INSTANCE_STATE_CHANGE = 'EC2 Instance State-change Notification';
 
 export interface ReceiveResult {
   /** The execution woken, or null when no wait was registered for the event's resource. */
@@ -25,6 +26,11 @@ export function eventResource(event: StateChangeEvent): { kind: WaitKind; resour
     const resourceId = field('ImageId');
     const status = field('State');
     return resourceId && status ? { kind: 'image', resourceId, status } : null;
+  }
+  if (event?.source === 'aws.ec2' && event['detail-type'] === INSTANCE_STATE_CHANGE) {
+    const resourceId = field('instance-id');
+    const status = field('state');
+    return resourceId && status ? { kind: 'instance', resourceId, status } : null;
   }
   if (event?.source === 'aws.ssm' && event['detail-type'] === COMMAND_INVOCATION_STATUS_CHANGE) {
     const resourceId = field('command-id');

@@ -15,8 +15,11 @@ export const DEFAULT_INSTANCE_TYPE = 'g4dn.xlarge';
 /** An environment's `verify` when it sets none; the schema's defaults are these. */
 export const VERIFY_DEFAULTS: { enabled: boolean; timeoutSeconds: number } = { enabled: true, timeoutSeconds: 600 };
 
-/** Seconds between two checks of the health check: the Wait of "Wait for the health check". */
-export const HEALTH_CHECK_POLL_SECONDS = 20;
+/**
+ * The pause of every wait for an event ("Wait for the ..." Tasks, TimeoutSeconds): when no event
+ * (and no look of the wait itself) ends it sooner, the check after it runs this long after the last.
+ */
+export const EVENT_WAIT_FALLBACK_SECONDS = 300;
 /** Beyond the check's own timeout: the command's delivery and the instance's boot. */
 const HEALTH_CHECK_GRACE_SECONDS = 300;
 
@@ -25,9 +28,13 @@ export function verifyConfig(config: PipelineConfig, environment: string): Verif
   return environmentConfig(config, environment)?.verify ?? { ...VERIFY_DEFAULTS };
 }
 
-/** How many checks "Check the health check" makes before the check counts as timed out. */
+/**
+ * How many checks "Check the health check" makes before the check counts as timed out: the first
+ * right after sending, then one per event or per fallback pause, so the last comes after the
+ * check's own timeout and the grace even when every event is lost.
+ */
 export function healthCheckMaxAttempts(verify: VerifyConfig): number {
-  return Math.ceil((verify.timeoutSeconds + HEALTH_CHECK_GRACE_SECONDS) / HEALTH_CHECK_POLL_SECONDS);
+  return Math.ceil((verify.timeoutSeconds + HEALTH_CHECK_GRACE_SECONDS) / EVENT_WAIT_FALLBACK_SECONDS) + 1;
 }
 
 export function tagMatches(tag: string, pattern: string): boolean {

@@ -24,13 +24,13 @@ export {
   CANONICAL_ACCOUNT,
   DEFAULT_INSTANCE_TYPE,
   ENVIRONMENT_NAME,
+  EVENT_WAIT_FALLBACK_SECONDS,
   environmentConfig,
   environmentInstanceTypes,
   environmentSpot,
   environmentSubnetIds,
   environmentsForTag,
   fastSnapshotRestoreZones,
-  HEALTH_CHECK_POLL_SECONDS,
   healthCheckMaxAttempts,
   maxAgeDays,
   REPOSITORY_NAME,
@@ -249,15 +249,15 @@ export const configSchema = z
       .string()
       .regex(/^[\w\-/.#]{1,512}$/, 'a CloudWatch Logs group name')
       .default('/comfyui-ami/builder'),
-    // Checks before giving up; the state machine waits 15 s between stop checks, 30 s between
-    // command checks and 60 s between AMI checks. Defaults: 15 min to stop, 160 min for the
-    // command (above the document's own 150-minute timeout, itself above a 95-minute fresh
-    // build), 6 hours for the AMI (a first snapshot of a volume can take hours).
+    // Checks before giving up: the first right after the step's work, then one when an event
+    // wakes the wait ("Wait for the builder to stop", "Wait for the update", "Wait for the AMI"),
+    // else one per fallback timeout of that wait (300 s each). Defaults, with every event lost:
+    // 15 min to stop, 160 min for the command (above the document's own 150-minute timeout,
+    // itself above a 95-minute fresh build), 5 hours for the AMI (a first snapshot of a volume
+    // can take hours).
     polling: z
       .object({
-        stopMaxAttempts: z.number().int().min(1).max(500).default(60),
-        // Checks of the command and of the AMI: one when an event wakes the wait, else one per
-        // fallback timeout of "Wait for the update" / "Wait for the AMI" (300 s each).
+        stopMaxAttempts: z.number().int().min(1).max(500).default(4),
         commandMaxAttempts: z.number().int().min(1).max(500).default(32),
         imageMaxAttempts: z.number().int().min(1).max(500).default(60),
       })

@@ -12,7 +12,11 @@ const KEY_PREFIX = 'wait:';
 /** A registration no event consumed (a lost event) expires by TTL on this attribute. */
 export const WAIT_TTL_ATTRIBUTE = RECORD_TTL_ATTRIBUTE;
 
-export type WaitKind = 'image' | 'command';
+/** What a wait waits for: an AMI leaving pending, a Run Command ending, an instance stopping (the builder). */
+export const WAIT_KINDS = ['image', 'command', 'instance'] as const;
+export type WaitKind = (typeof WAIT_KINDS)[number];
+
+export const isWaitKind = (value: unknown): value is WaitKind => (WAIT_KINDS as readonly unknown[]).includes(value);
 
 export interface WaitRegistration {
   resourceId: string;
@@ -49,7 +53,7 @@ export async function findWait(dynamodb: DynamoDBClient, config: PipelineConfig,
   const item = out.Item;
   const kind = item?.kind?.S;
   const taskToken = item?.task_token?.S;
-  if (!item || (kind !== 'image' && kind !== 'command') || !taskToken) return null;
+  if (!item || !isWaitKind(kind) || !taskToken) return null;
   return { resourceId, kind, taskToken, executionId: item.execution_id?.S ?? '' };
 }
 

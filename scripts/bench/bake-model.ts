@@ -1,8 +1,9 @@
 /**
  * A model, not a measurement: how long each step of a bake would take on AWS, from stated
- * assumptions about the work (boot, agent registration, apt, docker pull, snapshot) and the
- * state machine's own poll intervals (ASL Wait seconds) and retry backoff. A polled step ends at
- * the first check after its work is done, so a wait adds up to one interval.
+ * assumptions about the work (boot, agent registration, apt, docker pull, stop, snapshot, health
+ * check) and the state machine's agent retry backoff. Every wait ends on its resource's event, so
+ * a waited step ends the event's delivery after its work (the 300 s fallback only when an event
+ * is lost, which the model leaves out).
  */
 export interface BakeAssumptions {
   /** Seconds per Lambda invocation, cold start included. */
@@ -20,7 +21,7 @@ export interface BakeAssumptions {
   /** Boot of the test instance until its agent has registered, then ComfyUI answering /system_stats. */
   testAgentSeconds: number;
   healthCheckSeconds: number;
-  /** From the end of the update command or the AMI to the check that sees it: EventBridge delivery, the receiver, SendTaskSuccess. */
+  /** From the end of the work (command, stop, AMI) to the check that sees it: EventBridge delivery, the receiver, SendTaskSuccess. */
   eventSeconds: number;
 }
 
@@ -37,10 +38,8 @@ export const ASSUMPTIONS: BakeAssumptions = {
   eventSeconds: 2,
 };
 
-/** What the model reads from the ASL and the config. */
+/** What the model reads from the ASL. */
 export interface PollSettings {
-  /** Wait seconds of the polled loops: Wait for the builder to stop, for the health check (the update and the AMI wake on their events). */
-  waitSeconds: { stop: number; healthCheck: number };
   /** The agent retry of the two Send steps: first interval, backoff rate, cap. */
   agentRetry: { intervalSeconds: number; backoffRate: number; maxDelaySeconds: number; maxAttempts: number };
 }
@@ -49,11 +48,6 @@ export interface ModelledStep {
   step: string;
   fresh: number;
   incremental: number;
-}
-
-/** Seconds until the first check at or after `work`, checks every `interval` after a first Wait. */
-export function polled(work: number, interval: number): number {
-  return Math.max(1, Math.ceil(work / interval)) * interval;
 }
 
 /** Seconds until the retry that finds the agent registered (backoff without jitter: an upper bound). */
@@ -79,10 +73,10 @@ export function modelBake(a: BakeAssumptions, p: PollSettings): ModelledStep[] {
     both('Launch the builder', () => a.lambdaSeconds),
     both('Send the update command (agent)', (k) => retriedUntil(a.builderAgentSeconds[k], p.agentRetry) + a.lambdaSeconds),
     both('Check the update (event)', (k) => a.updateCommandSeconds[k] + pull(a.pullGiB[k]) + a.eventSeconds),
-    both('Stop the builder (polled)', () => a.lambdaSeconds + polled(a.stopSeconds, p.waitSeconds.stop)),
+    both('Stop the builder (event)', () => a.lambdaSeconds + a.stopSeconds + a.eventSeconds),
     both('Create and check the AMI (event)', (k) => a.lambdaSeconds + a.snapshotSeconds[k] + a.eventSeconds),
     both('Launch the test instance, send the check', () => a.lambdaSeconds + retriedUntil(a.testAgentSeconds, p.agentRetry)),
-    both('Check the health check (polled)', () => polled(a.healthCheckSeconds, p.waitSeconds.healthCheck)),
+    both('Check the health check (event)', () => a.healthCheckSeconds + a.eventSeconds),
     both('Publish, clean up and release', () => 2 * a.lambdaSeconds),
   ];
 }

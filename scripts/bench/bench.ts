@@ -28,19 +28,10 @@ const USAGE = `Usage: npm run bench [-- --check] [--runs <n>] [--sdk-choice]
   --sdk-choice  instead: each function built with the SDK bundled and with it external, both loaded`;
 
 function pollSettings(): PollSettings {
-  const states = loadDefinition().States as Record<string, { Seconds?: number; Retry?: Record<string, unknown>[] }>;
-  const seconds = (name: string) => {
-    const s = states[name]?.Seconds;
-    if (typeof s !== 'number') throw new Error(`the ASL has no Wait state "${name}" with Seconds`);
-    return s;
-  };
+  const states = loadDefinition().States as Record<string, { Retry?: Record<string, unknown>[] }>;
   const agent = states['Send the update command']?.Retry?.find((r) => (r.ErrorEquals as string[]).includes('AgentNotRegistered'));
   if (!agent) throw new Error('the ASL has no AgentNotRegistered retry on "Send the update command"');
   return {
-    waitSeconds: {
-      stop: seconds('Wait for the builder to stop'),
-      healthCheck: seconds('Wait for the health check'),
-    },
     agentRetry: {
       intervalSeconds: agent.IntervalSeconds as number,
       backoffRate: agent.BackoffRate as number,

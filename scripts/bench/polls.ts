@@ -1,9 +1,10 @@
 /**
  * Which Task invocations are polls: those the state machine reached through a Wait state (Wait,
  * check, "has it finished?" loops), and the waiting on an event (a Task paused on a task token)
- * with the check it wakes. A Task reached from the previous Task without any wait in between does
+ * with the check it wakes (not the next step when the wait's answer skips the check). A Task reached from the previous Task without any wait in between does
  * work (Stop the builder's first call stops it; later ones, after "Wait for the builder to stop",
- * poll; the first check after sending the update is work, as is the first check of the AMI).
+ * poll; the first check after sending the update or the health check is work, as is the first
+ * check of the AMI).
  */
 export interface AslStateLike {
   Type: string;
@@ -27,22 +28,33 @@ function successors(state: AslStateLike): string[] {
 
 const isTokenWait = (state: AslStateLike | undefined) => state?.Resource?.endsWith('.waitForTaskToken') === true;
 
-/** True when `task` cannot be reached from `previousTask` (or the start) without passing a Wait state. */
-export function isPoll(definition: AslLike, previousTask: string | null, task: string): boolean {
-  const waitsForEvent = (name: string | null) => name !== null && isTokenWait(definition.States[name]);
-  if (waitsForEvent(task) || waitsForEvent(previousTask)) return true;
-  const start = previousTask === null ? [definition.StartAt] : successors(definition.States[previousTask] ?? { Type: 'Task' });
+/** True when `target` follows one of `from` with only Choice or Pass states between (no Task, no Wait). */
+function directlyReaches(definition: AslLike, from: string[], target: string): boolean {
   const seen = new Set<string>();
-  const queue = [...start];
+  const queue = [...from];
   while (queue.length > 0) {
     const name = queue.shift()!;
     if (seen.has(name)) continue;
     seen.add(name);
-    if (name === task) return false;
+    if (name === target) return true;
     const state = definition.States[name];
     // Another Task or a Wait ends the direct path.
     if (!state || state.Type === 'Task' || state.Type === 'Wait') continue;
     queue.push(...successors(state));
   }
-  return true;
+  return false;
+}
+
+/**
+ * True when `task` cannot be reached from `previousTask` (or the start) without passing a Wait
+ * state, when it waits for an event, or when it is the check a wait for an event woke (it leads
+ * straight back into that wait); a step the wait's answer skips ahead to does work.
+ */
+export function isPoll(definition: AslLike, previousTask: string | null, task: string): boolean {
+  const waitsForEvent = (name: string | null) => name !== null && isTokenWait(definition.States[name]);
+  if (waitsForEvent(task)) return true;
+  if (previousTask !== null && waitsForEvent(previousTask))
+    return directlyReaches(definition, successors(definition.States[task] ?? { Type: 'Task' }), previousTask);
+  const start = previousTask === null ? [definition.StartAt] : successors(definition.States[previousTask] ?? { Type: 'Task' });
+  return !directlyReaches(definition, start, task);
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE } from '../../functions/receive-event/receive-event';
+import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE, INSTANCE_STATE_CHANGE } from '../../functions/receive-event/receive-event';
+import type { WaitKind } from '../../functions/shared/wait-registry';
 
 /**
  * A local stand-in for the EventBridge events the pipeline waits for (moto emits none): it
@@ -9,7 +10,8 @@ import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE } from '../../functi
  * state, in AWS's shape, to the receiver. Like AWS it sends whether or not a wait is registered.
  */
 export interface WatchedResource {
-  kind: 'image' | 'command';
+  kind: WaitKind;
+  /** The AMI, the command or the instance. */
   resourceId: string;
   instanceId?: string;
   /** The command's document (the pipeline's rule matches on it). */
@@ -32,6 +34,15 @@ export function stateChangeEvent(resource: WatchedResource, status: string): Rec
       detail: { RequestId: randomUUID(), ImageId: resource.resourceId, State: status, ErrorMessage: '' },
     };
   }
+  if (resource.kind === 'instance') {
+    return {
+      ...common,
+      'detail-type': INSTANCE_STATE_CHANGE,
+      source: 'aws.ec2',
+      resources: [`arn:aws:ec2:${REGION()}:${ACCOUNT}:instance/${resource.resourceId}`],
+      detail: { 'instance-id': resource.resourceId, state: status },
+    };
+  }
   return {
     ...common,
     'detail-type': COMMAND_INVOCATION_STATUS_CHANGE,
@@ -47,12 +58,18 @@ export function stateChangeEvent(resource: WatchedResource, status: string): Rec
   };
 }
 
-/** EC2 sends AMI events for these states only; the pipeline's rule takes command statuses but the running ones. */
+/**
+ * EC2 sends AMI events for these states only; the pipeline's rules take command statuses but the
+ * running ones, and instance states stopped and terminated.
+ */
 const AMI_EVENT_STATES = new Set(['available', 'failed', 'deregistered', 'disabled']);
 const RUNNING_COMMAND = new Set(['Pending', 'InProgress', 'Delayed']);
+const INSTANCE_RULE_STATES = new Set(['stopped', 'terminated']);
 
 export function deliveredByTheRule(resource: WatchedResource, status: string): boolean {
-  return resource.kind === 'image' ? AMI_EVENT_STATES.has(status) : !RUNNING_COMMAND.has(status);
+  if (resource.kind === 'image') return AMI_EVENT_STATES.has(status);
+  if (resource.kind === 'instance') return INSTANCE_RULE_STATES.has(status);
+  return !RUNNING_COMMAND.has(status);
 }
 
 export class LocalEventSource {
@@ -89,6 +106,11 @@ export class LocalEventSource {
     if (resource.kind === 'image') {
       const out = await this.ec2.send(new DescribeImagesCommand({ ImageIds: [resource.resourceId] }));
       const state = out.Images?.[0]?.State;
+      return state ? { value: state } : null;
+    }
+    if (resource.kind === 'instance') {
+      const out = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [resource.resourceId] }));
+      const state = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
       return state ? { value: state } : null;
     }
     const out = await this.ssm.send(new GetCommandInvocationCommand({ CommandId: resource.resourceId, InstanceId: resource.instanceId }));

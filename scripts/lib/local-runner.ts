@@ -124,8 +124,8 @@ export async function runStateMachine(input: unknown, options: RunOptions): Prom
     const detail = event.detail as Record<string, string>;
     options.onEvent?.({
       kind: 'event-delivered',
-      resourceId: detail.ImageId ?? detail['command-id'],
-      status: detail.State ?? detail.status,
+      resourceId: detail.ImageId ?? detail['command-id'] ?? detail['instance-id'],
+      status: detail.State ?? detail.status ?? detail.state,
       elapsedMs: Date.now() - started,
       resumed: out.resumed !== null,
     });

@@ -199,7 +199,8 @@ describe('verify before publish', () => {
           ssm: answering(new SSMClient({}), 'GetCommandInvocationCommand', () => ({ Status: 'InProgress' })),
         })),
       error: 'VerificationTimedOut',
-      cause: /still InProgress on test instance i-\w+ after 18 checks/,
+      // A 60 s check: the first look, then one after each of two 300 s pauses (the wait for its event).
+      cause: /still InProgress on test instance i-\w+ after 3 checks/,
       launched: true,
       configOverride: {
         environments: { ...config.environments, dev: { ...config.environments.dev, verify: { enabled: true, timeoutSeconds: 60 } } },

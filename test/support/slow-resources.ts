@@ -1,11 +1,12 @@
 /**
- * Test layer: AMIs and commands that take time, as on AWS (moto makes a new AMI available and
- * reports a command's Success at once, so nothing would ever wait). A proxy in front of the test
- * endpoint answers DescribeImages with `pending` and GetCommandInvocation with `InProgress` for
- * the AMIs and the commands (of the listed documents) it saw made, until `holdMs` after their
- * creation, or after a wait registered them (the PutItem of `wait:<id>`, so that an event, not
- * the wait's own first look, ends that wait); then with the real state, or with `failed` /
- * `Failed` when told to. The product's requests pass unchanged.
+ * Test layer: AMIs, commands and stops that take time, as on AWS (moto makes a new AMI available,
+ * reports a command's Success and stops an instance at once, so nothing would ever wait). A proxy
+ * in front of the test endpoint answers DescribeImages with `pending`, GetCommandInvocation with
+ * `InProgress` and DescribeInstances with `stopping` for the AMIs, the commands (of the listed
+ * documents) and the stopped instances (when asked) it saw made or stopped, until `holdMs` after
+ * that, or after a wait registered them (the PutItem of `wait:<id>`, so that an event, not the
+ * wait's own first look, ends that wait); then with the real state, or with `failed` / `Failed`
+ * when told to (a stop never fails). The product's requests pass unchanged.
  */
 import { Agent, createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
 import { listenLocal } from './local-server';
@@ -19,8 +20,12 @@ export interface SlowResources {
 
 export interface SlowOptions {
   holdMs: number;
-  /** SSM documents whose commands are held; AMIs are always held. */
+  /** SSM documents whose commands are held. */
   documents: string[];
+  /** Hold the AMIs CreateImage makes (default true). */
+  amis?: boolean;
+  /** Hold the stop of the instances StopInstances is sent for (the builder). */
+  stops?: boolean;
   outcome?: 'success' | 'failure';
   /** What starts the hold: the resource's creation (default) or its wait's registration. */
   from?: 'creation' | 'registration';
@@ -68,7 +73,7 @@ export async function startSlowResources(target: string, options: SlowOptions): 
     let body = answer.body;
     if (action === 'CreateImage') {
       const id = /<imageId>([^<]+)<\/imageId>/.exec(body)?.[1];
-      if (id) track(id);
+      if (id && options.amis !== false) track(id);
     } else if (action === 'PutItem') {
       const key = (JSON.parse(requestBody) as { Item?: { environment?: { S?: string } } }).Item?.environment?.S ?? '';
       const id = key.startsWith('wait:') ? key.slice('wait:'.length) : '';
@@ -79,6 +84,16 @@ export async function startSlowResources(target: string, options: SlowOptions): 
         const state = held(id) ? 'pending' : failed ? 'failed' : null;
         if (state)
           body = body.replace(new RegExp(`(<imageId>${id}</imageId>[\\s\\S]*?<imageState>)available(</imageState>)`), `$1${state}$2`);
+      }
+    } else if (action === 'StopInstances' && options.stops) {
+      for (const id of body.match(/(?<=<instanceId>)i-[0-9a-f]+(?=<\/instanceId>)/g) ?? []) if (!tracked.has(id)) track(id);
+    } else if (action === 'DescribeInstances') {
+      for (const id of tracked) {
+        if (!id.startsWith('i-') || !held(id)) continue;
+        body = body.replace(
+          new RegExp(`(<instanceId>${id}</instanceId>[\\s\\S]*?<instanceState>\\s*<code>)80(</code>\\s*<name>)stopped(</name>)`),
+          (_, before: string, between: string, after: string) => `${before}64${between}stopping${after}`,
+        );
       }
     } else if (action === 'SendCommand') {
       const document = (JSON.parse(requestBody) as { DocumentName?: string }).DocumentName ?? '';

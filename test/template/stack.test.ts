@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATUS_ROUTES } from '../../functions/build-status/api';
 import { CANCEL_ROUTES } from '../../functions/cancel-build/api';
-import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE } from '../../functions/receive-event/receive-event';
+import { AMI_STATE_CHANGE, COMMAND_INVOCATION_STATUS_CHANGE, INSTANCE_STATE_CHANGE } from '../../functions/receive-event/receive-event';
 import { cancelRecordKey } from '../../functions/shared/cancellation';
 import {
   configSchema,
@@ -527,7 +527,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(RECORD_TTL_ATTRIBUTE).toBe(WAIT_TTL_ATTRIBUTE);
     });
 
-    it("sends the receiver the AMI state changes and the update documents' command ends, nothing else", () => {
+    it("sends the receiver the AMI state changes, instance stops and the pipeline documents' command ends, nothing else", () => {
       const targeted = Object.values(template.Resources).filter(
         (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.Targets).includes(functionId('receiveEvent')),
       );
@@ -536,10 +536,13 @@ describe('the packaged stack (sls package --stage test)', () => {
       );
       expect(patterns.map((p) => [p.source, p['detail-type']]).sort()).toEqual([
         [['aws.ec2'], [AMI_STATE_CHANGE]],
+        [['aws.ec2'], [INSTANCE_STATE_CHANGE]],
         [['aws.ssm'], [COMMAND_INVOCATION_STATUS_CHANGE]],
       ]);
+      const instance = patterns.find((p) => p['detail-type'][0] === INSTANCE_STATE_CHANGE)?.detail;
+      expect(instance).toEqual({ state: ['stopped', 'terminated'] });
       const command = patterns.find((p) => p.source[0] === 'aws.ssm')?.detail;
-      expect(command?.['document-name']).toEqual([config.documents.fresh, config.documents.incremental]);
+      expect(command?.['document-name']).toEqual([config.documents.fresh, config.documents.incremental, config.documents.healthCheck]);
       expect(command?.status).toEqual([{ 'anything-but': ['Pending', 'InProgress', 'Delayed'] }]);
     });
 

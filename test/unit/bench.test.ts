@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ASSUMPTIONS, minutes, modelBake, polled, retriedUntil } from '../../scripts/bench/bake-model';
+import { ASSUMPTIONS, minutes, modelBake, retriedUntil } from '../../scripts/bench/bake-model';
 import { type Budgets, budgetProblems, type FunctionFigures, parseBudgets } from '../../scripts/bench/budgets';
 import type { BuildCounts } from '../../scripts/bench/build-counts';
 import { apiActionOf } from '../../scripts/bench/counting-proxy';
@@ -113,7 +113,7 @@ describe('benchTable', () => {
         runs: 5,
         functions: [FUNCTION],
         builds: [FRESH, INCREMENTAL],
-        model: [{ step: 'Stop the builder (polled)', fresh: 61, incremental: 61 }],
+        model: [{ step: 'Stop the builder (event)', fresh: 61, incremental: 61 }],
       },
       BUDGETS,
     );
@@ -133,11 +133,16 @@ describe('isPoll', () => {
     expect(isPoll(asl, 'Wait for the update', 'Check the update')).toBe(true);
     expect(isPoll(asl, 'Wait for the AMI', 'Check the AMI')).toBe(true);
     expect(isPoll(asl, 'Check the health check', 'Check the health check')).toBe(true);
+    expect(isPoll(asl, 'Stop the builder', 'Wait for the builder to stop')).toBe(true);
+    expect(isPoll(asl, 'Wait for the health check', 'Check the health check')).toBe(true);
   });
 
   it('does not count the first, working call of a looping step', () => {
     expect(isPoll(asl, 'Send the update command', 'Check the update')).toBe(false);
     expect(isPoll(asl, 'Create the AMI', 'Check the AMI')).toBe(false);
+    expect(isPoll(asl, 'Send the health check', 'Check the health check')).toBe(false);
+    // The wait for the stop answered "stopped": the AMI is made without another look.
+    expect(isPoll(asl, 'Wait for the builder to stop', 'Create the AMI')).toBe(false);
     expect(isPoll(asl, 'Check the update', 'Stop the builder')).toBe(false);
     expect(isPoll(asl, 'Stop the builder', 'Stop the builder')).toBe(true);
     expect(isPoll(asl, 'Normalize the request', 'Acquire the environment lock')).toBe(false);
@@ -161,12 +166,6 @@ describe('apiActionOf', () => {
 });
 
 describe('the bake model', () => {
-  it('ends a polled wait at the first check after the work', () => {
-    expect(polled(61, 15)).toBe(75);
-    expect(polled(60, 15)).toBe(60);
-    expect(polled(0, 30)).toBe(30);
-  });
-
   it('sums the agent retry backoff until the agent is there', () => {
     const retry = { intervalSeconds: 15, backoffRate: 1.5, maxDelaySeconds: 60, maxAttempts: 12 };
     expect(retriedUntil(15, retry)).toBe(15);
@@ -176,7 +175,6 @@ describe('the bake model', () => {
 
   it('models every step for both kinds of build, the fresh one longer', () => {
     const steps = modelBake(ASSUMPTIONS, {
-      waitSeconds: { stop: 15, healthCheck: 20 },
       agentRetry: { intervalSeconds: 15, backoffRate: 1.5, maxDelaySeconds: 60, maxAttempts: 12 },
     });
     const total = (k: 'fresh' | 'incremental') => steps.reduce((s, m) => s + m[k], 0);

@@ -4,7 +4,7 @@
  */
 import 'aws-sdk-client-mock-jest';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type InstanceStateName } from '@aws-sdk/client-ec2';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -20,6 +20,7 @@ const sfn = mockClient(SFNClient);
 
 const AMI = 'ami-0123456789abcdef0';
 const COMMAND = '11111111-2222-3333-4444-555555555555';
+const BUILDER = 'i-0fedcba9876543210';
 const TOKEN = 'token-of-the-wait';
 const registered = (kind: string, resourceId: string) => ({
   Item: {
@@ -37,6 +38,11 @@ const commandWait: AwaitInput = {
   executionId: 'exec',
   taskToken: TOKEN,
 };
+
+const builderWait: AwaitInput = { kind: 'instance', resourceId: BUILDER, executionId: 'exec', taskToken: TOKEN };
+const instanceIn = (state: string) => ({
+  Reservations: [{ Instances: [{ InstanceId: BUILDER, State: { Name: state as InstanceStateName } }] }],
+});
 
 beforeEach(() => {
   for (const mock of [dynamodb, ec2, ssm, sfn]) mock.reset();
@@ -87,6 +93,35 @@ describe('awaitEvent', () => {
     expect(dynamodb).toHaveReceivedCommandTimes(PutItemCommand, 1);
   });
 
+  it('keeps waiting for a builder on its way to stopped, and wakes at once for one stopped, terminated or gone', async () => {
+    const settled = async (state: string | null) => {
+      ec2.reset();
+      if (state) ec2.on(DescribeInstancesCommand).resolves(instanceIn(state));
+      else ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error('gone'), { name: 'InvalidInstanceID.NotFound' }));
+      return (await awaitEvent(builderWait, stepContext())).settled;
+    };
+    expect(await settled('running')).toBeNull();
+    expect(await settled('stopping')).toBeNull();
+    expect(sfn).not.toHaveReceivedCommand(SendTaskSuccessCommand);
+    expect(await settled('stopped')).toBe('stopped');
+    expect(await settled('terminated')).toBe('terminated');
+    expect(await settled(null)).toBe('missing');
+    expect(sfn).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 3);
+    expect(JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.output ?? '')).toEqual({
+      resourceId: BUILDER,
+      status: 'stopped',
+      via: 'check',
+    });
+  });
+
+  it('refuses a kind it does not wait for, naming the field and the kinds', async () => {
+    await expect(awaitEvent({ ...builderWait, kind: 'volume' as AwaitInput['kind'] }, stepContext())).rejects.toMatchObject({
+      name: 'RequestInvalid',
+      message: expect.stringContaining('"image", "command" or "instance"'),
+    });
+    expect(dynamodb).not.toHaveReceivedCommand(PutItemCommand);
+  });
+
   it('refuses a payload without its token, naming the field, before registering anything', async () => {
     await expect(awaitEvent({ ...amiWait, taskToken: '' }, stepContext())).rejects.toMatchObject({
       name: 'RequestInvalid',
@@ -114,6 +149,19 @@ describe('receiveEvent', () => {
     });
   });
 
+  it('wakes the execution that registered the builder when EC2 says it stopped', async () => {
+    dynamodb.on(GetItemCommand).resolves(registered('instance', BUILDER));
+    const out = await receiveEvent(stateChangeEvent({ kind: 'instance', resourceId: BUILDER }, 'stopped'), stepContext());
+    expect(out.resumed).toContain('execution:bake:one');
+    expect(dynamodb).toHaveReceivedCommandWith(GetItemCommand, { Key: { environment: { S: `wait:${BUILDER}` } } });
+    expect(JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.output ?? '')).toEqual({
+      resourceId: BUILDER,
+      status: 'stopped',
+      via: 'event',
+    });
+    expect(dynamodb).toHaveReceivedCommand(DeleteItemCommand);
+  });
+
   it('resumes nothing for a resource no wait registered (another build, anyone)', async () => {
     dynamodb.on(GetItemCommand).resolves({});
     await expect(receiveEvent(stateChangeEvent({ kind: 'image', resourceId: AMI }, 'available'), stepContext())).resolves.toEqual({
@@ -132,7 +180,7 @@ describe('receiveEvent', () => {
 
   it('ignores events it does not know, and a token whose Task has ended', async () => {
     await expect(
-      receiveEvent({ source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', detail: {} }, stepContext()),
+      receiveEvent({ source: 'aws.ec2', 'detail-type': 'EC2 Spot Instance Interruption Warning', detail: {} }, stepContext()),
     ).resolves.toEqual({
       resumed: null,
     });

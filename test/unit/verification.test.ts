@@ -24,7 +24,7 @@ import { cleanUp } from '../../functions/clean-up/clean-up';
 import { launchTestInstance, testInstanceClientToken } from '../../functions/launch-test-instance/launch-test-instance';
 import { rollBack } from '../../functions/roll-back/roll-back';
 import { sendHealthCheck } from '../../functions/send-health-check/send-health-check';
-import { configSchema, HEALTH_CHECK_POLL_SECONDS, healthCheckMaxAttempts } from '../../functions/shared/config';
+import { configSchema, EVENT_WAIT_FALLBACK_SECONDS, healthCheckMaxAttempts } from '../../functions/shared/config';
 import type { Published } from '../../functions/shared/state';
 import { loadDefinition } from '../../scripts/lib/local-runner';
 import { demoConfig } from '../support/builds';
@@ -81,9 +81,10 @@ describe('the verify config', () => {
     },
   );
 
-  it('bounds the check loop by the timeout plus a grace, at the Wait of the state machine', () => {
-    expect(loadDefinition().States['Wait for the health check'].Seconds).toBe(HEALTH_CHECK_POLL_SECONDS);
-    expect(healthCheckMaxAttempts({ enabled: true, timeoutSeconds: 600 })).toBe(45);
+  it('bounds the check loop by the timeout plus a grace, at the fallback pause of the wait for its event', () => {
+    expect(loadDefinition().States['Wait for the health check'].TimeoutSeconds).toBe(EVENT_WAIT_FALLBACK_SECONDS);
+    // The first check right after sending, then three 300 s pauses: 900 s, the timeout and the grace.
+    expect(healthCheckMaxAttempts({ enabled: true, timeoutSeconds: 600 })).toBe(4);
   });
 });
 
