@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
 import { builderVolumeInitializationRate } from '../shared/config-values';
-import { describeImage } from '../shared/ec2';
+import { describeImage, isUnknownImageError, rootOf } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { type LaunchChoice, launchChoices, launchFirstAvailable, launchPlacement, marketOptions } from '../shared/launch';
-import { type Builder, type BuildState, need } from '../shared/state';
+import { type BaseRoot, type Builder, type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, toTags } from '../shared/tags';
 
 /**
@@ -41,11 +41,8 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
     };
   }
 
-  const image = await describeImage(clients.ec2, base.baseAmiId);
-  if (image?.State !== 'available')
-    throw new BaseAmiNotFound(`base AMI ${base.baseAmiId} is ${image?.State ?? 'not found'}, not available`);
-  const rootDevice = image.RootDeviceName ?? '/dev/sda1';
-  const baseRootSize = image.BlockDeviceMappings?.find((m) => m.DeviceName === rootDevice)?.Ebs?.VolumeSize ?? 0;
+  // Resolve read the base's root a moment ago; a base gone since then is RunInstances' InvalidAMIID.
+  const root = base.root ?? (await describeBase(clients.ec2, base.baseAmiId));
 
   const tags = toTags({
     Name: `comfyui-ami-builder-${request.environment}`,
@@ -71,9 +68,9 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
       ...marketOptions(choice),
       BlockDeviceMappings: [
         {
-          DeviceName: rootDevice,
+          DeviceName: root.deviceName,
           Ebs: {
-            VolumeSize: Math.max(config.builder.rootVolumeGiB, baseRootSize),
+            VolumeSize: Math.max(config.builder.rootVolumeGiB, root.sizeGiB),
             VolumeType: 'gp3',
             Throughput: config.builder.rootVolumeThroughput,
             Iops: config.builder.rootVolumeIops,
@@ -93,7 +90,17 @@ export async function launchBuilder(state: BuildState, { config, clients, logger
       ],
     }),
     { logger, what: 'builder' },
-  );
+  ).catch((error: unknown) => {
+    if (isUnknownImageError(error)) throw new BaseAmiNotFound(`base AMI ${base.baseAmiId} is not found, not available`);
+    throw error;
+  });
   logger.info('builder launched', { instanceId, baseAmiId: base.baseAmiId, ...choice });
   return { instanceId, ...choice };
+}
+
+/** For a state written before Resolve recorded the base's root. */
+async function describeBase(ec2: StepContext['clients']['ec2'], amiId: string): Promise<BaseRoot> {
+  const image = await describeImage(ec2, amiId);
+  if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${amiId} is ${image?.State ?? 'not found'}, not available`);
+  return rootOf(image);
 }

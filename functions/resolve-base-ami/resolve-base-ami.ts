@@ -1,7 +1,7 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { type BuildIdentity, identityOf, isOwnedBy } from '../shared/build-identity';
 import type { PipelineConfig } from '../shared/config';
-import { describeImage, findImages, isPipelineImage } from '../shared/ec2';
+import { describeImage, findImages, isPipelineImage, rootOf } from '../shared/ec2';
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parseJsonObject } from '../shared/json';
@@ -28,32 +28,34 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
   const latest = latestId && AMI_ID.test(latestId) ? await describeImage(ec2, latestId) : null;
 
   let mode: BaseAmi['mode'];
-  let baseAmiId: string;
+  let base: Image;
   let previousAmiId: string | null = null;
   if (latest?.State === 'available') {
     mode = 'incremental';
-    baseAmiId = latestId as string;
+    base = latest;
     previousAmiId = latestId;
   } else {
     if (latestId) logger.warn('latest names no available AMI; looking for another base', { latestId, state: latest?.State ?? 'missing' });
     const candidate = await newestEnvironmentImage(config, environment, clients.ec2);
     if (candidate?.ImageId) {
       mode = 'migration';
-      baseAmiId = candidate.ImageId;
+      base = candidate;
       // Only an image this pipeline made for this environment is ours to remove afterwards.
       previousAmiId = isPipelineImage(candidate, environment) ? candidate.ImageId : null;
     } else {
       mode = 'fresh';
-      baseAmiId = await resolveFreshBase(config, clients);
+      base = await resolveFreshBase(config, clients);
     }
   }
+  const baseAmiId = base.ImageId as string;
 
   const buildNumber = nextBuildNumber(parseJsonObject(published.get(paths.metadata) ?? null), latest);
   const amiName = buildAmiName(config, environment, buildNumber, request.digest);
   await assertNameFree(ec2, amiName, identityOf(state));
 
   logger.info('base AMI resolved', { environment, mode, baseAmiId, previousAmiId, buildNumber, amiName });
-  return { mode, baseAmiId, previousAmiId, buildNumber, amiName };
+  // The launch sizes the builder's volume from the base's root: read here, where the base is described anyway.
+  return { mode, baseAmiId, previousAmiId, buildNumber, amiName, root: rootOf(base) };
 }
 
 /**
@@ -77,7 +79,7 @@ async function newestEnvironmentImage(
   return available[0] ?? null;
 }
 
-async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec2' | 'ssm'>['clients']): Promise<string> {
+async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec2' | 'ssm'>['clients']): Promise<Image> {
   let amiId: string;
   if ('amiId' in config.baseImage) {
     amiId = config.baseImage.amiId;
@@ -89,7 +91,7 @@ async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec
   }
   const image = await describeImage(clients.ec2, amiId);
   if (image?.State !== 'available') throw new BaseAmiNotFound(`base AMI ${amiId} is ${image?.State ?? 'not found'}, not available`);
-  return amiId;
+  return image;
 }
 
 /** Counts up per environment from the published metadata (or the latest AMI's tag). */

@@ -10,10 +10,24 @@ import {
   type Instance,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import type { BaseRoot } from './state';
 import { MANAGED_BY, TAG, tagValue } from './tags';
 
 function errorName(error: unknown): string {
   return (error as { name?: string })?.name ?? '';
+}
+
+/** EC2's answers for an AMI id it does not know (any more). */
+export const UNKNOWN_IMAGE_ERRORS: readonly string[] = ['InvalidAMIID.NotFound', 'InvalidAMIID.Malformed', 'InvalidAMIID.Unavailable'];
+
+export function isUnknownImageError(error: unknown): boolean {
+  return UNKNOWN_IMAGE_ERRORS.includes(errorName(error));
+}
+
+/** The root device of an image and its size (0 when EC2 did not say). */
+export function rootOf(image: Image): BaseRoot {
+  const deviceName = image.RootDeviceName ?? '/dev/sda1';
+  return { deviceName, sizeGiB: image.BlockDeviceMappings?.find((m) => m.DeviceName === deviceName)?.Ebs?.VolumeSize ?? 0 };
 }
 
 /** The image, or null when EC2 does not know it (any more). */
@@ -22,7 +36,7 @@ export async function describeImage(ec2: EC2Client, amiId: string): Promise<Imag
     const out = await ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
     return out.Images?.[0] ?? null;
   } catch (error) {
-    if (['InvalidAMIID.NotFound', 'InvalidAMIID.Malformed', 'InvalidAMIID.Unavailable'].includes(errorName(error))) return null;
+    if (isUnknownImageError(error)) return null;
     throw error;
   }
 }

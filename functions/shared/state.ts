@@ -50,6 +50,14 @@ export interface BaseAmi {
   previousAmiId: string | null;
   buildNumber: number;
   amiName: string;
+  /** The base's root device as Resolve read it, so the launch needs no second DescribeImages; absent in states written before. */
+  root?: BaseRoot;
+}
+
+export interface BaseRoot {
+  deviceName: string;
+  /** 0 when EC2 did not say. */
+  sizeGiB: number;
 }
 
 export interface Builder {

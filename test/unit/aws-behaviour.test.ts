@@ -72,6 +72,25 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
     expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
   });
 
+  it("records the base's root device and size, so the launch sizes the builder's volume without describing the base again", async () => {
+    ssm.on(GetParametersCommand).resolves({ Parameters: [], InvalidParameters: ['/comfyui/ami/dev/latest', '/comfyui/ami/dev/metadata'] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] }).resolves({
+      Images: [
+        {
+          ImageId: 'ami-0123456789abcdef0',
+          State: 'available',
+          RootDeviceName: '/dev/xvda',
+          BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 30 } }],
+        },
+      ],
+    });
+    const { base: _base, ...state } = stateAfterImage();
+
+    const base = await resolveBaseAmi(state, stepContext({ baseImage: { amiId: 'ami-0123456789abcdef0' } }));
+    expect(base).toMatchObject({ mode: 'fresh', baseAmiId: 'ami-0123456789abcdef0', root: { deviceName: '/dev/xvda', sizeGiB: 30 } });
+  });
+
   it('reuses its own image when CreateImage says the name is taken by this build', async () => {
     ec2
       .on(DescribeInstancesCommand)

@@ -1,6 +1,7 @@
 /** The builder's root volume gets the configured gp3 throughput and IOPS (faster image pulls). */
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
 import { launchBuilder } from '../../functions/launch-builder/launch-builder';
 import { parseConfig } from '../../functions/shared/config';
 import { stateAfterImage, stepContext } from '../support/context';
@@ -79,4 +80,45 @@ describe('the root volume initialization rate', () => {
     const base = { repositories: ['comfyui'], environments: { dev: { tags: ['dev-*'], defaultTag: 'dev-1' } } };
     expect(() => parseConfig({ ...base, ...raw }, 'config')).toThrow(message);
   });
+});
+
+describe('the base AMI the launch starts from', () => {
+  const withRoot = (sizeGiB: number) => {
+    const state = stateAfterImage({ builder: undefined });
+    return { ...state, base: { ...state.base!, root: { deviceName: '/dev/xvda', sizeGiB } } };
+  };
+
+  it('takes the root device and size Resolve recorded, without describing the base again', async () => {
+    await launchBuilder(withRoot(250), stepContext());
+
+    expect(ec2).not.toHaveReceivedCommand(DescribeImagesCommand);
+    const mapping = ec2.commandCalls(RunInstancesCommand)[0].args[0].input.BlockDeviceMappings?.[0];
+    expect(mapping).toMatchObject({ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 250 } });
+  });
+
+  it('describes the base for a state written before Resolve recorded its root, and refuses one no longer available', async () => {
+    await launchBuilder(stateAfterImage({ builder: undefined }), stepContext());
+    expect(ec2).toHaveReceivedCommandTimes(DescribeImagesCommand, 1);
+    expect(ec2.commandCalls(RunInstancesCommand)[0].args[0].input.BlockDeviceMappings?.[0].DeviceName).toBe('/dev/sda1');
+
+    ec2.reset();
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-00000000000000001', State: 'deregistered' }] });
+    await expect(launchBuilder(stateAfterImage({ builder: undefined }), stepContext())).rejects.toMatchObject({ name: 'BaseAmiNotFound' });
+    expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
+  });
+
+  it.each(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'])(
+    'fails with BaseAmiNotFound when the base is gone since Resolve (RunInstances answers %s)',
+    async (code) => {
+      ec2
+        .on(RunInstancesCommand)
+        .rejects(Object.assign(new Error(`The image id '[ami-00000000000000001]' does not exist`), { name: code }));
+      await expect(launchBuilder(withRoot(100), stepContext())).rejects.toMatchObject({
+        name: 'BaseAmiNotFound',
+        message: expect.stringContaining('ami-00000000000000001'),
+      });
+      expect(ec2).toHaveReceivedCommandTimes(RunInstancesCommand, 1);
+    },
+  );
 });
