@@ -34,9 +34,12 @@ export async function launchTestInstance(state: BuildState, { config, clients, l
     return { instanceId: existing.InstanceId, amiId, instanceType: existing.InstanceType, subnetId: existing.SubnetId };
   }
 
-  const image = await describeImage(clients.ec2, amiId);
-  if (image?.State !== 'available')
-    throw new TestInstanceLaunchFailed(`AMI ${amiId} is ${image?.State ?? 'not found'}, not available: nothing to boot`);
+  // Check the AMI found it available just before; an AMI gone since then is RunInstances' InvalidAMIID.
+  if (state.imageStatus?.status !== 'available') {
+    const image = await describeImage(clients.ec2, amiId);
+    if (image?.State !== 'available')
+      throw new TestInstanceLaunchFailed(`AMI ${amiId} is ${image?.State ?? 'not found'}, not available: nothing to boot`);
+  }
 
   const tags = toTags({
     Name: `comfyui-ami-verifier-${request.environment}`,

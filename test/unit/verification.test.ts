@@ -176,6 +176,15 @@ describe('launchTestInstance', () => {
     await expect(launchTestInstance(stateAfterImage(), stepContext())).rejects.toMatchObject({ name: 'TestInstanceLaunchFailed' });
     expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
   });
+
+  it('boots an AMI that Check the AMI found available without describing it again', async () => {
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ Tags: VERIFIER_TAGS, InstanceId: TEST_INSTANCE }] });
+    const checked = stateAfterImage({ imageStatus: { done: true, attempt: 1, status: 'available' } });
+
+    await expect(launchTestInstance(checked, stepContext())).resolves.toMatchObject({ instanceId: TEST_INSTANCE, amiId: AMI });
+    expect(ec2).not.toHaveReceivedCommand(DescribeImagesCommand);
+    expect(ec2).toHaveReceivedCommandWith(RunInstancesCommand, { ImageId: AMI });
+  });
 });
 
 describe('sendHealthCheck', () => {
