@@ -31,13 +31,15 @@ const STOPPING = new Set(['pending', 'running', 'stopping']);
 /**
  * Registers the Task's token for the resource, then looks at the resource once: an event sent
  * between the previous check and the registration found no token, so a resource that has
- * already settled wakes the execution here. A cancelled build does not pause: it fails with
- * BuildCancelled before registering, so a cancel ends a long wait at its next fallback at most.
+ * already settled wakes the execution here. A cancelled build does not pause for the update, the
+ * AMI or the health check: it fails with BuildCancelled before registering, so a cancel ends a
+ * long wait at its next fallback at most.
  */
 export async function awaitEvent(input: AwaitInput, ctx: StepContext<'dynamodb' | 'ec2' | 'sfn' | 'ssm'>): Promise<AwaitResult> {
   const { config, clients } = ctx;
   const wait = parseInput(input);
-  await throwIfCancelled({ name: executionNameOf(wait.executionId), id: wait.executionId }, ctx);
+  // The builder's stop lasts a minute or two and Create the AMI reads the cancel after it: a read here would repeat that one.
+  if (wait.kind !== 'instance') await throwIfCancelled({ name: executionNameOf(wait.executionId), id: wait.executionId }, ctx);
   await registerWait(clients.dynamodb, config, wait);
   const settled = await settledStatus(clients, wait);
   if (settled !== null) await wakeExecution(clients.sfn, wait.taskToken, { resourceId: wait.resourceId, status: settled, via: 'check' });

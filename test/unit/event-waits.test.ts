@@ -93,6 +93,18 @@ describe('awaitEvent', () => {
     expect(dynamodb).toHaveReceivedCommandTimes(PutItemCommand, 1);
   });
 
+  it("pauses for the builder's stop without reading the cancel: Create the AMI reads it right after", async () => {
+    const executionId = 'arn:aws:states:us-east-1:000000000000:execution:bake:dev-one';
+    dynamodb.on(GetItemCommand).resolves({
+      Item: { execution_id: { S: executionId }, cancel_requested_at: { S: '2026-11-28T04:00:00.000Z' }, cancel_requested_by: { S: 'op' } },
+    });
+    ec2.on(DescribeInstancesCommand).resolves(instanceIn('stopping'));
+
+    await expect(awaitEvent({ ...builderWait, executionId }, stepContext())).resolves.toMatchObject({ settled: null });
+    expect(dynamodb).not.toHaveReceivedCommand(GetItemCommand);
+    expect(dynamodb).toHaveReceivedCommandTimes(PutItemCommand, 1);
+  });
+
   it('keeps waiting for a builder on its way to stopped, and wakes at once for one stopped, terminated or gone', async () => {
     const settled = async (state: string | null) => {
       ec2.reset();
