@@ -5,7 +5,7 @@ import { describeImage, findImages, isPipelineImage, rootOf } from '../shared/ec
 import { AmiNameInUse, BaseAmiNotFound } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
 import { parseJsonObject } from '../shared/json';
-import { findLegacyImages } from '../shared/legacy';
+import { legacyImagesIn, listByStableName } from '../shared/legacy';
 import { buildAmiName, parameterPaths } from '../shared/names';
 import { getParameterValue, getParameterValues } from '../shared/parameters';
 import { AMI_ID } from '../shared/patterns';
@@ -30,13 +30,17 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
   let mode: BaseAmi['mode'];
   let base: Image;
   let previousAmiId: string | null = null;
+  // Images named like the environment's stable name, when the search for a base listed them.
+  let named: Image[] | null = null;
   if (latest?.State === 'available') {
     mode = 'incremental';
     base = latest;
     previousAmiId = latestId;
   } else {
     if (latestId) logger.warn('latest names no available AMI; looking for another base', { latestId, state: latest?.State ?? 'missing' });
-    const candidate = await newestEnvironmentImage(config, environment, clients.ec2);
+    const found = await newestEnvironmentImage(config, environment, clients.ec2);
+    const candidate = found.newest;
+    named = found.named;
     if (candidate?.ImageId) {
       mode = 'migration';
       base = candidate;
@@ -51,7 +55,7 @@ export async function resolveBaseAmi(state: BuildState, { config, clients, logge
 
   const buildNumber = nextBuildNumber(parseJsonObject(published.get(paths.metadata) ?? null), latest);
   const amiName = buildAmiName(config, environment, buildNumber, request.digest);
-  await assertNameFree(ec2, amiName, identityOf(state));
+  await assertNameFree(ec2, amiName, identityOf(state), named);
 
   logger.info('base AMI resolved', { environment, mode, baseAmiId, previousAmiId, buildNumber, amiName });
   // The launch sizes the builder's volume from the base's root: read here, where the base is described anyway.
@@ -66,17 +70,18 @@ async function newestEnvironmentImage(
   config: PipelineConfig,
   environment: string,
   ec2: StepContext['clients']['ec2'],
-): Promise<Image | null> {
-  const [tagged, legacy] = await Promise.all([
+): Promise<{ newest: Image | null; named: Image[] }> {
+  const [tagged, listing] = await Promise.all([
     findImages(ec2, [
       { Name: `tag:${TAG.environment}`, Values: [environment] },
       { Name: `tag:${TAG.managedBy}`, Values: [MANAGED_BY] },
     ]),
-    findLegacyImages(ec2, config, environment),
+    listByStableName(ec2, config, environment),
   ]);
+  const legacy = legacyImagesIn(listing, config, environment);
   const available = [...tagged.filter((i) => isPipelineImage(i, environment)), ...legacy].filter((i) => i.State === 'available');
   available.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
-  return available[0] ?? null;
+  return { newest: available[0] ?? null, named: listing.named };
 }
 
 async function resolveFreshBase(config: PipelineConfig, clients: StepContext<'ec2' | 'ssm'>['clients']): Promise<Image> {
@@ -108,8 +113,15 @@ function nextBuildNumber(metadata: Record<string, unknown> | null, latest: Image
 }
 
 /** A clash found now costs nothing; found by CreateImage at the end of a bake, it costs the bake. */
-async function assertNameFree(ec2: StepContext['clients']['ec2'], amiName: string, identity: BuildIdentity): Promise<void> {
-  const clash = (await findImages(ec2, [{ Name: 'name', Values: [amiName] }])).find((i) => i.State !== 'deregistered');
+async function assertNameFree(
+  ec2: StepContext['clients']['ec2'],
+  amiName: string,
+  identity: BuildIdentity,
+  named: Image[] | null,
+): Promise<void> {
+  // The build's name extends the stable name, so a listing by `{stable}*` already holds any image of that name.
+  const sameName = named ? named.filter((i) => i.Name === amiName) : await findImages(ec2, [{ Name: 'name', Values: [amiName] }]);
+  const clash = sameName.find((i) => i.State !== 'deregistered');
   if (clash && !isOwnedBy(clash.Tags, identity)) {
     throw new AmiNameInUse(
       `AMI name ${amiName} is already used by ${clash.ImageId} (build ${tagValue(clash.Tags, TAG.build) ?? 'unknown'}, execution ${tagValue(clash.Tags, TAG.execution) ?? 'unknown'}); deregister it or publish its build first`,

@@ -31,16 +31,31 @@ export function isLegacyImage(config: PipelineConfig, image: Image, environment:
   return (byName ?? byTag) === environment;
 }
 
-/** The old system's AMIs of an environment that this account owns, newest first. */
-export async function findLegacyImages(ec2: EC2Client, config: PipelineConfig, environment: string): Promise<Image[]> {
+/** The account's AMIs whose name, or Name tag, equals or extends the environment's stable name. */
+export interface StableNameListing {
+  named: Image[];
+  nameTagged: Image[];
+}
+
+export async function listByStableName(ec2: EC2Client, config: PipelineConfig, environment: string): Promise<StableNameListing> {
   const pattern = `${stableAmiName(config, environment)}*`;
   // findImages asks only for Owners: ['self']: a public or shared AMI that copies the name is never used.
   const [named, nameTagged] = await Promise.all([
     findImages(ec2, [{ Name: 'name', Values: [pattern] }]),
     findImages(ec2, [{ Name: 'tag:Name', Values: [pattern] }]),
   ]);
+  return { named, nameTagged };
+}
+
+/** The old system's AMIs of an environment in a listing, newest first. */
+export function legacyImagesIn(listing: StableNameListing, config: PipelineConfig, environment: string): Image[] {
   const byId = new Map<string, Image>();
-  for (const image of [...named, ...nameTagged])
+  for (const image of [...listing.named, ...listing.nameTagged])
     if (image.ImageId && image.State !== 'deregistered' && isLegacyImage(config, image, environment)) byId.set(image.ImageId, image);
   return [...byId.values()].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
+}
+
+/** The old system's AMIs of an environment that this account owns, newest first. */
+export async function findLegacyImages(ec2: EC2Client, config: PipelineConfig, environment: string): Promise<Image[]> {
+  return legacyImagesIn(await listByStableName(ec2, config, environment), config, environment);
 }

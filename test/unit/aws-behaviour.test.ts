@@ -52,15 +52,18 @@ beforeEach(() => {
 });
 
 describe('AMI names are unique per account and region (moto accepts duplicates)', () => {
-  it('refuses a build whose AMI name another build already holds, before launching anything', async () => {
+  const clashing = {
+    ImageId: 'ami-0aaa0aaa0aaa0aaa0',
+    Name: 'comfyui-multitenant-dev-0001-abababababab',
+    State: 'available' as const,
+    Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }),
+  };
+
+  it('refuses a fresh build whose AMI name another build already holds, found in the listing the search for a base made', async () => {
     // Prepare
     ssm.on(GetParametersCommand).resolves({ Parameters: [], InvalidParameters: ['/comfyui/ami/dev/latest', '/comfyui/ami/dev/metadata'] });
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
-    ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] }).resolves({
-      Images: [
-        { ImageId: 'ami-0aaa0aaa0aaa0aaa0', State: 'available', Tags: buildTags(undefined, { 'comfyui-ami:build-id': OTHER_BUILD_ID }) },
-      ],
-    });
+    ec2.on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev*'] }] }).resolves({ Images: [clashing] });
     ec2
       .on(DescribeImagesCommand, { ImageIds: ['ami-0123456789abcdef0'] })
       .resolves({ Images: [{ ImageId: 'ami-0123456789abcdef0', State: 'available' }] });
@@ -69,7 +72,28 @@ describe('AMI names are unique per account and region (moto accepts duplicates)'
 
     // Act / Assess
     await expect(resolveBaseAmi(state, ctx)).rejects.toMatchObject({ name: 'AmiNameInUse' });
+    expect(ec2).not.toHaveReceivedCommandWith(DescribeImagesCommand, {
+      Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }],
+    });
     expect(ec2).not.toHaveReceivedCommand(RunInstancesCommand);
+  });
+
+  it('refuses an incremental build whose AMI name another build already holds, asking EC2 for that name', async () => {
+    const latest = 'ami-0123456789abcdef0';
+    ssm.on(GetParametersCommand).resolves({
+      Parameters: [
+        { Name: '/comfyui/ami/dev/latest', Value: latest },
+        { Name: '/comfyui/ami/dev/metadata', Value: JSON.stringify({ workflow_run_number: '0' }) },
+      ],
+    });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(DescribeImagesCommand, { ImageIds: [latest] }).resolves({ Images: [{ ImageId: latest, State: 'available' }] });
+    ec2
+      .on(DescribeImagesCommand, { Filters: [{ Name: 'name', Values: ['comfyui-multitenant-dev-0001-abababababab'] }] })
+      .resolves({ Images: [clashing] });
+    const { base: _base, ...state } = stateAfterImage();
+
+    await expect(resolveBaseAmi(state, stepContext())).rejects.toMatchObject({ name: 'AmiNameInUse' });
   });
 
   it("records the base's root device and size, so the launch sizes the builder's volume without describing the base again", async () => {
