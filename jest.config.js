@@ -20,7 +20,7 @@ module.exports = {
       testPathIgnorePatterns: [
         '/node_modules/',
         '<rootDir>/test/statemachine/fail-.*-steps.test.ts',
-        '<rootDir>/test/statemachine/(way-back|event-waits|build-events|cancel|capacity|disks).test.ts',
+        '<rootDir>/test/statemachine/(way-back|event-waits|build-events|cancel|capacity|disks|verification).test.ts',
       ],
     },
     {
@@ -30,9 +30,9 @@ module.exports = {
       testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/(faults|bad-input).test.ts'],
     },
     // The matrices (every step failing before and after its work, every step x every AWS fault),
-    // the bad-input corpus and the long scenarios on the real ASL (the way back,
-    // event waits, build events, cancel, GPU capacity, disks): npm run test:exhaustive, which CI
-    // runs after npm test, so npm test keeps its five minutes on 2 cores.
+    // the bad-input corpus and the long scenarios on the real ASL (the way back, event waits,
+    // build events, cancel, GPU capacity, disks, verification): npm run test:exhaustive, which
+    // CI runs after npm test, so npm test keeps its five minutes on 2 cores.
     {
       ...common,
       displayName: 'exhaustive',
@@ -40,7 +40,7 @@ module.exports = {
         '<rootDir>/test/integration/faults.test.ts',
         '<rootDir>/test/integration/bad-input.test.ts',
         '<rootDir>/test/statemachine/fail-*-steps.test.ts',
-        '<rootDir>/test/statemachine/{way-back,event-waits,build-events,cancel,capacity,disks}.test.ts',
+        '<rootDir>/test/statemachine/{way-back,event-waits,build-events,cancel,capacity,disks,verification}.test.ts',
       ],
     },
     { ...common, displayName: 'template', testMatch: ['<rootDir>/test/template/**/*.test.ts'] },

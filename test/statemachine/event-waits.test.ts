@@ -80,6 +80,15 @@ function output(run: Timed, state: string): Record<string, unknown> {
   return (last as { output: Record<string, unknown> } | undefined)?.output ?? {};
 }
 
+/** A failed build left no instance, AMI or snapshot of its own, and every parameter as it was. */
+async function expectAsBefore(baseline: Parameters<typeof readAccount>[0], before: Awaited<ReturnType<typeof readAccount>>): Promise<void> {
+  const after = await readAccount(baseline);
+  expect(after.liveBuilders).toEqual([]);
+  expect(after.orphanSnapshots).toEqual([]);
+  expect(after.amis).toEqual(before.amis);
+  expect(after.parameters).toEqual(before.parameters);
+}
+
 const attempts = (result: RunResult, state: string) => result.steps.find((s) => s.name === state)?.attempts ?? 0;
 
 describe('waits that an event ends', () => {
@@ -158,10 +167,7 @@ describe('waits that an event ends', () => {
     // Assess
     expect(run.result).toMatchObject({ status: 'FAILED', error: 'UpdateCommandFailed', failedState: 'Check the update' });
     expect(output(run, 'Wait for the update').wake).toMatchObject({ via: 'event', status: 'Failed' });
-    const after = await readAccount(baseline);
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.amis).toEqual(before.amis);
-    expect(after.parameters).toEqual(before.parameters);
+    await expectAsBefore(baseline, before);
   });
 
   it('rolls back when the AMI fails, as its event says, removing it', async () => {
@@ -175,11 +181,7 @@ describe('waits that an event ends', () => {
     // Assess
     expect(run.result).toMatchObject({ status: 'FAILED', error: 'AmiCreationFailed', failedState: 'Check the AMI' });
     expect(output(run, 'Wait for the AMI').wake).toMatchObject({ via: 'event', status: 'failed' });
-    const after = await readAccount(baseline);
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.orphanSnapshots).toEqual([]);
-    expect(after.amis).toEqual(before.amis);
-    expect(after.parameters).toEqual(before.parameters);
+    await expectAsBefore(baseline, before);
   });
 
   it('rolls back when the health check fails, as its event says, leaving no test instance nor AMI', async () => {
@@ -199,11 +201,7 @@ describe('waits that an event ends', () => {
       resourceId: sent.healthCheck.commandId,
     });
     expect(attempts(run.result, 'Check the health check')).toBe(2);
-    const after = await readAccount(baseline);
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.orphanSnapshots).toEqual([]);
-    expect(after.amis).toEqual(before.amis);
-    expect(after.parameters).toEqual(before.parameters);
+    await expectAsBefore(baseline, before);
   });
 
   it('rolls back when the builder is terminated while it stops, as its event says', async () => {
@@ -229,10 +227,7 @@ describe('waits that an event ends', () => {
     // Assess
     expect(run.result).toMatchObject({ status: 'FAILED', error: 'BuilderLost', failedState: 'Stop the builder' });
     expect(output(run, 'Wait for the builder to stop').wake).toMatchObject({ via: 'event', status: 'terminated' });
-    const after = await readAccount(baseline);
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.amis).toEqual(before.amis);
-    expect(after.parameters).toEqual(before.parameters);
+    await expectAsBefore(baseline, before);
   });
 
   it('rolls back when the wait itself fails for good', async () => {
@@ -249,10 +244,6 @@ describe('waits that an event ends', () => {
 
     // Assess
     expect(run.result).toMatchObject({ status: 'FAILED', error: 'AwsAccessDenied', failedState: 'Wait for the AMI' });
-    const after = await readAccount(baseline);
-    expect(after.liveBuilders).toEqual([]);
-    expect(after.orphanSnapshots).toEqual([]);
-    expect(after.amis).toEqual(before.amis);
-    expect(after.parameters).toEqual(before.parameters);
+    await expectAsBefore(baseline, before);
   });
 });
