@@ -12,15 +12,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDefinition } from '../lib/local-runner';
 import { ASSUMPTIONS, modelBake, type PollSettings } from './bake-model';
-import { budgetProblems, parseBudgets } from './budgets';
+import { budgetProblems, confirmLoadMisses, parseBudgets } from './budgets';
 import { measureBuildCounts } from './build-counts';
-import { bareHandler, measureLoads } from './load-time';
+import { bareHandler, measureLoadRatios } from './load-time';
 import { packageFunctions } from './packaged';
 import { benchTable } from './report';
 import { sdkChoice } from './sdk-choice';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 export const BUDGETS_FILE = path.join(ROOT, 'bench', 'budgets.json');
+/** Loads of a function measured again because the first measurement put it over its budget. */
+const CONFIRM_RUNS = 15;
 
 const USAGE = `Usage: npm run bench [-- --check] [--runs <n>] [--sdk-choice]
   --check       exit 1 when a budget of bench/budgets.json is exceeded
@@ -68,8 +70,22 @@ async function main(argv: string[]): Promise<number> {
   const dir = path.join(tmpdir(), `comfyui-ami-bench-${process.pid}`);
   console.error('bench: sls package ...');
   const functions = packageFunctions(path.join(dir, 'package'));
-  console.error(`bench: loading ${functions.length} bundles and a bare handler, ${runs} times each ...`);
-  const [bare, ...loads] = measureLoads([bareHandler(dir), ...functions], runs);
+  console.error(`bench: loading ${functions.length} bundles, ${runs} times each, each load after one of a bare handler ...`);
+  const bareTarget = bareHandler(dir);
+  const { baseline: bare, loads } = measureLoadRatios(bareTarget, functions, runs);
+  const confirmed = confirmLoadMisses(
+    budgets,
+    functions.map((fn, i) => ({ name: fn.name, bundleKiB: fn.zipBytes / 1024, loadRatio: loads[i].ratio, peakMiB: loads[i].peakMiB })),
+    (names) => {
+      console.error(`bench: ${names.join(', ')} over the load budget; measuring again, ${CONFIRM_RUNS} times each ...`);
+      const again = measureLoadRatios(
+        bareTarget,
+        functions.filter((fn) => names.includes(fn.name)),
+        CONFIRM_RUNS,
+      );
+      return new Map(again.loads.map((l) => [l.name, l.ratio]));
+    },
+  );
   console.error('bench: a fresh and an incremental build against moto ...');
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -77,12 +93,8 @@ async function main(argv: string[]): Promise<number> {
   const figures = {
     bare,
     runs,
-    functions: functions.map((fn, i) => ({
-      name: fn.name,
-      bundleKiB: fn.zipBytes / 1024,
-      loadRatio: loads[i].medianMs / bare.medianMs,
-      peakMiB: loads[i].peakMiB,
-    })),
+    functions: confirmed.functions,
+    remeasured: { names: confirmed.remeasured, runs: CONFIRM_RUNS },
     builds,
     model: modelBake(ASSUMPTIONS, pollSettings()),
   };

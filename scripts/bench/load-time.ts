@@ -20,7 +20,12 @@ export interface LoadFigures {
 
 const PROBE = 'require(process.argv[1]); process.stdout.write(String(process.resourceUsage().maxRSS));';
 
-function loadOnce(target: LoadTarget): { ms: number; peakKiB: number } {
+export interface LoadSample {
+  ms: number;
+  peakKiB: number;
+}
+
+function loadOnce(target: LoadTarget): LoadSample {
   const started = process.hrtime.bigint();
   const run = spawnSync(process.execPath, ['-e', PROBE, target.file], {
     encoding: 'utf8',
@@ -38,23 +43,46 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+export interface LoadRatioFigures extends LoadFigures {
+  /** Median of the ratios of each load to the baseline's load just before it. */
+  ratio: number;
+}
+
 /**
- * Whole-process load figures, median of `runs`. The targets take turns in every round, so a
- * change of the machine's load during the run weighs on all of them alike: ratios between
- * targets of one call are what to compare.
+ * Each target's load time as a multiple of the baseline's, from pairs: every load of a target
+ * follows a load of the baseline, and the median of the pairs' ratios is the figure. A shared
+ * machine's speed changes within seconds; a pair sees the same machine, a median of each side
+ * taken apart may not.
  */
-export function measureLoads(targets: readonly LoadTarget[], runs: number): LoadFigures[] {
-  const times = targets.map(() => [] as number[]);
-  const peaks = targets.map(() => [] as number[]);
-  for (const target of targets) loadOnce(target); // warm the file cache: cold disk reads are not load time
+export function measureLoadRatios(
+  baseline: LoadTarget,
+  targets: readonly LoadTarget[],
+  runs: number,
+  load: (target: LoadTarget) => LoadSample = loadOnce,
+): { baseline: LoadFigures; loads: LoadRatioFigures[] } {
+  const base = { times: [] as number[], peaks: [] as number[] };
+  const each = targets.map(() => ({ times: [] as number[], peaks: [] as number[], ratios: [] as number[] }));
+  for (const target of [baseline, ...targets]) load(target); // warm the file cache: cold disk reads are not load time
   for (let round = 0; round < runs; round++) {
     targets.forEach((target, i) => {
-      const once = loadOnce(target);
-      times[i].push(once.ms);
-      peaks[i].push(once.peakKiB / 1024);
+      const before = load(baseline);
+      const once = load(target);
+      base.times.push(before.ms);
+      base.peaks.push(before.peakKiB / 1024);
+      each[i].times.push(once.ms);
+      each[i].peaks.push(once.peakKiB / 1024);
+      each[i].ratios.push(once.ms / before.ms);
     });
   }
-  return targets.map((t, i) => ({ name: t.name, medianMs: median(times[i]), peakMiB: median(peaks[i]) }));
+  return {
+    baseline: { name: baseline.name, medianMs: median(base.times), peakMiB: median(base.peaks) },
+    loads: targets.map((t, i) => ({
+      name: t.name,
+      medianMs: median(each[i].times),
+      peakMiB: median(each[i].peaks),
+      ratio: median(each[i].ratios),
+    })),
+  };
 }
 
 /** The baseline every ratio is taken against: a handler that requires nothing. */

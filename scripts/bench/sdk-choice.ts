@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
-import { bareHandler, type LoadTarget, measureLoads } from './load-time';
+import { bareHandler, type LoadTarget, measureLoadRatios } from './load-time';
 import { formatTable } from './table';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -36,28 +36,27 @@ export function sdkChoice(runs: number): string {
     .filter((d) => d.isDirectory() && d.name !== 'shared')
     .map((d) => d.name)
     .sort();
-  const targets: LoadTarget[] = [bareHandler(dir)];
+  const targets: LoadTarget[] = [];
   for (const folder of folders) {
     targets.push({ name: `${folder} bundled`, file: build(folder, dir, false) });
     targets.push({ name: `${folder} external`, file: build(folder, dir, true), env: { NODE_PATH: path.join(ROOT, 'node_modules') } });
   }
-  const figures = measureLoads(targets, runs);
-  const bare = figures[0];
-  const byName = new Map(figures.map((f) => [f.name, f]));
+  const { baseline: bare, loads } = measureLoadRatios(bareHandler(dir), targets, runs);
+  const byName = new Map(loads.map((f) => [f.name, f]));
   const rows = folders.map((folder) => {
     const bundled = byName.get(`${folder} bundled`)!;
     const external = byName.get(`${folder} external`)!;
     return [
       folder,
-      `${(bundled.medianMs / bare.medianMs).toFixed(2)}x`,
+      `${bundled.ratio.toFixed(2)}x`,
       bundled.peakMiB.toFixed(0),
-      `${(external.medianMs / bare.medianMs).toFixed(2)}x`,
+      `${external.ratio.toFixed(2)}x`,
       external.peakMiB.toFixed(0),
     ];
   });
   return formatTable(
     ['function', 'bundled SDK: load', 'MiB', 'external SDK: load', 'MiB'],
     rows,
-    `bare handler: ${bare.medianMs.toFixed(0)} ms, ${bare.peakMiB.toFixed(0)} MiB; median of ${runs}`,
+    `bare handler: ${bare.medianMs.toFixed(0)} ms, ${bare.peakMiB.toFixed(0)} MiB; median of ${runs} ratios, each load to a bare handler's just before it`,
   );
 }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ASSUMPTIONS, minutes, modelBake, retriedUntil } from '../../scripts/bench/bake-model';
-import { type Budgets, budgetProblems, type FunctionFigures, parseBudgets } from '../../scripts/bench/budgets';
+import { type Budgets, budgetProblems, confirmLoadMisses, type FunctionFigures, parseBudgets } from '../../scripts/bench/budgets';
 import type { BuildCounts } from '../../scripts/bench/build-counts';
 import { apiActionOf } from '../../scripts/bench/counting-proxy';
-import { median } from '../../scripts/bench/load-time';
+import { type LoadTarget, measureLoadRatios, median } from '../../scripts/bench/load-time';
 import { type AslLike, isPoll } from '../../scripts/bench/polls';
 import { benchTable } from '../../scripts/bench/report';
 import { formatTable } from '../../scripts/bench/table';
@@ -123,6 +123,23 @@ describe('benchTable', () => {
     expect(table).toContain('fresh 1m 01s, incremental 1m 01s');
     expect(table).toContain('(120 ms, 39 MiB)');
   });
+
+  it("shows a listed function's own budget, and names the functions measured again", () => {
+    const table = benchTable(
+      {
+        bare: { medianMs: 120, peakMiB: 39 },
+        runs: 5,
+        functions: [FUNCTION, { ...FUNCTION, name: 'startBuild', loadRatio: 3.1 }],
+        remeasured: { names: ['startBuild'], runs: 15 },
+        builds: [],
+        model: [],
+      },
+      BUDGETS,
+    );
+    expect(table).toMatch(/acquireLock .* ≤ 2\.5x, ≤ 70 MiB/);
+    expect(table).toMatch(/startBuild .* ≤ 3\.5x, ≤ 70 MiB/);
+    expect(table).toContain('Measured again (15 pairs) after a first measurement over budget: startBuild.');
+  });
 });
 
 describe('isPoll', () => {
@@ -189,5 +206,59 @@ describe('median', () => {
   it('takes the middle value, or the mean of the two middle ones', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+});
+
+describe('measureLoadRatios', () => {
+  const bare: LoadTarget = { name: 'bare', file: 'bare.js' };
+  const fn: LoadTarget = { name: 'fn', file: 'fn.js' };
+
+  it("takes each load against the bare handler's just before it: the machine's speed changing from pair to pair changes no ratio", () => {
+    // Speed per pair (the warm-up's two loads first), and one burst that slows a single load.
+    const speeds = [1, 1, 1, 4, 2, 1];
+    let loads = 0;
+    const load = (target: LoadTarget) => {
+      const slowdown = speeds[Math.floor(loads / 2)] * (loads === 9 ? 3 : 1);
+      loads += 1;
+      return { ms: (target.name === 'bare' ? 100 : 200) * slowdown, peakKiB: 51_200 };
+    };
+
+    const { baseline, loads: figures } = measureLoadRatios(bare, [fn], 5, load);
+
+    expect(loads).toBe(2 + 5 * 2);
+    expect(figures[0]).toMatchObject({ name: 'fn', ratio: 2, peakMiB: 50 });
+    expect(baseline).toMatchObject({ name: 'bare', medianMs: 100 });
+  });
+});
+
+describe('confirmLoadMisses', () => {
+  it('measures again only the functions over their budget, and the second figure counts', () => {
+    const asked: string[][] = [];
+    const { functions, remeasured } = confirmLoadMisses(
+      BUDGETS,
+      [
+        { ...FUNCTION, name: 'acquireLock', loadRatio: 2.6 },
+        { ...FUNCTION, name: 'cleanUp', loadRatio: 2.7 },
+        { ...FUNCTION, name: 'publishAmi', loadRatio: 2.1 },
+      ],
+      (names) => {
+        asked.push(names);
+        return new Map([
+          ['acquireLock', 2.2],
+          ['cleanUp', 2.9],
+        ]);
+      },
+    );
+
+    expect(asked).toEqual([['acquireLock', 'cleanUp']]);
+    expect(remeasured).toEqual(['acquireLock', 'cleanUp']);
+    expect(functions.map((f) => f.loadRatio)).toEqual([2.2, 2.9, 2.1]);
+    expect(budgetProblems(BUDGETS, functions, [])).toEqual(["cleanUp: loads in 2.90x a bare handler's time, over the budget of 2.5x"]);
+  });
+
+  it('measures nothing again when every function is within its budget', () => {
+    const remeasure = jest.fn(() => new Map<string, number>());
+    expect(confirmLoadMisses(BUDGETS, [FUNCTION], remeasure)).toEqual({ functions: [FUNCTION], remeasured: [] });
+    expect(remeasure).not.toHaveBeenCalled();
   });
 });
