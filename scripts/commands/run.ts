@@ -101,7 +101,8 @@ export class Timeline {
     else if (event.kind === 'step-retried') this.print(`${at(event)} ↻ ${event.name}: retry ${event.attempt}`);
     else if (event.kind === 'event-delivered')
       this.print(
-        `${at(event)} ⚡ ${event.resourceId} ${event.status}${event.resumed ? ': the waiting step resumed' : ': no wait registered'}`,
+        // Not an error: a wait that looked for itself and went on leaves its event nobody to wake.
+        `${at(event)} ⚡ ${event.resourceId} ${event.status}${event.resumed ? ': the waiting step resumed' : ': no step was waiting for it'}`,
       );
     else {
       const status = (event.output as { status?: string } | null)?.status;
