@@ -137,7 +137,7 @@ export const STEPS = {
     folder: 'launch-builder',
     description: 'Launches the tagged builder instance from the base AMI.',
     timeoutSeconds: 60,
-    calls: [...LAUNCH_CALLS, 'dynamodb:GetItem'],
+    calls: [...LAUNCH_CALLS, 'dynamodb:UpdateItem'],
   },
   sendUpdateCommand: {
     states: ['Send the update command'],
@@ -166,7 +166,7 @@ export const STEPS = {
     folder: 'create-image',
     description: 'Creates the AMI from the stopped builder (once per execution), tagging it and its snapshots.',
     timeoutSeconds: 60,
-    calls: ['dynamodb:GetItem', 'ec2:CreateImage', 'ec2:DescribeImages', 'ec2:DescribeInstances'],
+    calls: ['dynamodb:UpdateItem', 'ec2:CreateImage', 'ec2:DescribeImages', 'ec2:DescribeInstances'],
   },
   awaitEvent: {
     states: ['Wait for the update', 'Wait for the builder to stop', 'Wait for the AMI', 'Wait for the health check'],
@@ -205,7 +205,7 @@ export const STEPS = {
     folder: 'launch-test-instance',
     description: 'Boots a tagged test instance from the new AMI before it is published.',
     timeoutSeconds: 60,
-    calls: [...LAUNCH_CALLS, 'dynamodb:GetItem'],
+    calls: [...LAUNCH_CALLS, 'dynamodb:UpdateItem'],
   },
   sendHealthCheck: {
     states: ['Send the health check'],
@@ -228,7 +228,6 @@ export const STEPS = {
     description: 'Writes history, metadata and latest under the parameter prefix.',
     timeoutSeconds: 60,
     calls: [
-      'dynamodb:GetItem',
       'dynamodb:UpdateItem',
       'ec2:DescribeImages',
       'ec2:DescribeSnapshots',

@@ -8,7 +8,7 @@ import { classifyError, LockNotReleased, TRANSIENT_ERRORS } from '../shared/erro
 import { buildSnapshotIds, disableFastSnapshotRestores, type FastSnapshotRestoreChange } from '../shared/fast-snapshot-restore';
 import type { StepContext } from '../shared/handler';
 import { parameterPaths } from '../shared/names';
-import { getParameter, removalBlocker } from '../shared/removal-guard';
+import { removalBlocker } from '../shared/removal-guard';
 import { type BuildState, need } from '../shared/state';
 import { MANAGED_BY, TAG, tagValue } from '../shared/tags';
 
@@ -79,9 +79,13 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   const kept: CleanUpResult['kept'] = [];
   const fastSnapshotRestoreDisabled: FastSnapshotRestoreChange[] = [];
   let keptPrevious: CleanUpResult['keptPrevious'] = null;
-  // Never remove what consumers may still be pointed at. One read: its value and when it was written.
-  const latestParameter = await getParameter(clients.ssm, paths.latest);
+  // Never remove what consumers may still be pointed at. One listing of the environment's
+  // parameters: latest's value and when it was written, and every history entry's date.
+  const parameters = await listEnvironmentParameters(clients.ssm, paths.root);
+  const latestParameter = parameters.find((p) => p.Name === paths.latest) ?? null;
   const latest = latestParameter?.Value ?? null;
+  const historyEntries = parameters.filter((p) => p.Name?.startsWith(paths.historyPrefix));
+  const history = new Map(historyEntries.map((p) => [(p.Name ?? '').slice(paths.historyPrefix.length), p.LastModifiedDate ?? new Date(0)]));
   const previous = base.previousAmiId;
   if (latest !== published.amiId) {
     keptPrevious = previous ? { amiId: previous, reason: `${paths.latest} holds ${latest}, not the new AMI` } : null;
@@ -109,7 +113,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
       (i) => i.ImageId && i.ImageId !== latest && i.State !== 'deregistered' && isPipelineImage(i, request.environment),
     );
     for (const amiId of new Set([...doomed, ...replaced.map((i) => i.ImageId ?? '')])) {
-      const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt, latest });
+      const blocker = await removalBlocker(clients.ssm, paths, amiId, { supersededAt, latest, history });
       if (blocker) {
         if (doomed.has(amiId)) kept.push({ amiId, reason: blocker });
         continue;
@@ -126,7 +130,7 @@ export async function cleanUp(state: BuildState, { config, clients, logger }: St
   if (keptPrevious) logger.warn('previous AMI kept', keptPrevious);
   if (kept.length > 0) logger.warn('outdated AMIs kept by the removal guard', { kept });
 
-  const prunedHistory = await pruneHistory(clients.ssm, paths.historyPrefix, config.historyLimit, published.amiId);
+  const prunedHistory = await pruneHistory(clients.ssm, historyEntries, config.historyLimit, published.amiId);
   logger.info('cleaned up', { terminated, removed, prunedHistory: prunedHistory.length, fastSnapshotRestoreDisabled });
   return { terminated, removed, keptPrevious, kept, prunedHistory, fastSnapshotRestoreDisabled };
 }
@@ -156,18 +160,23 @@ export async function cleanUpAndRelease(
   return { ...result, lockReleased };
 }
 
+/** Every parameter under the environment's path (a page holds ten: more than one page only for a long history). */
+export async function listEnvironmentParameters(ssm: StepContext['clients']['ssm'], root: string): Promise<Parameter[]> {
+  const parameters: Parameter[] = [];
+  for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: root, Recursive: true }))
+    parameters.push(...(page.Parameters ?? []));
+  return parameters;
+}
+
 /** Keeps the newest `limit` history entries (and always the current AMI's); deletes the rest. */
 export async function pruneHistory(
   ssm: StepContext['clients']['ssm'],
-  prefix: string,
+  entries: readonly Parameter[],
   limit: number,
   currentAmiId: string,
 ): Promise<string[]> {
-  const entries: Parameter[] = [];
-  for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: prefix, Recursive: false }))
-    entries.push(...(page.Parameters ?? []));
-  entries.sort((a, b) => (b.LastModifiedDate?.getTime() ?? 0) - (a.LastModifiedDate?.getTime() ?? 0));
-  const doomed = entries
+  const newestFirst = [...entries].sort((a, b) => (b.LastModifiedDate?.getTime() ?? 0) - (a.LastModifiedDate?.getTime() ?? 0));
+  const doomed = newestFirst
     .slice(limit)
     .map((p) => p.Name ?? '')
     .filter((name) => name && !name.endsWith(`/${currentAmiId}`));

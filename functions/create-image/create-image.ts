@@ -1,5 +1,6 @@
 import { CreateImageCommand } from '@aws-sdk/client-ec2';
 import { findBuildImages, identityOf, isOwnedBy, ownInstance } from '../shared/build-identity';
+import type { Attempt } from '../shared/cancellation';
 import { findImages } from '../shared/ec2';
 import { AmiNameInUse, BuilderLost } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -8,16 +9,22 @@ import { type BuildState, type CreatedImage, need } from '../shared/state';
 import { imageTags, snapshotTags, TAG, tagValue, toTags } from '../shared/tags';
 
 /**
- * Images the stopped builder (or a running Spot builder, with a reboot), once its tags show it is this build's. An image this build already
- * started is reused, so a retry or a redrive never leaves a second AMI behind.
+ * Images the stopped builder (or a running Spot builder, with a reboot), once its tags show it is
+ * this build's. An image an earlier attempt of this step started is reused, so a retry or a
+ * redrive never leaves a second AMI behind.
  */
-export async function createImage(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<CreatedImage> {
+export async function createImage(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2'>,
+  attempt: Attempt = { repeated: true },
+): Promise<CreatedImage> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const { instanceId } = need(state, 'builder');
 
   const identity = identityOf(state);
-  const mine = await findBuildImages(clients.ec2, identity);
+  // Only an earlier attempt of this step can have started one (it marked the build's record first).
+  const mine = attempt.repeated ? await findBuildImages(clients.ec2, identity) : [];
   const reusable = mine.find((i) => i.State !== 'deregistered' && i.ImageId);
   if (reusable?.ImageId) {
     logger.info('image already created by this build', { amiId: reusable.ImageId });

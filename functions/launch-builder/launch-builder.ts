@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
+import type { Attempt } from '../shared/cancellation';
 import { builderVolumeInitializationRate } from '../shared/config-values';
 import { describeImage, isUnknownImageError, rootOf } from '../shared/ec2';
 import { BaseAmiNotFound } from '../shared/errors';
@@ -24,12 +25,17 @@ export function launchClientToken(executionId: string, choice: LaunchChoice): st
  * already tagged with this build id is reused, and each choice's ClientToken makes EC2 itself
  * return the same instance.
  */
-export async function launchBuilder(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<Builder> {
+export async function launchBuilder(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2'>,
+  attempt: Attempt = { repeated: true },
+): Promise<Builder> {
   const request = need(state, 'request');
   const base = need(state, 'base');
   const execution = state.execution;
 
-  const existing = await findBuildInstances(clients.ec2, identityOf(state), ['builder']);
+  // Only an earlier attempt of this step can have launched one (it marked the build's record first).
+  const existing = attempt.repeated ? await findBuildInstances(clients.ec2, identityOf(state), ['builder']) : [];
   const found = existing[0];
   if (found?.InstanceId) {
     logger.info('builder already launched for this build', { instanceId: found.InstanceId });

@@ -4,4 +4,7 @@ import { dynamodbClient } from '../shared/sdk/dynamodb';
 import { ec2Client } from '../shared/sdk/ec2';
 import { launchTestInstance } from './launch-test-instance';
 
-export const handler = stepHandler(cancellable(launchTestInstance), () => ({ ec2: ec2Client(), dynamodb: dynamodbClient() }));
+export const handler = stepHandler(cancellable('launchTestInstance', launchTestInstance), () => ({
+  ec2: ec2Client(),
+  dynamodb: dynamodbClient(),
+}));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { findBuildInstances, identityOf } from '../shared/build-identity';
+import type { Attempt } from '../shared/cancellation';
 import { describeImage } from '../shared/ec2';
 import { TestInstanceLaunchFailed } from '../shared/errors';
 import type { StepContext } from '../shared/handler';
@@ -22,13 +23,20 @@ export function testInstanceClientToken(buildId: string, amiId: string, choice: 
  * would fail a good AMI), the builder's security groups and profile, IMDSv2 only. Tagged with the
  * build id and role `verifier`, so the terminate step, roll back and the sweeper find it.
  */
-export async function launchTestInstance(state: BuildState, { config, clients, logger }: StepContext<'ec2'>): Promise<TestInstance> {
+export async function launchTestInstance(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2'>,
+  attempt: Attempt = { repeated: true },
+): Promise<TestInstance> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const identity = identityOf(state);
   const { buildId } = identity;
 
-  const existing = (await findBuildInstances(clients.ec2, identity, [VERIFIER_ROLE])).find((i) => i.ImageId === amiId && i.InstanceId);
+  // Only an earlier attempt of this step can have launched one (it marked the build's record first).
+  const existing = attempt.repeated
+    ? (await findBuildInstances(clients.ec2, identity, [VERIFIER_ROLE])).find((i) => i.ImageId === amiId && i.InstanceId)
+    : undefined;
   if (existing?.InstanceId) {
     logger.info('test instance already launched for this build', { instanceId: existing.InstanceId });
     return { instanceId: existing.InstanceId, amiId, instanceType: existing.InstanceType, subnetId: existing.SubnetId };

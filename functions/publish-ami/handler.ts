@@ -8,8 +8,7 @@ import { publishAmi } from './publish-ami';
 // The publish record before any parameter is written: a cancel either came first (BuildCancelled) or is refused.
 export const handler = stepHandler(
   async (state: Parameters<typeof publishAmi>[0], ctx) => {
-    await markPublishing(state, ctx);
-    return publishAmi(state, ctx);
+    return publishAmi(state, ctx, await markPublishing(state, ctx));
   },
   () => ({ ec2: ec2Client(), ssm: ssmClient(), dynamodb: dynamodbClient() }),
 );

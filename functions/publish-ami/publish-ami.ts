@@ -1,5 +1,6 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { publishableImage } from '../shared/build-identity';
+import type { Attempt } from '../shared/cancellation';
 import { fastSnapshotRestoreZones } from '../shared/config-values';
 import { AmiCreationFailed, LatestNotConfirmed } from '../shared/errors';
 import { buildSnapshotIds, enableFastSnapshotRestores } from '../shared/fast-snapshot-restore';
@@ -44,9 +45,15 @@ export function buildMetadata(state: BuildState, amiId: string, creationDate: st
 /**
  * history, then metadata, then latest: a consumer reading `latest` always finds metadata for it.
  * `aws:ec2:image` is validated asynchronously, so `latest` is read back; the state machine
- * retries LatestNotConfirmed. Every write overwrites with the same value: safe to repeat.
+ * retries LatestNotConfirmed, and a repeated attempt whose `latest` already holds the AMI writes
+ * nothing again (a write would restart the validation). Every write overwrites with the same
+ * value: safe to repeat.
  */
-export async function publishAmi(state: BuildState, { config, clients, logger }: StepContext<'ec2' | 'ssm'>): Promise<Published> {
+export async function publishAmi(
+  state: BuildState,
+  { config, clients, logger }: StepContext<'ec2' | 'ssm'>,
+  attempt: Attempt = { repeated: true },
+): Promise<Published> {
   const request = need(state, 'request');
   const { amiId } = need(state, 'image');
   const paths = parameterPaths(config, request.environment);
@@ -71,7 +78,8 @@ export async function publishAmi(state: BuildState, { config, clients, logger }:
     logger.info('fast snapshot restore enabled', fastSnapshotRestore);
   }
 
-  if ((await getParameterValue(clients.ssm, paths.latest)) !== amiId) {
+  // The publish mark comes before any write: without an earlier attempt's mark, nothing was written.
+  if (!attempt.repeated || (await getParameterValue(clients.ssm, paths.latest)) !== amiId) {
     const description = `ComfyUI ${request.environment} AMI`;
     // A rollback's history entry is the record of the build that made the AMI: left as it is.
     if (!rollback) {

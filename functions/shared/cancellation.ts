@@ -1,23 +1,23 @@
-import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Clients } from './clients';
 import type { PipelineConfig } from './config';
 import { BuildCancelled, CancelRefused } from './errors';
 import type { Step, StepContext } from './handler';
-import { isConditionFailure, RECORD_TTL_ATTRIBUTE, recordExpiry } from './lock-records';
+import { BUILD_RECORD_DAYS, isConditionFailure, RECORD_TTL_ATTRIBUTE, recordExpiry } from './lock-records';
 import type { BuildState } from './state';
 
 /**
- * A cancel is a record in the lock table, `cancel:<execution name>`, read where the build is about
- * to make something new or to pause: before it launches the builder or the test instance, before
- * CreateImage, before each wait registration (a long wait ends at its next fallback) and while it
- * waits for the environment lock. A cancelled step fails with BuildCancelled, which the ASL's
+ * A cancel is a record in the lock table, `cancel:<execution name>`, checked where the build is
+ * about to make something new or to pause: before it launches the builder or the test instance
+ * and before CreateImage (by the conditional write that marks the step begun), before each wait
+ * registration (a long wait ends at its next fallback) and while it waits for the environment lock. A cancelled step fails with BuildCancelled, which the ASL's
  * Catch sends through roll back. Stopping the execution instead would skip the roll back, and a
  * step already running (CreateImage in flight, a Lambda retry) would still make what nothing then
  * removes; a record is seen by the next reading step whatever the build is doing. Publish marks
  * the same item before it writes a parameter: the two conditional writes make "cancelled" and
  * "published" exclusive, so a cancel either stops the build before `latest` changes or is refused.
  * Environment names cannot contain ':', so these items never meet a lock. The record expires by
- * TTL (the release does not spend a call on it).
+ * TTL (the release does not spend a call on it), after the window in which the execution can be redriven.
  */
 const KEY_PREFIX = 'cancel:';
 
@@ -53,7 +53,7 @@ export async function requestCancel(dynamodb: DynamoDBClient, config: PipelineCo
           ':env': { S: request.environment },
           ':at': { S: at },
           ':by': { S: request.requestedBy },
-          ':expires': { N: recordExpiry(request.now) },
+          ':expires': { N: recordExpiry(request.now, BUILD_RECORD_DAYS) },
         },
         ExpressionAttributeNames: { '#expires': RECORD_TTL_ATTRIBUTE },
       }),
@@ -80,41 +80,92 @@ export async function throwIfCancelled(execution: CancelledExecution, { config, 
   );
   const item = out.Item;
   if (!item?.cancel_requested_at?.S || item.execution_id?.S !== execution.id) return;
-  throw new BuildCancelled(`cancelled by ${item.cancel_requested_by?.S ?? 'unknown'} at ${item.cancel_requested_at.S}`);
+  throw cancelledBy(item);
+}
+
+function cancelledBy(item: Record<string, AttributeValue> | undefined): BuildCancelled {
+  return new BuildCancelled(`cancelled by ${item?.cancel_requested_by?.S ?? 'unknown'} at ${item?.cancel_requested_at?.S ?? 'unknown'}`);
+}
+
+/** The record as it was when a conditional write lost (ReturnValuesOnConditionCheckFailure: ALL_OLD). */
+function itemOf(error: unknown): Record<string, AttributeValue> | undefined {
+  return (error as { Item?: Record<string, AttributeValue> }).Item;
+}
+
+const NOT_CANCELLED = 'attribute_not_exists(cancel_requested_at) OR execution_id <> :id';
+
+/** Whether an earlier attempt of a step (a retry, a redrive) had begun: only then can it have made something. */
+export interface Attempt {
+  repeated: boolean;
+}
+
+/**
+ * One conditional write before a step makes something: BuildCancelled when a cancel of this
+ * execution was recorded; otherwise it marks the step begun and says whether an earlier attempt
+ * had. A first attempt then needs no look for what it would have made.
+ */
+export async function beginUnlessCancelled(
+  execution: CancelledExecution,
+  step: string,
+  { config, clients }: StepContext<'dynamodb'>,
+  now = new Date(),
+): Promise<Attempt> {
+  try {
+    const out = await clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: config.lock.table,
+        Key: key(execution.name),
+        UpdateExpression: 'SET #began = :id, #expires = :expires',
+        ConditionExpression: NOT_CANCELLED,
+        ExpressionAttributeValues: { ':id': { S: execution.id }, ':expires': { N: recordExpiry(now, BUILD_RECORD_DAYS) } },
+        ExpressionAttributeNames: { '#began': `began_${step}`, '#expires': RECORD_TTL_ATTRIBUTE },
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return { repeated: out.Attributes?.[`began_${step}`]?.S === execution.id };
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    throw cancelledBy(itemOf(error));
+  }
 }
 
 /**
  * Called by Publish before its first write: marks the build published, or fails with
- * BuildCancelled when a cancel came first. Repeating it (a retried publish) is harmless.
+ * BuildCancelled when a cancel came first. Repeating it (a retried publish) is harmless, and it
+ * says whether an earlier attempt of this execution had marked it (and so may have written).
  */
-export async function markPublishing(state: BuildState, ctx: StepContext<'dynamodb'>, now = new Date()): Promise<void> {
+export async function markPublishing(state: BuildState, ctx: StepContext<'dynamodb'>, now = new Date()): Promise<Attempt> {
   const { config, clients } = ctx;
   try {
-    await clients.dynamodb.send(
+    const out = await clients.dynamodb.send(
       new UpdateItemCommand({
         TableName: config.lock.table,
         Key: key(state.execution.name),
         UpdateExpression: 'SET execution_id = :id, published_at = :at, #expires = :expires REMOVE cancel_requested_at, cancel_requested_by',
-        ConditionExpression: 'attribute_not_exists(cancel_requested_at) OR execution_id <> :id',
+        ConditionExpression: NOT_CANCELLED,
         ExpressionAttributeValues: {
           ':id': { S: state.execution.id },
           ':at': { S: now.toISOString() },
-          ':expires': { N: recordExpiry(now) },
+          ':expires': { N: recordExpiry(now, BUILD_RECORD_DAYS) },
         },
         ExpressionAttributeNames: { '#expires': RECORD_TTL_ATTRIBUTE },
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+    const before = out.Attributes;
+    return { repeated: Boolean(before?.published_at?.S) && before?.execution_id?.S === state.execution.id };
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
-    await throwIfCancelled(state.execution, ctx);
-    throw error;
+    throw cancelledBy(itemOf(error));
   }
 }
 
-/** The step, refusing to start once its build is cancelled. */
-export function cancellable<O, K extends keyof Clients>(step: Step<BuildState, O, K>): Step<BuildState, O, K | 'dynamodb'> {
-  return async (state, ctx) => {
-    await throwIfCancelled(state.execution, ctx);
-    return step(state, ctx);
-  };
+/** A step that makes something, told whether an earlier attempt of it began. */
+export type MakingStep<O, K extends keyof Clients> = (state: BuildState, ctx: StepContext<K>, attempt: Attempt) => Promise<O>;
+
+/** The step, refusing to start once its build is cancelled; `name` keys its mark in the build's record. */
+export function cancellable<O, K extends keyof Clients>(name: string, step: MakingStep<O, K>): Step<BuildState, O, K | 'dynamodb'> {
+  return async (state, ctx) => step(state, ctx, await beginUnlessCancelled(state.execution, name, ctx));
 }

@@ -12,9 +12,15 @@ import { type AttributeValue, ConditionalCheckFailedException, DeleteItemCommand
 export const RECORD_TTL_ATTRIBUTE = 'wait_expires_at';
 
 /** The TTL value of a record that has to outlive any execution (16 hours) by a margin. */
-export function recordExpiry(now = new Date()): string {
-  return String(Math.floor(now.getTime() / 1000) + 2 * 24 * 3600);
+export function recordExpiry(now = new Date(), days = 2): string {
+  return String(Math.floor(now.getTime() / 1000) + days * 24 * 3600);
 }
+
+/**
+ * A build's own record (cancel, publish and step marks) outlives the 14 days in which Step
+ * Functions can redrive the execution: a redriven step must still find its earlier attempt's mark.
+ */
+export const BUILD_RECORD_DAYS = 15;
 
 /** A conditional write lost: the condition said no. */
 export function isConditionFailure(error: unknown): boolean {

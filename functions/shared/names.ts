@@ -3,6 +3,8 @@ import type { PipelineConfig } from './config';
 export function parameterPaths(config: PipelineConfig, environment: string) {
   const root = `${config.parameterPrefix}/${environment}`;
   return {
+    /** The environment's own path: latest, metadata and history/ under it. */
+    root,
     latest: `${root}/latest`,
     metadata: `${root}/metadata`,
     historyPrefix: `${root}/history/`,

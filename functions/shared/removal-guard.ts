@@ -14,6 +14,11 @@ export interface GuardOptions {
   supersededAt?: Date;
   /** What `latest` holds, when the caller has just read it (clean up, under the lock); else it is read here. */
   latest?: string | null;
+  /**
+   * When each AMI's history entry was written, when the caller has just listed them all (clean
+   * up); an AMI it does not name has none. Else the entry is read here.
+   */
+  history?: ReadonlyMap<string, Date>;
 }
 
 /** The parameter (value and when it was written), or null when it does not exist. */
@@ -45,7 +50,7 @@ export async function removalBlocker(
 ): Promise<string | null> {
   const latest = options.latest !== undefined ? options.latest : await getParameterValue(ssm, paths.latest);
   if (latest === amiId) return `${paths.latest} names it`;
-  const recorded = await recordedAt(ssm, paths, amiId);
+  const recorded = options.history ? (options.history.get(amiId) ?? null) : await recordedAt(ssm, paths, amiId);
   if (recorded && !(options.supersededAt && recorded.getTime() <= options.supersededAt.getTime())) {
     return `${paths.history(amiId)} records its publish`;
   }

@@ -3,12 +3,13 @@
  * build gets the record its next step reads (shared/cancellation.ts); an ended build, one that
  * has started to publish, an unknown one and one of another environment are refused, and the
  * record is never written for them. (The roll back that follows: test/statemachine/cancel.test.ts.)
+ * The same record tells a step that makes something whether an earlier attempt of it began.
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateStateMachineCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { cancelFromApi } from '../../functions/cancel-build/api';
-import { cancelRecordKey, markPublishing, throwIfCancelled } from '../../functions/shared/cancellation';
+import { beginUnlessCancelled, cancelRecordKey, markPublishing, throwIfCancelled } from '../../functions/shared/cancellation';
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { StepContext } from '../../functions/shared/handler';
 import type { BuildState } from '../../functions/shared/state';
@@ -113,8 +114,17 @@ describe('comfyui-ami cancel', () => {
       build_environment: { S: 'dev' },
       cancel_requested_by: { S: expect.stringMatching(/^comfyui-ami cancel \(local user /) },
     });
-    await expect(throwIfCancelled(stateOf(build).execution, stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
-    await expect(markPublishing(stateOf(build), stepContext())).rejects.toMatchObject({ name: 'BuildCancelled' });
+    const byWhom = expect.stringMatching(/^cancelled by comfyui-ami cancel \(local user .+\) at \d{4}-/);
+    await expect(throwIfCancelled(stateOf(build).execution, stepContext())).rejects.toMatchObject({
+      name: 'BuildCancelled',
+      message: byWhom,
+    });
+    // The conditional writes name who cancelled from the record their condition lost to.
+    await expect(markPublishing(stateOf(build), stepContext())).rejects.toMatchObject({ name: 'BuildCancelled', message: byWhom });
+    await expect(beginUnlessCancelled(stateOf(build).execution, 'launchBuilder', stepContext())).rejects.toMatchObject({
+      name: 'BuildCancelled',
+      message: byWhom,
+    });
   });
 
   it('refuses a build that has started to publish, naming the way back, with exit 1', async () => {
@@ -167,5 +177,36 @@ describe('POST /environments/{env}/builds/{id}/cancel', () => {
     expect([notAllowed.statusCode, JSON.parse(notAllowed.body ?? '{}').error]).toEqual([403, 'CallerNotAllowed']);
     expect([badId.statusCode, JSON.parse(badId.body ?? '{}').message]).toEqual([400, expect.stringMatching(/^path\.id: /)]);
     expect(await record(build.name)).toBeUndefined();
+  });
+});
+
+describe("a step's mark in the build's record", () => {
+  const days = (item: Awaited<ReturnType<typeof record>>) => (Number(item?.wait_expires_at?.N) * 1000 - Date.now()) / 86_400_000;
+
+  it('tells a step whether an earlier attempt of it began in this execution, and outlives the redrive window', async () => {
+    const build = await startBuild('dev');
+    const { execution } = stateOf(build);
+
+    await expect(beginUnlessCancelled(execution, 'launchBuilder', stepContext())).resolves.toEqual({ repeated: false });
+    await expect(beginUnlessCancelled(execution, 'launchBuilder', stepContext())).resolves.toEqual({ repeated: true });
+    await expect(beginUnlessCancelled(execution, 'createImage', stepContext())).resolves.toEqual({ repeated: false });
+    // An execution redriven up to 14 days later still finds its marks.
+    expect(days(await record(build.name))).toBeGreaterThan(14);
+  });
+
+  it("does not take an earlier execution's mark under the same name for this one's", async () => {
+    const build = await startBuild('dev');
+    const earlier = { ...stateOf(build).execution, id: `${build.arn}-earlier` };
+    await beginUnlessCancelled(earlier, 'launchTestInstance', stepContext());
+
+    await expect(beginUnlessCancelled(stateOf(build).execution, 'launchTestInstance', stepContext())).resolves.toEqual({ repeated: false });
+  });
+
+  it('tells Publish whether an earlier attempt had marked the publish (and so may have written)', async () => {
+    const build = await startBuild('dev');
+
+    await expect(markPublishing(stateOf(build), stepContext())).resolves.toEqual({ repeated: false });
+    await expect(markPublishing(stateOf(build), stepContext())).resolves.toEqual({ repeated: true });
+    expect(days(await record(build.name))).toBeGreaterThan(14);
   });
 });

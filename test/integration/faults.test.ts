@@ -578,10 +578,11 @@ describe('beyond the matrix', () => {
   });
 
   test('Publish wrote latest, then its read-back fails for good: the roll back puts latest, metadata and history back', async () => {
-    // Armed when Publish starts: the GetParameter before its writes passes, the read-back after them fails.
+    // Armed when Publish starts: its first attempt writes without reading first (no earlier
+    // attempt marked the publish), so the first GetParameter is the read-back after the writes.
     const run = await faultyBuild([], {
       'Publish the AMI': await armedAt('Publish the AMI', [
-        { service: 'ssm', action: 'GetParameter', fault: 'server-error', times: 'always', after: 1 },
+        { service: 'ssm', action: 'GetParameter', fault: 'server-error', times: 'always' },
       ]),
     });
     // The first faulted GetParameter is Publish's read-back, which follows its three writes.

@@ -20,6 +20,7 @@ import {
   DeleteParameterCommand,
   GetParameterCommand,
   GetParameterHistoryCommand,
+  GetParametersByPathCommand,
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -171,6 +172,18 @@ export function fakeSsm(stub: AwsClientStub<SSMClient>, parameters: Map<string, 
     const p = parameters.get(input.Name);
     if (!p) throw notFound();
     return { Parameter: { Name: input.Name, Value: p.versions.at(-1), LastModifiedDate: p.modified, Version: p.versions.length } };
+  });
+  stub.on(GetParametersByPathCommand).callsFake((input: { Path: string; Recursive?: boolean }) => {
+    const error = fault('GetParametersByPath', input.Path);
+    if (error) throw error;
+    const prefix = `${input.Path.replace(/\/$/, '')}/`;
+    const names = [...parameters.keys()].filter((n) => n.startsWith(prefix) && (input.Recursive || !n.slice(prefix.length).includes('/')));
+    return {
+      Parameters: names.map((Name) => {
+        const p = parameters.get(Name) as FakeParameter;
+        return { Name, Value: p.versions.at(-1), LastModifiedDate: p.modified, Version: p.versions.length };
+      }),
+    };
   });
   stub.on(GetParameterHistoryCommand).callsFake((input: { Name: string }) => {
     const p = parameters.get(input.Name);

@@ -6,9 +6,10 @@
 import 'aws-sdk-client-mock-jest';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
-import { DeleteParametersCommand, GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteParametersCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { cleanUpAndRelease, outdatedImages, pruneHistory } from '../../functions/clean-up/clean-up';
+import { parameterPaths } from '../../functions/shared/names';
 import type { Published } from '../../functions/shared/state';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { loadDefinition } from '../../scripts/lib/local-runner';
@@ -75,9 +76,8 @@ describe('pruneHistory', () => {
 
   it('keeps the newest entries up to the limit and deletes the rest, ten at a time', async () => {
     const entries = Array.from({ length: 15 }, (_, i) => entry(`ami-${String(i + 1).padStart(2, '0')}`, i + 1));
-    ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: entries });
 
-    const pruned = await pruneHistory(new SSMClient({ region: 'us-east-1' }), PREFIX, 3, 'ami-15');
+    const pruned = await pruneHistory(new SSMClient({ region: 'us-east-1' }), entries, 3, 'ami-15');
 
     expect(pruned).toEqual(
       entries
@@ -89,9 +89,9 @@ describe('pruneHistory', () => {
   });
 
   it("never deletes the current AMI's entry, however old", async () => {
-    ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [entry('ami-new', 20), entry('ami-current', 1), entry('ami-old', 2)] });
+    const entries = [entry('ami-new', 20), entry('ami-current', 1), entry('ami-old', 2)];
 
-    await expect(pruneHistory(new SSMClient({ region: 'us-east-1' }), PREFIX, 1, 'ami-current')).resolves.toEqual([`${PREFIX}ami-old`]);
+    await expect(pruneHistory(new SSMClient({ region: 'us-east-1' }), entries, 1, 'ami-current')).resolves.toEqual([`${PREFIX}ami-old`]);
   });
 });
 
@@ -105,8 +105,8 @@ describe('cleanUpAndRelease', () => {
     ec2Mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, State: 'available', Tags: buildTags(state) }] });
     ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     // latest names another AMI: nothing to remove, the release is what is left.
-    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: 'ami-0000000000000other' } });
-    ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [] });
+    const latest = parameterPaths(stepContext().config, 'dev').latest;
+    ssmMock.on(GetParametersByPathCommand).resolves({ Parameters: [{ Name: latest, Value: 'ami-0000000000000other' }] });
   });
 
   it('frees the environment last, only while this execution holds it', async () => {

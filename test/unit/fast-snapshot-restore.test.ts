@@ -7,7 +7,7 @@
  */
 import 'aws-sdk-client-mock-jest';
 import { EC2Client, EnableFastSnapshotRestoresCommand } from '@aws-sdk/client-ec2';
-import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { cleanUp } from '../../functions/clean-up/clean-up';
 import { publishAmi } from '../../functions/publish-ami/publish-ami';
@@ -56,7 +56,6 @@ function world(latest: string, parameters: [string, FakeParameter][] = []) {
       ...parameters,
     ]),
   );
-  ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
   return { ...w, parameters: ssmWorld, fastRestores: w.fastRestores as Map<string, Set<string>> };
 }
 
