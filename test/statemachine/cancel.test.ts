@@ -44,11 +44,11 @@ async function item(key: string) {
   return (await new DynamoDBClient({}).send(new GetItemCommand({ TableName: config.lock.table, Key: { environment: { S: key } } }))).Item;
 }
 
-/** The record stays until its TTL, which outlasts any execution (16 hours) and is at most two days away. */
+/** The record stays until its TTL, which outlasts the 14 days in which an execution can be redriven, and is at most 15 days away. */
 async function expectExpiringRecord(name: string) {
   const expires = Number((await item(cancelRecordKey(name)))?.[RECORD_TTL_ATTRIBUTE]?.N) * 1000;
-  expect(expires).toBeGreaterThan(Date.now() + 16 * 3600 * 1000);
-  expect(expires).toBeLessThanOrEqual(Date.now() + 2 * 24 * 3600 * 1000);
+  expect(expires).toBeGreaterThan(Date.now() + 14 * 24 * 3600 * 1000);
+  expect(expires).toBeLessThanOrEqual(Date.now() + 15 * 24 * 3600 * 1000);
 }
 
 let baseline: Set<string>;

@@ -546,17 +546,19 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(command?.status).toEqual([{ 'anything-but': ['Pending', 'InProgress', 'Delayed'] }]);
     });
 
-    it('lets the steps that make something or pause read, publish mark and the cancel function write only cancel records', () => {
+    it('lets the steps that make something mark, the waits read, publish mark and the cancel function write only cancel records', () => {
       const condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['cancel:*'] } };
       const cancelStatements = (key: string) =>
         statementsOfRole(template, roleId(key))
           .filter((s) => JSON.stringify(s.Condition) === JSON.stringify(condition))
           .flatMap((s) => list(s.Action))
           .sort();
-      // Before RunInstances, CreateImage and a wait registration (acquireLock reads its own table whole).
-      const readers = ['launchBuilder', 'createImage', 'launchTestInstance', 'awaitEvent'];
-      for (const key of readers) expect([key, cancelStatements(key)]).toEqual([key, ['dynamodb:GetItem']]);
-      expect(cancelStatements('publishAmi')).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      // Before RunInstances and CreateImage one conditional write checks and marks the step begun;
+      // before a wait registration a read (acquireLock reads its own table whole).
+      for (const key of ['launchBuilder', 'createImage', 'launchTestInstance'])
+        expect([key, cancelStatements(key)]).toEqual([key, ['dynamodb:UpdateItem']]);
+      expect(cancelStatements('awaitEvent')).toEqual(['dynamodb:GetItem']);
+      expect(cancelStatements('publishAmi')).toEqual(['dynamodb:UpdateItem']);
       expect(cancelStatements('cancelBuild')).toEqual(['dynamodb:UpdateItem']);
       // The other steps never read it; the records expire by TTL, so nothing deletes them.
       const others = ['prepareRollback', 'resolveBaseAmi', 'sendUpdateCommand', 'checkUpdateCommand', 'stopBuilder', 'checkImage'];
