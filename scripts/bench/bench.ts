@@ -7,10 +7,10 @@
  * prints one table. With --check it exits 1 when a budget of bench/budgets.json is exceeded.
  */
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDefinition } from '../lib/local-runner';
+import { scratchDir } from '../lib/scratch-dir';
 import { ASSUMPTIONS, modelBake, type PollSettings } from './bake-model';
 import { budgetProblems, confirmLoadMisses, parseBudgets } from './budgets';
 import { measureBuildCounts } from './build-counts';
@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const budgets = parseBudgets(JSON.parse(readFileSync(BUDGETS_FILE, 'utf8')), BUDGETS_FILE);
-  const dir = path.join(tmpdir(), `comfyui-ami-bench-${process.pid}`);
+  const dir = scratchDir('comfyui-ami-bench');
   console.error('bench: sls package ...');
   const functions = packageFunctions(path.join(dir, 'package'));
   console.error(`bench: loading ${functions.length} bundles, ${runs} times each, each load after one of a bare handler ...`);

@@ -5,9 +5,9 @@
  * esbuild options of serverless.yml's custom.esbuild, without source maps.
  */
 import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
+import { scratchDir } from '../lib/scratch-dir';
 import { bareHandler, type LoadTarget, measureLoadRatios } from './load-time';
 import { formatTable } from './table';
 
@@ -31,7 +31,7 @@ function build(folder: string, outDir: string, external: boolean): string {
 }
 
 export function sdkChoice(runs: number): string {
-  const dir = path.join(tmpdir(), `comfyui-ami-sdk-choice-${process.pid}`);
+  const dir = scratchDir('comfyui-ami-sdk-choice');
   const folders = readdirSync(path.join(ROOT, 'functions'), { withFileTypes: true })
     .filter((d) => d.isDirectory() && d.name !== 'shared')
     .map((d) => d.name)

@@ -84,6 +84,7 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
     const sls = path.join(ROOT, 'node_modules', '.bin', 'sls');
     const env = offlineEnv();
     if (configFile) env.COMFYUI_AMI_TEST_CONFIG_FILE = configFile;
+    const tmpBefore = new Set(readdirSync(tmpdir()));
     const run = spawnSync(sls, ['package', '--stage', STAGE, '--region', REGION, '--package', dir], {
       cwd: ROOT,
       env,
@@ -98,6 +99,11 @@ export function packagedTemplate(variant?: TemplateVariant): Template {
         `sls package --stage ${STAGE}${variant ? ` (${variant.name})` : ''} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`,
       );
     }
+    // scripts/serverless/private-tmpdir.cjs: serverless-esbuild's zip staging directories
+    // (`<function>-<pid>-<ms>-<hex>`) must not outlive the command.
+    const left = readdirSync(tmpdir()).filter((n) => !tmpBefore.has(n) && /^\w+-\d+-\d{13}-[0-9a-f]{8}$/.test(n));
+    if (left.length > 0)
+      throw new Error(`sls package left ${left.length} staging directories in ${tmpdir()}: ${left.slice(0, 3).join(', ')} ...`);
   });
   return JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
 }
