@@ -148,7 +148,8 @@ export function createHost(options: HostOptions = {}): Host {
   const tools = join(base, 'tools');
   const state = join(base, 'state');
   const log = join(base, 'calls.log');
-  for (const dir of [root, bin, tools, state]) mkdirSync(dir, { recursive: true });
+  const scratch = join(base, 'tmp');
+  for (const dir of [root, bin, tools, state, scratch]) mkdirSync(dir, { recursive: true });
   mkdirSync(join(root, 'boot'), { recursive: true });
   writeFileSync(join(root, 'boot', `vmlinuz-${BOOT_KERNEL}`), '');
 
@@ -183,6 +184,8 @@ export function createHost(options: HostOptions = {}): Host {
         COMFYUI_SMOKE_TIMEOUT: '20',
         STUB_LOG: log,
         STUB_STATE: state,
+        // mktemp's files (one a failing script leaves) go with the sandbox, not into the machine's /tmp.
+        TMPDIR: scratch,
         ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
       } as NodeJS.ProcessEnv,
       encoding: 'utf8',
