@@ -58,6 +58,26 @@ export async function forgetRequester(
   await deleteRecordWhile(dynamodb, config.lock.table, key(executionName), 'requested_by', requestedBy);
 }
 
+/**
+ * The caller of an API build route and its record, for startBuild: the one place that writes
+ * requester records takes it, so a function that never records (the environment actions) bundles
+ * no DynamoDB.
+ */
+export interface RequesterRecord {
+  requestedBy: string;
+  /** Whether this call wrote the record (recordRequester). */
+  record(executionName: string): Promise<boolean>;
+  forget(executionName: string): Promise<void>;
+}
+
+export function requesterRecord(dynamodb: DynamoDBClient, config: PipelineConfig, requestedBy: string): RequesterRecord {
+  return {
+    requestedBy,
+    record: (executionName) => recordRequester(dynamodb, config, executionName, requestedBy),
+    forget: (executionName) => forgetRequester(dynamodb, config, executionName, requestedBy),
+  };
+}
+
 /** The principal the start function recorded for this execution, or null when it recorded none. */
 export async function recordedRequester(
   dynamodb: DynamoDBClient,

@@ -1,11 +1,11 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ApiRequest, apiEntry, type RouteTable } from '../shared/api-routes';
+import { parseBody } from '../shared/body';
 import { assertCallerAllowed } from '../shared/callers';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { baseUrl, jsonResponse } from '../shared/http';
 import { parseRequest } from '../shared/request';
-import { parseBody } from './body';
-import { ENVIRONMENT_ACTION_ROUTES } from './environment-api';
+import { requesterRecord } from '../shared/requester';
 import { type StartBuildDeps, startBuild } from './start-build';
 
 const API_FIELDS = ['environment', 'image', 'branch', 'commit_sha'] as const;
@@ -18,7 +18,7 @@ async function start(
   deps: StartBuildDeps,
   statusPath: (name: string) => string,
 ): Promise<APIGatewayProxyStructuredResultV2> {
-  const started = await startBuild(input, deps, caller.arn);
+  const started = await startBuild(input, deps, requesterRecord(deps.clients.dynamodb, deps.config, caller.arn));
   return jsonResponse(202, {
     executionArn: started.executionArn,
     executionName: started.executionName,
@@ -32,7 +32,8 @@ async function start(
 /**
  * The start function's routes. The environment in the body (POST /builds) is checked against
  * `environments.{env}.callers`; the environment in the path is authorized by IAM itself
- * (execute-api:Invoke on .../POST/environments/{env}/builds).
+ * (execute-api:Invoke on .../POST/environments/{env}/builds). Rollbacks and promotions have a
+ * function of their own (functions/start-environment-action), so this one bundles no EC2 client.
  */
 export const START_ROUTES: RouteTable<StartBuildDeps> = {
   'POST /builds': async (request, deps) => {
@@ -54,7 +55,6 @@ export const START_ROUTES: RouteTable<StartBuildDeps> = {
     }
     return start({ ...body, environment: env, source: 'api' }, request, deps, (name) => `/environments/${env}/builds/${name}`);
   },
-  ...ENVIRONMENT_ACTION_ROUTES,
 };
 
 /** The HTTP API routes of the start function: 202 with the execution, 4xx (nothing started) otherwise. */

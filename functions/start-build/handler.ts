@@ -5,7 +5,6 @@ import { stateMachineArnFromEnv } from '../shared/execution-name';
 import { lambdaHandler, logger } from '../shared/handler';
 import { isHttpEvent } from '../shared/http';
 import { dynamodbClient } from '../shared/sdk/dynamodb';
-import { ec2Client } from '../shared/sdk/ec2';
 import { ecrClient } from '../shared/sdk/ecr';
 import { sfnClient } from '../shared/sdk/sfn';
 import { ssmClient } from '../shared/sdk/ssm';
@@ -15,7 +14,7 @@ import type { StartBuildDeps } from './start-build';
 
 function defaultDeps(): StartBuildDeps {
   // Only the clients its routes call (StartBuildDeps names them), so the bundle holds no other.
-  const clients = { ecr: ecrClient(), ssm: ssmClient(), ec2: ec2Client(), sfn: sfnClient(), dynamodb: dynamodbClient() };
+  const clients = { ecr: ecrClient(), ssm: ssmClient(), sfn: sfnClient(), dynamodb: dynamodbClient() };
   return { config: loadPackagedConfig(), clients, logger, stateMachineArn: stateMachineArnFromEnv() };
 }
 

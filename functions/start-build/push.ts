@@ -2,7 +2,7 @@
 import * as z from 'zod/mini';
 import { RequestInvalid } from '../shared/errors';
 import { zodIssues } from '../shared/validation';
-import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
+import { type StartDeps, type StartedBuild, startBuild } from './start-build';
 
 /**
  * The EventBridge envelope of an ECR push, as the stack's rule delivers it. The event id is
@@ -24,7 +24,7 @@ export function isEventBridgeEvent(event: unknown): boolean {
 }
 
 /** The entry of the ECR push rule: starts the build, or throws a named error so Lambda's asynchronous retries see it. */
-export async function startFromPush(event: unknown, deps: StartBuildDeps): Promise<StartedBuild> {
+export async function startFromPush(event: unknown, deps: StartDeps): Promise<StartedBuild> {
   const envelope = pushEventSchema.safeParse(event, { reportInput: true });
   if (!envelope.success) throw new RequestInvalid(zodIssues(envelope.error, 'event'));
   return startBuild(event, deps);

@@ -1,4 +1,4 @@
-import { type HistoryRow, listHistory } from '../../functions/start-build/history';
+import { type HistoryRow, listHistory } from '../../functions/start-environment-action/history';
 import { cliDeps, command, configAndEnvironment, ENVIRONMENT_OPTIONS } from '../lib/command';
 import { CLI } from '../lib/stack';
 

@@ -1,4 +1,4 @@
-import { planPromotion, startPromotion } from '../../functions/start-build/promote';
+import { planPromotion, startPromotion } from '../../functions/start-environment-action/promote';
 import { environmentActionCommand, LOCAL_OPTIONS, LOCAL_USAGE } from '../lib/environment-action';
 import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 

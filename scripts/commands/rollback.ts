@@ -1,4 +1,4 @@
-import { planRollback, startRollback } from '../../functions/start-build/rollback';
+import { planRollback, startRollback } from '../../functions/start-environment-action/rollback';
 import { environmentActionCommand, LOCAL_OPTIONS, LOCAL_USAGE } from '../lib/environment-action';
 import { CLI, STACK_OPTIONS, STACK_USAGE, UsageError } from '../lib/stack';
 

@@ -6,9 +6,9 @@
 
 import { defaultClients, resetDefaultClients } from '../../functions/shared/clients';
 import type { PipelineConfig } from '../../functions/shared/config';
-import { listHistory } from '../../functions/start-build/history';
-import { planPromotion } from '../../functions/start-build/promote';
-import { planRollback } from '../../functions/start-build/rollback';
+import { listHistory } from '../../functions/start-environment-action/history';
+import { planPromotion } from '../../functions/start-environment-action/promote';
+import { planRollback } from '../../functions/start-environment-action/rollback';
 import type { LambdaHandler } from '../../scripts/lib/handlers';
 import { loadStepHandler } from '../../scripts/lib/handlers';
 import { pushImage, seedAccount } from '../../scripts/lib/seed';

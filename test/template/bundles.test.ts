@@ -1,8 +1,8 @@
 /**
  * What the packaged bundles carry of the schema library: classic zod (its whole API, JSON Schema
  * and every locale, about 440 KiB, which made a function load in 3x a bare handler's time) in
- * none; zod/mini, tree-shaken to the checks the request schemas use, only in the two functions
- * that validate requests at the edge. The config schema is validated at package time.
+ * none; zod/mini, tree-shaken to the checks the request schemas use, only in the three functions
+ * that validate requests at the edge (a promotion and a rollback are checked like a build request). The config schema is validated at package time.
  */
 import path from 'node:path';
 import AdmZip from 'adm-zip';
@@ -42,6 +42,6 @@ describe('the schema library in the Lambda bundles', () => {
         .filter(([, js]) => js.includes('"ZodMiniObject"'))
         .map(([key]) => key)
         .sort(),
-    ).toEqual(['normalizeRequest', 'startBuild']);
+    ).toEqual(['normalizeRequest', 'startBuild', 'startEnvironmentAction']);
   });
 });

@@ -16,6 +16,7 @@ import { requestRecordKey } from '../../functions/shared/requester';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
 import { WAIT_TTL_ATTRIBUTE } from '../../functions/shared/wait-registry';
 import { START_ROUTES } from '../../functions/start-build/api';
+import { ENVIRONMENT_ACTION_ROUTES } from '../../functions/start-environment-action/api';
 import { arnPlaceholder, STEPS, type Step } from '../../functions/steps';
 import { awsCallsOfFunction, type CfnResource, packagedTemplate, ROOT, type Template } from './support/template';
 
@@ -24,10 +25,34 @@ const PLACEHOLDER = /\$\{([A-Za-z0-9]+)\}/g;
 
 /** The state machine's steps, each with its folder, timeout and AWS calls: functions/steps.ts. */
 const STEP_FUNCTIONS: Record<string, Step> = STEPS;
-const API_FUNCTIONS: Record<string, { folder: string }> = {
-  startBuild: { folder: 'start-build' },
-  buildStatus: { folder: 'build-status' },
-  cancelBuild: { folder: 'cancel-build' },
+/** The API's functions, each with the AWS calls its routes make (as IAM actions): what its role grants. */
+const API_FUNCTIONS: Record<string, Pick<Step, 'folder' | 'calls'>> = {
+  // Its build routes and the ECR push: the request's checks, the caller's record, the start.
+  startBuild: {
+    folder: 'start-build',
+    calls: [
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'ecr:DescribeImages',
+      'ecr:DescribeRepositories',
+      'ssm:GetParametersByPath',
+      'states:StartExecution',
+    ],
+  },
+  // Rollback (history, latest, which AMIs exist) and promotion (the source's metadata, then a build's checks).
+  startEnvironmentAction: {
+    folder: 'start-environment-action',
+    calls: [
+      'ec2:DescribeImages',
+      'ecr:DescribeImages',
+      'ecr:DescribeRepositories',
+      'ssm:GetParameter',
+      'ssm:GetParametersByPath',
+      'states:StartExecution',
+    ],
+  },
+  buildStatus: { folder: 'build-status', calls: ['states:DescribeExecution', 'states:GetExecutionHistory'] },
+  cancelBuild: { folder: 'cancel-build', calls: ['dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory'] },
 };
 const SCHEDULED_FUNCTIONS: Record<string, { folder: string }> = {
   sweepBuilders: { folder: 'sweep-builders' },
@@ -441,7 +466,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(v1Methods).toHaveLength(0);
     });
 
-    it('routes POST /builds to startBuild and GET /builds/{id} to buildStatus', () => {
+    it('routes POST /builds to startBuild, GET /builds/{id} to buildStatus, rollback and promote to startEnvironmentAction', () => {
       const integrationOf = (routeKey: string) => {
         const route = Object.values(template.Resources).find(
           (r) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === routeKey,
@@ -451,8 +476,8 @@ describe('the packaged stack (sls package --stage test)', () => {
       };
       expect(integrationOf('POST /builds')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
       expect(integrationOf('GET /builds/{id}')).toEqual({ 'Fn::GetAtt': [functionId('buildStatus'), 'Arn'] });
-      expect(integrationOf('POST /environments/{env}/rollback')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
-      expect(integrationOf('POST /environments/{env}/promote')).toEqual({ 'Fn::GetAtt': [functionId('startBuild'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/rollback')).toEqual({ 'Fn::GetAtt': [functionId('startEnvironmentAction'), 'Arn'] });
+      expect(integrationOf('POST /environments/{env}/promote')).toEqual({ 'Fn::GetAtt': [functionId('startEnvironmentAction'), 'Arn'] });
     });
 
     it('throttles the stage as the config says and logs every request with its IAM caller', () => {
@@ -495,7 +520,14 @@ describe('the packaged stack (sls package --stage test)', () => {
         .map((r) => r.Properties.RouteKey as string)
         .sort();
       expect(integrationOf('POST /environments/{env}/builds/{id}/cancel')).toEqual({ 'Fn::GetAtt': [functionId('cancelBuild'), 'Arn'] });
-      expect([...Object.keys(START_ROUTES), ...Object.keys(STATUS_ROUTES), ...Object.keys(CANCEL_ROUTES)].sort()).toEqual(served);
+      expect(
+        [
+          ...Object.keys(START_ROUTES),
+          ...Object.keys(ENVIRONMENT_ACTION_ROUTES),
+          ...Object.keys(STATUS_ROUTES),
+          ...Object.keys(CANCEL_ROUTES),
+        ].sort(),
+      ).toEqual(served);
     });
 
     it('lets the start function write, and the first step read, only requester records in the lock table', () => {
@@ -619,10 +651,11 @@ describe('the packaged stack (sls package --stage test)', () => {
       expect(JSON.stringify(template)).not.toContain('"IamRoleLambdaExecution"');
     });
 
-    it.each(Object.keys(STEP_FUNCTIONS))(
-      'grants %s exactly the calls functions/steps.ts declares, which are the calls its bundle makes',
+    const DECLARED_CALLS: Record<string, Pick<Step, 'calls'>> = { ...STEP_FUNCTIONS, ...API_FUNCTIONS };
+    it.each(Object.keys(DECLARED_CALLS))(
+      'grants %s exactly the calls functions/steps.ts (a step) or API_FUNCTIONS declares, which are the calls its bundle makes',
       (key) => {
-        const declared = [...STEP_FUNCTIONS[key].calls].sort();
+        const declared = [...DECLARED_CALLS[key].calls].sort();
         expect({ function: key, calls: awsCallsOfFunction(key) }).toEqual({ function: key, calls: declared });
         const gaps = grantGaps(statementsOfRole(template, roleId(key)), declared);
         expect({ function: key, ...gaps }).toEqual({ function: key, missing: [], unused: [] });
@@ -800,7 +833,7 @@ describe('the packaged stack (sls package --stage test)', () => {
       const prefixArn = `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.parameterPrefix}/*`;
       // The image check of the request reads only each environment's history/ path (authorized on the path).
       const historyArn = `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.parameterPrefix}/*/history`;
-      const historyReaders = new Set([roleId('normalizeRequest'), roleId('startBuild')]);
+      const historyReaders = new Set([roleId('normalizeRequest'), roleId('startBuild'), roleId('startEnvironmentAction')]);
       for (const action of [
         'ssm:PutParameter',
         'ssm:DeleteParameter',
@@ -844,7 +877,10 @@ describe('the packaged stack (sls package --stage test)', () => {
 
     it('starts and reads executions of this state machine only', () => {
       const start = withAction('states:StartExecution');
-      expect(start.map((f) => [f.role, f.statement.Resource])).toEqual([[roleId('startBuild'), { Ref: 'BakeAmiStateMachine' }]]);
+      expect(start.map((f) => [f.role, f.statement.Resource])).toEqual([
+        [roleId('startBuild'), { Ref: 'BakeAmiStateMachine' }],
+        [roleId('startEnvironmentAction'), { Ref: 'BakeAmiStateMachine' }],
+      ]);
       const name = stateMachine(template).Properties.StateMachineName as string;
       const executions = { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${name}:*` };
       const readers = {

@@ -1,18 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Image, ImageState } from '@aws-sdk/client-ec2';
-import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { outdatedImages } from '../../functions/clean-up/clean-up';
-import { defaultClients } from '../../functions/shared/clients';
 import { parseConfig } from '../../functions/shared/config';
 import { parseRequest } from '../../functions/shared/request';
 import { MANAGED_BY, TAG } from '../../functions/shared/tags';
-import { dispatch } from '../../functions/start-build/handler';
-import { defaultRollbackTarget, type HistoryRow } from '../../functions/start-build/history';
-import type { StartBuildDeps } from '../../functions/start-build/start-build';
+import { defaultRollbackTarget, type HistoryRow } from '../../functions/start-environment-action/history';
 import { demoConfig } from '../support/builds';
 
 const config = demoConfig();
@@ -177,100 +168,5 @@ describe('defaultRollbackTarget', () => {
     expect(defaultRollbackTarget([row('ami-3', '2026-11-03', true, true)])).toBeNull();
     // After a rollback to ami-1, newer builds are not "back".
     expect(defaultRollbackTarget([row('ami-3', '2026-11-03', true), row('ami-1', '2026-11-01', true, true)])).toBeNull();
-  });
-});
-
-describe('POST /environments/{env}/rollback and /promote', () => {
-  const sfn = mockClient(SFNClient);
-  const ssm = mockClient(SSMClient);
-  const ec2 = mockClient(EC2Client);
-  const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:comfyui-ami-dev-bake-ami';
-  const deps = (): StartBuildDeps => ({
-    config: { ...config, environments: { ...config.environments, prod: { ...config.environments.prod, promoteFrom: 'dev' } } },
-    clients: defaultClients(),
-    logger: new Logger({ logLevel: 'SILENT' }),
-    stateMachineArn: STATE_MACHINE_ARN,
-  });
-  const event = (route: 'rollback' | 'promote', env: string, body?: string): APIGatewayProxyEventV2 =>
-    ({
-      version: '2.0',
-      routeKey: `POST /environments/{env}/${route}`,
-      rawPath: `/environments/${env}/${route}`,
-      rawQueryString: '',
-      headers: {},
-      isBase64Encoded: false,
-      body,
-      pathParameters: { env },
-      requestContext: {
-        domainName: 'api.example.com',
-        stage: '$default',
-        http: { method: 'POST', path: `/environments/${env}/${route}` },
-        authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/operator', accountId: '123456789012' } },
-      },
-    }) as unknown as APIGatewayProxyEventV2;
-  const history = (amiId: string, date: string) => ({
-    Name: `/comfyui/ami/dev/history/${amiId}`,
-    Value: JSON.stringify({ ami_id: amiId, environment: 'dev', docker_digest: `sha256:${'ab'.repeat(32)}`, creation_date: date }),
-  });
-
-  beforeEach(() => {
-    sfn.reset();
-    ssm.reset();
-    ec2.reset();
-    sfn.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:x` });
-  });
-
-  it('starts a rollback to the newest retained older build and answers 202', async () => {
-    ssm.on(GetParameterCommand, { Name: '/comfyui/ami/dev/latest' }).resolves({ Parameter: { Value: 'ami-00000000000000003' } });
-    ssm.on(GetParametersByPathCommand).resolves({
-      Parameters: [history('ami-00000000000000003', '2026-11-03T00:00:00Z'), history('ami-00000000000000002', '2026-11-02T00:00:00Z')],
-    });
-    ec2.on(DescribeImagesCommand).resolves({ Images: [{ State: 'available' }] });
-    const response = await dispatch(event('rollback', 'dev'), deps);
-    expect(response).toMatchObject({ statusCode: 202 });
-    const body = JSON.parse((response as { body: string }).body);
-    expect(body).toMatchObject({
-      environment: 'dev',
-      rollbackTo: 'ami-00000000000000002',
-      retained: true,
-      statusUrl: expect.stringContaining('/builds/dev-rollback-'),
-    });
-    const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '{}');
-    expect(input).toEqual({ action: 'rollback', environment: 'dev', rollback_to: 'ami-00000000000000002', source: 'api' });
-  });
-
-  it.each([
-    ['rollback', 'dev', '{"to": "ami-1"}', 'body.to', 'body.to: must be an AMI id'],
-    ['rollback', 'dev', '{"target": "ami-0123456789abcdef0"}', 'body', 'unknown field(s) "target"'],
-    ['rollback', 'qa', undefined, 'path.env', 'path.env: must be one of the configured environments'],
-    ['promote', 'prod', undefined, 'body', 'body is required'],
-    ['promote', 'prod', '{"from": 7}', 'body.from', 'body.from: must be a string'],
-    ['promote', 'prod', '{"from": "staging"}', 'body.from', 'body.from: must be one of the configured environments'],
-    [
-      'promote',
-      'dev',
-      '{"from": "prod"}',
-      'body.from',
-      'body.from: must be the environment that config environments.dev.promoteFrom names',
-    ],
-    ['promote', 'prod', '[]', 'body', 'body: must be a JSON object'],
-  ] as const)('%s %s %s answers 400 naming %s, and starts nothing', async (route, env, body, field, message) => {
-    const response = await dispatch(event(route, env, body), deps);
-    expect(response).toMatchObject({ statusCode: 400 });
-    expect(JSON.parse((response as { body: string }).body)).toMatchObject({
-      error: 'RequestInvalid',
-      field,
-      allowed: expect.any(String),
-      message: expect.stringContaining(message),
-    });
-    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
-  });
-
-  it('refuses a promotion when the source has published nothing', async () => {
-    ssm.on(GetParameterCommand).rejects(Object.assign(new Error('not found'), { name: 'ParameterNotFound' }));
-    const response = await dispatch(event('promote', 'prod', '{"from": "dev"}'), deps);
-    expect(response).toMatchObject({ statusCode: 400 });
-    expect((response as { body: string }).body).toContain('dev has published nothing');
-    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 });

@@ -4,7 +4,7 @@ import { parameterPaths } from '../shared/names';
 import { getJsonParameter } from '../shared/parameters';
 import { DIGEST } from '../shared/request';
 import type { RequestSource } from '../shared/state';
-import { type StartBuildDeps, type StartedBuild, startBuild } from './start-build';
+import { type StartDeps, type StartedBuild, startBuild } from '../start-build/start-build';
 
 export interface PromoteRequest {
   from: string;
@@ -24,7 +24,7 @@ export interface StartedPromotion extends StartedBuild {
  */
 export async function planPromotion(
   request: PromoteRequest,
-  deps: Pick<StartBuildDeps, 'config' | 'clients'>,
+  deps: Pick<StartDeps, 'config' | 'clients'>,
 ): Promise<{ input: Record<string, unknown>; digest: string }> {
   const { config } = deps;
   const names = `one of the configured environments (${Object.keys(config.environments).join(', ')})`;
@@ -66,7 +66,7 @@ export async function planPromotion(
 }
 
 /** A checked promotion started as an ordinary build of `<repository>@<digest>` of the target. */
-export async function startPromotion(request: PromoteRequest, deps: StartBuildDeps): Promise<StartedPromotion> {
+export async function startPromotion(request: PromoteRequest, deps: StartDeps): Promise<StartedPromotion> {
   const { input, digest } = await planPromotion(request, deps);
   const started = await startBuild(input, deps);
   return { ...started, from: request.from, digest };

@@ -3,11 +3,16 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { environmentConfig } from '../shared/config-values';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { executionArnFor } from '../shared/execution-name';
+import type { StepContext } from '../shared/handler';
 import { AMI_ID } from '../shared/patterns';
 import { parseRollbackInput } from '../shared/request';
 import type { RequestSource } from '../shared/state';
 import { defaultRollbackTarget, type HistoryRow, listHistory } from './history';
-import type { StartBuildDeps } from './start-build';
+
+/** The history (SSM), whether its AMIs still exist (EC2), and StartExecution. */
+export interface RollbackDeps extends StepContext<'ssm' | 'ec2' | 'sfn'> {
+  stateMachineArn: string;
+}
 
 export interface RollbackRequest {
   environment: string;
@@ -51,7 +56,7 @@ function builtForm(environment: string): string {
  * Checks a rollback before anything starts (the environment, the target being a build of it
  * that is not `latest`) and picks the default target. Reads only.
  */
-export async function planRollback(request: RollbackRequest, deps: Pick<StartBuildDeps, 'config' | 'clients'>): Promise<RollbackPlan> {
+export async function planRollback(request: RollbackRequest, deps: Pick<RollbackDeps, 'config' | 'clients'>): Promise<RollbackPlan> {
   const { config } = deps;
   if (!environmentConfig(config, request.environment)) {
     throw new RequestInvalid({
@@ -90,7 +95,7 @@ export async function planRollback(request: RollbackRequest, deps: Pick<StartBui
  * Starts a planned rollback on the state machine, which re-points `latest` to the target or
  * rebuilds its digest under the environment's lock.
  */
-export async function startRollback(request: RollbackRequest, deps: StartBuildDeps): Promise<StartedRollback> {
+export async function startRollback(request: RollbackRequest, deps: RollbackDeps): Promise<StartedRollback> {
   const { input, executionName: name, target } = await planRollback(request, deps);
   const out = await deps.clients.sfn.send(
     new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }),

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { RequestInvalid, receivedText } from '../shared/errors';
-import { bodyText } from '../shared/http';
-import { isPlainObject } from '../shared/json';
-import { MAX_INPUT_BYTES } from '../shared/request';
+import { RequestInvalid, receivedText } from './errors';
+import { bodyText } from './http';
+import { isPlainObject } from './json';
+import { MAX_INPUT_BYTES } from './request';
 
 export interface BodyForm {
   /** The only fields the body may have. */

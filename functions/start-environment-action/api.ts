@@ -1,11 +1,20 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { RouteTable } from '../shared/api-routes';
+import { apiEntry, type RouteTable } from '../shared/api-routes';
+import { parseBody } from '../shared/body';
 import { namingFields, RequestInvalid, receivedText } from '../shared/errors';
+import type { StepContext } from '../shared/handler';
 import { baseUrl, jsonResponse } from '../shared/http';
-import { parseBody } from './body';
 import { startPromotion } from './promote';
 import { startRollback } from './rollback';
-import type { StartBuildDeps } from './start-build';
+
+/**
+ * A rollback reads the history and whether its AMIs exist (SSM, EC2); a promotion reads the
+ * source's metadata and starts an ordinary build (ECR, SSM); both start an execution. No
+ * DynamoDB: neither records the caller (only the build routes of functions/start-build do).
+ */
+export interface EnvironmentActionDeps extends StepContext<'ecr' | 'ssm' | 'ec2' | 'sfn'> {
+  stateMachineArn: string;
+}
 
 export const ROLLBACK_ROUTE = 'POST /environments/{env}/rollback';
 export const PROMOTE_ROUTE = 'POST /environments/{env}/promote';
@@ -25,7 +34,7 @@ function parseStringBody(event: APIGatewayProxyEventV2, allowed: readonly string
  * `{"from": "<env>"}`: 202 with the execution; 4xx, and nothing started, otherwise. The route
  * table checks the caller and the path's environment first (shared/api-routes.ts).
  */
-export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
+export const ENVIRONMENT_ACTION_ROUTES: RouteTable<EnvironmentActionDeps> = {
   [ROLLBACK_ROUTE]: async ({ event, pathEnvironment }, deps) => {
     const body = parseStringBody(event, ['to'], []);
     const started = await namingFields({ environment: 'path.env', to: 'body.to' }, () =>
@@ -53,3 +62,6 @@ export const ENVIRONMENT_ACTION_ROUTES: RouteTable<StartBuildDeps> = {
     });
   },
 };
+
+/** The HTTP API routes of the environment-action function: 202 with the execution, 4xx (nothing started) otherwise. */
+export const environmentActionFromApi = apiEntry(ENVIRONMENT_ACTION_ROUTES);
