@@ -22,7 +22,7 @@ export async function amiPublishedWith(
   environment: string,
   digest: string,
 ): Promise<string | null> {
-  const path = parameterPaths(config, environment).historyPrefix.replace(/\/$/, '');
+  const path = parameterPaths(config, environment).historyPath;
   for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: path, Recursive: false })) {
     for (const parameter of page.Parameters ?? []) {
       const entry = parseJsonObject(parameter.Value);

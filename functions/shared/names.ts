@@ -8,6 +8,8 @@ export function parameterPaths(config: PipelineConfig, environment: string) {
     latest: `${root}/latest`,
     metadata: `${root}/metadata`,
     historyPrefix: `${root}/history/`,
+    /** What GetParametersByPath lists history with: IAM authorizes that call on the path as given, without a trailing slash. */
+    historyPath: `${root}/history`,
     history: (amiId: string) => `${root}/history/${amiId}`,
   };
 }

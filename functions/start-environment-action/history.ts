@@ -36,7 +36,7 @@ export async function listHistory(
   const paths = parameterPaths(config, environment);
   const latest = await getParameterValue(clients.ssm, paths.latest);
   const rows: HistoryRow[] = [];
-  for await (const page of paginateGetParametersByPath({ client: clients.ssm }, { Path: paths.historyPrefix, Recursive: false })) {
+  for await (const page of paginateGetParametersByPath({ client: clients.ssm }, { Path: paths.historyPath, Recursive: false })) {
     for (const parameter of page.Parameters ?? []) {
       const entry = parseJsonObject(parameter.Value);
       const amiId = (parameter.Name ?? '').slice(paths.historyPrefix.length);

@@ -74,6 +74,8 @@ describe('POST /environments/{env}/rollback and /promote', () => {
     });
     const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '{}');
     expect(input).toEqual({ action: 'rollback', environment: 'dev', rollback_to: 'ami-00000000000000002', source: 'api' });
+    // IAM authorizes GetParametersByPath on the path as sent: the role grants `.../*/history`, no trailing slash.
+    expect(ssm.commandCalls(GetParametersByPathCommand).map((c) => c.args[0].input.Path)).toEqual(['/comfyui/ami/dev/history']);
   });
 
   it("starts a build of the target from exactly the source's published digest and answers 202", async () => {
