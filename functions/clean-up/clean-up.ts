@@ -161,7 +161,7 @@ export async function cleanUpAndRelease(
 }
 
 /** Every parameter under the environment's path (a page holds ten: more than one page only for a long history). */
-export async function listEnvironmentParameters(ssm: StepContext['clients']['ssm'], root: string): Promise<Parameter[]> {
+async function listEnvironmentParameters(ssm: StepContext['clients']['ssm'], root: string): Promise<Parameter[]> {
   const parameters: Parameter[] = [];
   for await (const page of paginateGetParametersByPath({ client: ssm }, { Path: root, Recursive: true }))
     parameters.push(...(page.Parameters ?? []));

@@ -10,14 +10,15 @@ import type { BuildState } from './state';
  * A cancel is a record in the lock table, `cancel:<execution name>`, checked where the build is
  * about to make something new or to pause: before it launches the builder or the test instance
  * and before CreateImage (by the conditional write that marks the step begun), before each wait
- * registration (a long wait ends at its next fallback) and while it waits for the environment lock. A cancelled step fails with BuildCancelled, which the ASL's
- * Catch sends through roll back. Stopping the execution instead would skip the roll back, and a
+ * registration (a long wait ends at its next fallback) and while it waits for the environment
+ * lock. A cancelled step fails with BuildCancelled, which the ASL's Catch sends through roll back. Stopping the execution instead would skip the roll back, and a
  * step already running (CreateImage in flight, a Lambda retry) would still make what nothing then
  * removes; a record is seen by the next reading step whatever the build is doing. Publish marks
  * the same item before it writes a parameter: the two conditional writes make "cancelled" and
  * "published" exclusive, so a cancel either stops the build before `latest` changes or is refused.
  * Environment names cannot contain ':', so these items never meet a lock. The record expires by
- * TTL (the release does not spend a call on it), after the window in which the execution can be redriven.
+ * TTL (the release does not spend a call on it), after the window in which the execution can
+ * be redriven.
  */
 const KEY_PREFIX = 'cancel:';
 
@@ -87,12 +88,44 @@ function cancelledBy(item: Record<string, AttributeValue> | undefined): BuildCan
   return new BuildCancelled(`cancelled by ${item?.cancel_requested_by?.S ?? 'unknown'} at ${item?.cancel_requested_at?.S ?? 'unknown'}`);
 }
 
-/** The record as it was when a conditional write lost (ReturnValuesOnConditionCheckFailure: ALL_OLD). */
-function itemOf(error: unknown): Record<string, AttributeValue> | undefined {
-  return (error as { Item?: Record<string, AttributeValue> }).Item;
+/** Whether an earlier attempt of a step (a retry, a redrive) had begun: only then can it have made something. */
+export interface Attempt {
+  repeated: boolean;
 }
 
-const NOT_CANCELLED = 'attribute_not_exists(cancel_requested_at) OR execution_id <> :id';
+/**
+ * The build's record updated unless a cancel of this execution was recorded (then
+ * BuildCancelled, naming who cancelled from the record the write lost to); the record as it was.
+ */
+async function updateUnlessCancelled(
+  execution: CancelledExecution,
+  update: { expression: string; names?: Record<string, string>; values?: Record<string, AttributeValue> },
+  { config, clients }: StepContext<'dynamodb'>,
+  now: Date,
+): Promise<Record<string, AttributeValue> | undefined> {
+  try {
+    const out = await clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: config.lock.table,
+        Key: key(execution.name),
+        UpdateExpression: `${update.expression}, #expires = :expires`,
+        ConditionExpression: 'attribute_not_exists(cancel_requested_at) OR execution_id <> :id',
+        ExpressionAttributeValues: {
+          ...update.values,
+          ':id': { S: execution.id },
+          ':expires': { N: recordExpiry(now, BUILD_RECORD_DAYS) },
+        },
+        ExpressionAttributeNames: { ...update.names, '#expires': RECORD_TTL_ATTRIBUTE },
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes;
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    throw cancelledBy((error as { Item?: Record<string, AttributeValue> }).Item);
+  }
+}
 
 /** Whether an earlier attempt of a step (a retry, a redrive) had begun: only then can it have made something. */
 export interface Attempt {
@@ -107,27 +140,12 @@ export interface Attempt {
 export async function beginUnlessCancelled(
   execution: CancelledExecution,
   step: string,
-  { config, clients }: StepContext<'dynamodb'>,
+  ctx: StepContext<'dynamodb'>,
   now = new Date(),
 ): Promise<Attempt> {
-  try {
-    const out = await clients.dynamodb.send(
-      new UpdateItemCommand({
-        TableName: config.lock.table,
-        Key: key(execution.name),
-        UpdateExpression: 'SET #began = :id, #expires = :expires',
-        ConditionExpression: NOT_CANCELLED,
-        ExpressionAttributeValues: { ':id': { S: execution.id }, ':expires': { N: recordExpiry(now, BUILD_RECORD_DAYS) } },
-        ExpressionAttributeNames: { '#began': `began_${step}`, '#expires': RECORD_TTL_ATTRIBUTE },
-        ReturnValues: 'ALL_OLD',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return { repeated: out.Attributes?.[`began_${step}`]?.S === execution.id };
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    throw cancelledBy(itemOf(error));
-  }
+  const mark = `began_${step}`;
+  const before = await updateUnlessCancelled(execution, { expression: 'SET #began = :id', names: { '#began': mark } }, ctx, now);
+  return { repeated: before?.[mark]?.S === execution.id };
 }
 
 /**
@@ -136,30 +154,16 @@ export async function beginUnlessCancelled(
  * says whether an earlier attempt of this execution had marked it (and so may have written).
  */
 export async function markPublishing(state: BuildState, ctx: StepContext<'dynamodb'>, now = new Date()): Promise<Attempt> {
-  const { config, clients } = ctx;
-  try {
-    const out = await clients.dynamodb.send(
-      new UpdateItemCommand({
-        TableName: config.lock.table,
-        Key: key(state.execution.name),
-        UpdateExpression: 'SET execution_id = :id, published_at = :at, #expires = :expires REMOVE cancel_requested_at, cancel_requested_by',
-        ConditionExpression: NOT_CANCELLED,
-        ExpressionAttributeValues: {
-          ':id': { S: state.execution.id },
-          ':at': { S: now.toISOString() },
-          ':expires': { N: recordExpiry(now, BUILD_RECORD_DAYS) },
-        },
-        ExpressionAttributeNames: { '#expires': RECORD_TTL_ATTRIBUTE },
-        ReturnValues: 'ALL_OLD',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    const before = out.Attributes;
-    return { repeated: Boolean(before?.published_at?.S) && before?.execution_id?.S === state.execution.id };
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    throw cancelledBy(itemOf(error));
-  }
+  const before = await updateUnlessCancelled(
+    state.execution,
+    {
+      expression: 'REMOVE cancel_requested_at, cancel_requested_by SET execution_id = :id, published_at = :at',
+      values: { ':at': { S: now.toISOString() } },
+    },
+    ctx,
+    now,
+  );
+  return { repeated: Boolean(before?.published_at?.S) && before?.execution_id?.S === state.execution.id };
 }
 
 /** A step that makes something, told whether an earlier attempt of it began. */

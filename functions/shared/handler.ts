@@ -16,6 +16,11 @@ export interface StepContext<K extends keyof Clients = keyof Clients> {
   logger: Logger;
 }
 
+/** A context that also starts executions of the bake state machine (the functions that start builds). */
+export interface StarterContext<K extends keyof Clients = keyof Clients> extends StepContext<K> {
+  stateMachineArn: string;
+}
+
 export type Step<I, O, K extends keyof Clients = keyof Clients> = (input: I, ctx: StepContext<K>) => Promise<O>;
 
 /** Every Lambda here: the logger bound to the invocation, and middy's TimeoutError a second before Lambda's. */

@@ -1,18 +1,14 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { resolveRequest } from '../normalize-request/normalize-request';
 import { executionArnFor, executionName, requestDiscriminator } from '../shared/execution-name';
-import type { StepContext } from '../shared/handler';
+import type { StarterContext } from '../shared/handler';
 import type { RequesterRecord } from '../shared/requester';
 
 /** What starting a build takes: ECR and SSM to check the request, Step Functions to start it. */
-export interface StartDeps extends StepContext<'ecr' | 'ssm' | 'sfn'> {
-  stateMachineArn: string;
-}
+export type StartDeps = StarterContext<'ecr' | 'ssm' | 'sfn'>;
 
 /** The start function's (its routes and the ECR push): the API's build routes also record the caller, in DynamoDB. */
-export interface StartBuildDeps extends StepContext<'ecr' | 'ssm' | 'sfn' | 'dynamodb'> {
-  stateMachineArn: string;
-}
+export type StartBuildDeps = StarterContext<'ecr' | 'ssm' | 'sfn' | 'dynamodb'>;
 
 export interface StartedBuild {
   executionArn: string;

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { apiEntry, type RouteTable } from '../shared/api-routes';
 import { parseBody } from '../shared/body';
 import { namingFields, RequestInvalid, receivedText } from '../shared/errors';
-import type { StepContext } from '../shared/handler';
+import type { StarterContext } from '../shared/handler';
 import { baseUrl, jsonResponse } from '../shared/http';
 import { startPromotion } from './promote';
 import { startRollback } from './rollback';
@@ -12,9 +12,7 @@ import { startRollback } from './rollback';
  * source's metadata and starts an ordinary build (ECR, SSM); both start an execution. No
  * DynamoDB: neither records the caller (only the build routes of functions/start-build do).
  */
-export interface EnvironmentActionDeps extends StepContext<'ecr' | 'ssm' | 'ec2' | 'sfn'> {
-  stateMachineArn: string;
-}
+export type EnvironmentActionDeps = StarterContext<'ecr' | 'ssm' | 'ec2' | 'sfn'>;
 
 export const ROLLBACK_ROUTE = 'POST /environments/{env}/rollback';
 export const PROMOTE_ROUTE = 'POST /environments/{env}/promote';

@@ -3,16 +3,14 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { environmentConfig } from '../shared/config-values';
 import { RequestInvalid, receivedText } from '../shared/errors';
 import { executionArnFor } from '../shared/execution-name';
-import type { StepContext } from '../shared/handler';
+import type { StarterContext } from '../shared/handler';
 import { AMI_ID } from '../shared/patterns';
 import { parseRollbackInput } from '../shared/request';
 import type { RequestSource } from '../shared/state';
 import { defaultRollbackTarget, type HistoryRow, listHistory } from './history';
 
 /** The history (SSM), whether its AMIs still exist (EC2), and StartExecution. */
-export interface RollbackDeps extends StepContext<'ssm' | 'ec2' | 'sfn'> {
-  stateMachineArn: string;
-}
+export type RollbackDeps = StarterContext<'ssm' | 'ec2' | 'sfn'>;
 
 export interface RollbackRequest {
   environment: string;
